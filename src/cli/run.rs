@@ -1,0 +1,230 @@
+//! `nativebench run`: its flags, and their validation into a [`RunConfig`].
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::OutputFormat;
+use crate::engine::{EngineConfig, EngineKind, SimConfig};
+use crate::error::{Error, Result};
+use crate::runner::RunnerConfig;
+use crate::workload::{Overrides, WorkloadSpec};
+
+/// The workload used when none is named.
+pub const DEFAULT_WORKLOAD: &str = "short";
+
+/// Flags of `nativebench run`, as typed. Numbers that must be positive are parsed signed,
+/// so a negative value gets a message about the flag rather than a parse error.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Run")]
+pub struct RunArgs {
+    /// Engines to run, comma-separated: sim, llama-cpp, candle, http. Default: every
+    /// in-process engine compiled in, side by side (the sim engine when there is none).
+    #[arg(long, short = 'e', value_delimiter = ',')]
+    pub engine: Vec<String>,
+    /// Model: a .gguf path, a model directory, synth:PRESET[:QUANT], hf:owner/repo[/file],
+    /// or a registry name such as gemma3-270m.
+    #[arg(long, short = 'm')]
+    pub model: Option<String>,
+    /// Workload: a built-in name (see `nativebench workloads`), or a file: .toml
+    /// (workload definition), .json (ShareGPT) or .jsonl (prompts).
+    #[arg(long, short = 'w', conflicts_with = "prompt")]
+    pub workload: Option<String>,
+    /// A single prompt instead of a workload.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Number of prompts to measure (per repetition).
+    #[arg(long, allow_negative_numbers = true)]
+    pub num_prompts: Option<i64>,
+    /// Times the whole prompt list is measured; spreads are computed across them.
+    #[arg(long, short = 'r', default_value_t = 1, allow_negative_numbers = true)]
+    pub repetitions: i64,
+    /// Warmup requests before measuring (not recorded).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub warmup: i64,
+    /// Requests offered at once (in-process engines that cannot batch run one at a time).
+    #[arg(long, visible_alias = "max-concurrency", allow_negative_numbers = true)]
+    pub concurrency: Option<i64>,
+    /// Seed for prompt generation and sampling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Input tokens per prompt for random workloads.
+    #[arg(long, visible_alias = "input-len", allow_negative_numbers = true)]
+    pub random_input_len: Option<i64>,
+    /// Output tokens per request (max_tokens; exact while ignore-EOS is on).
+    #[arg(long, visible_aliases = ["random-output-len", "max-tokens"], allow_negative_numbers = true)]
+    pub output_len: Option<i64>,
+    /// Lengths are drawn from len * [1 - r, 1 + r] (random workloads).
+    #[arg(long, allow_negative_numbers = true)]
+    pub random_range_ratio: Option<f64>,
+    /// Tokens of a prefix shared by every prompt (random workloads).
+    #[arg(long, allow_negative_numbers = true)]
+    pub random_prefix_len: Option<i64>,
+    /// Stop at end-of-sequence instead of generating exactly the output length.
+    #[arg(long)]
+    pub no_ignore_eos: bool,
+    /// Send prompts as raw text instead of chat messages through the chat template.
+    #[arg(long)]
+    pub no_chat: bool,
+    /// CPU threads for the engine.
+    #[arg(long, short = 't', allow_negative_numbers = true)]
+    pub threads: Option<i64>,
+    /// Run directory. Default: <results-dir>/<timestamp>-<engine>-<model>; with several
+    /// engines, one subdirectory per engine.
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Where default run directories go.
+    #[arg(long, default_value = "results")]
+    pub results_dir: PathBuf,
+    /// What to print on stdout: a summary table, or metrics.json.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// No progress bar.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+/// The sim engine's delays (calibration instrument).
+#[derive(Debug, Clone, Args, Default)]
+#[command(next_help_heading = "Sim engine")]
+pub struct SimArgs {
+    /// Chat-template time per request, ms.
+    #[arg(long, allow_negative_numbers = true)]
+    pub sim_template_ms: Option<f64>,
+    /// Tokenize time per KiB of prompt, ms.
+    #[arg(long, allow_negative_numbers = true)]
+    pub sim_tokenize_ms_per_kb: Option<f64>,
+    /// Fixed prefill time per request, ms.
+    #[arg(long, allow_negative_numbers = true)]
+    pub sim_prefill_ms: Option<f64>,
+    /// Prefill time per prompt token, ms.
+    #[arg(long, allow_negative_numbers = true)]
+    pub sim_prefill_ms_per_token: Option<f64>,
+    /// Time per decode step, ms.
+    #[arg(long, allow_negative_numbers = true)]
+    pub sim_decode_ms: Option<f64>,
+    /// Relative standard deviation of every delay (0.05 = 5%), seeded.
+    #[arg(long, allow_negative_numbers = true)]
+    pub sim_jitter: Option<f64>,
+    /// Probability that a request fails partway.
+    #[arg(long, allow_negative_numbers = true)]
+    pub sim_failure_rate: Option<f64>,
+}
+
+impl SimArgs {
+    fn config(&self) -> Result<SimConfig> {
+        let d = SimConfig::default();
+        let c = SimConfig {
+            template_ms: self.sim_template_ms.unwrap_or(d.template_ms),
+            tokenize_ms_per_kb: self.sim_tokenize_ms_per_kb.unwrap_or(d.tokenize_ms_per_kb),
+            prefill_ms: self.sim_prefill_ms.unwrap_or(d.prefill_ms),
+            prefill_ms_per_token: self
+                .sim_prefill_ms_per_token
+                .unwrap_or(d.prefill_ms_per_token),
+            decode_ms: self.sim_decode_ms.unwrap_or(d.decode_ms),
+            jitter: self.sim_jitter.unwrap_or(d.jitter),
+            failure_rate: self.sim_failure_rate.unwrap_or(d.failure_rate),
+        };
+        c.validate().map_err(Error::Config)?;
+        Ok(c)
+    }
+}
+
+/// A validated `run`: everything needed, and exactly what `run_config.json` records.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunConfig {
+    /// Engines, run one after another.
+    pub engines: Vec<EngineKind>,
+    /// The engine settings shared by every engine of the run (`kind` is the first).
+    pub engine: EngineConfig,
+    pub workload: WorkloadSpec,
+    pub runner: RunnerConfig,
+    pub seed: u64,
+    pub out: Option<PathBuf>,
+    pub results_dir: PathBuf,
+    pub format: OutputFormat,
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    /// Validates the flags once, into a config.
+    pub fn validate(&self) -> Result<RunConfig> {
+        let engines = if self.engine.is_empty() {
+            let real = EngineKind::in_process_compiled();
+            if real.is_empty() {
+                vec![EngineKind::Sim]
+            } else {
+                real
+            }
+        } else {
+            let mut v = Vec::new();
+            for name in &self.engine {
+                let kind: EngineKind = name.parse().map_err(Error::Config)?;
+                if !v.contains(&kind) {
+                    v.push(kind);
+                }
+            }
+            v
+        };
+        let positive = |flag: &str, v: i64| -> Result<usize> {
+            if v < 1 {
+                return Err(Error::Config(format!("{flag} must be at least 1, got {v}")));
+            }
+            Ok(v as usize)
+        };
+        let repetitions = positive("--repetitions", self.repetitions)?;
+        if self.warmup < 0 {
+            return Err(Error::Config(format!(
+                "--warmup must not be negative, got {}",
+                self.warmup
+            )));
+        }
+        let threads = self.threads.map(|t| positive("--threads", t)).transpose()?;
+
+        let workload = match (&self.prompt, &self.workload) {
+            (Some(p), _) => {
+                if p.trim().is_empty() {
+                    return Err(Error::Config("--prompt is empty".into()));
+                }
+                WorkloadSpec::single_prompt(p)
+            }
+            (None, w) => WorkloadSpec::load(w.as_deref().unwrap_or(DEFAULT_WORKLOAD))?,
+        };
+        let workload = workload.apply(&Overrides {
+            num_prompts: self.num_prompts,
+            concurrency: self.concurrency,
+            input_len: self.random_input_len,
+            output_len: self.output_len,
+            range_ratio: self.random_range_ratio,
+            prefix_len: self.random_prefix_len,
+            ignore_eos: self.no_ignore_eos.then_some(false),
+            chat: self.no_chat.then_some(false),
+        })?;
+        let runner = RunnerConfig {
+            warmup: self.warmup as usize,
+            repetitions,
+            concurrency: workload.concurrency,
+        };
+        Ok(RunConfig {
+            engine: EngineConfig {
+                kind: engines[0],
+                model: self.model.clone(),
+                threads,
+                seed: self.seed,
+                sim: self.sim.config()?,
+            },
+            engines,
+            workload,
+            runner,
+            seed: self.seed,
+            out: self.out.clone(),
+            results_dir: self.results_dir.clone(),
+            format: self.format,
+            quiet: self.quiet,
+        })
+    }
+}

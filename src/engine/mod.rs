@@ -1,0 +1,297 @@
+//! The engine contract: one trait that every engine implements, the recorder it reports
+//! phase boundaries through, and the one place where an engine name becomes an engine.
+//!
+//! The runner owns the clock and the record. An engine only says *when* a phase ends
+//! (through [`Recorder::mark`]); it never reads the clock for a metric, never formats and
+//! never prints.
+
+mod disabled;
+pub mod sim;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub use sim::{SimConfig, SimEngine};
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: String,
+    pub content: String,
+}
+
+/// What the model is asked: raw text (completion style) or chat messages, which the
+/// engine renders through its chat template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Prompt {
+    Text(String),
+    Chat(Vec<Message>),
+}
+
+impl Prompt {
+    /// The prompt's characters, for sizing and for reports.
+    pub fn char_len(&self) -> usize {
+        match self {
+            Prompt::Text(t) => t.len(),
+            Prompt::Chat(ms) => ms.iter().map(|m| m.content.len()).sum(),
+        }
+    }
+}
+
+/// One request as an engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Position in the workload (stable across repetitions).
+    pub id: u64,
+    pub prompt: Prompt,
+    /// Output length limit. With `ignore_eos` it is the exact output length.
+    pub max_tokens: u32,
+    /// Keep generating past end-of-sequence, so output lengths are exact.
+    pub ignore_eos: bool,
+}
+
+/// A phase boundary, reported by the engine at the moment the phase ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// The chat template has been rendered.
+    Templated,
+    /// The prompt has been tokenized.
+    Tokenized,
+    /// The request has been written to the wire (HTTP engines).
+    Sent,
+    /// `n` more output tokens exist. The first such mark is the first token (for an
+    /// in-process engine: prefill is done and the first token sampled); each later one
+    /// ends a decode step (or, over HTTP, a chunk carrying `n` tokens).
+    Tokens(u32),
+    /// The output tokens have been turned back into text.
+    Detokenized,
+}
+
+/// Device-side (CUDA event) time for a phase, reported beside the host time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevicePhase {
+    Prefill,
+    DecodeStep,
+}
+
+/// Receives phase boundaries from an engine. The runner's implementation reads the clock.
+pub trait Recorder {
+    /// Marks the end of a phase now. Engines synchronize their device before calling it.
+    fn mark(&mut self, mark: Mark);
+    /// Device time for a phase measured with device events, in milliseconds.
+    fn device_ms(&mut self, _phase: DevicePhase, _ms: f64) {}
+    /// True once the user asked the run to stop; a long request may end early by
+    /// returning [`EngineError::Interrupted`].
+    fn interrupted(&self) -> bool {
+        false
+    }
+}
+
+/// Why a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// `max_tokens` reached.
+    Length,
+    /// The model emitted end-of-sequence (only without `ignore_eos`).
+    Stop,
+}
+
+/// What an engine returns for a completed request. Times are not here: they are in the
+/// marks the recorder took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub prompt_tokens: u32,
+    pub output_tokens: u32,
+    pub finish_reason: FinishReason,
+    /// The detokenized output, when the engine produced one.
+    pub text: Option<String>,
+    /// The engine's own timings, in milliseconds (for example llama.cpp's `t_p_eval`),
+    /// reported beside the harness's so the two can be compared.
+    pub engine_timings_ms: BTreeMap<String, f64>,
+}
+
+/// The kind of a request failure, recorded in `error_kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The engine failed while generating.
+    Engine,
+    /// A failure injected on purpose (the sim engine's failure rate).
+    Injected,
+    /// The request exceeded the context or another model limit.
+    InvalidRequest,
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            FailureKind::Engine => "engine",
+            FailureKind::Injected => "injected",
+            FailureKind::InvalidRequest => "invalid_request",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Errors from building or running an engine.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    /// The engine exists but this build does not include it.
+    #[error("this build has no {engine} support: rebuild with --features {feature}")]
+    NotCompiled {
+        engine: &'static str,
+        feature: &'static str,
+    },
+    /// The engine cannot start: a model it cannot load, a device it cannot open.
+    #[error("{engine}: {message}")]
+    Setup {
+        engine: &'static str,
+        message: String,
+    },
+    /// One request failed; the run records it and goes on.
+    #[error("{kind}: {message}")]
+    Request { kind: FailureKind, message: String },
+    /// The user asked the run to stop while this request was in flight.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// What an engine can do, which decides how the runner drives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Runs inside this process, so every phase is visible.
+    pub in_process: bool,
+    /// Reports the end of prefill separately from the first token.
+    pub separable_prefill: bool,
+    /// How many sequences it decodes together; 1 means requests run one at a time.
+    pub max_batch: usize,
+    /// Records device time with device events (CUDA).
+    pub device_timer: bool,
+}
+
+/// Facts about an engine instance, for the manifest and the summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    pub name: String,
+    pub version: String,
+    pub device: String,
+    pub threads: Option<usize>,
+    /// The model as the user named it.
+    pub model: String,
+    /// The model file, when there is one, for the manifest's sha256 and size.
+    pub model_path: Option<PathBuf>,
+    /// Engine-specific facts (build number, backend, context size ...).
+    pub details: BTreeMap<String, String>,
+}
+
+/// An inference engine. See DESIGN.md, "The engine contract".
+pub trait Engine {
+    fn info(&self) -> EngineInfo;
+    fn capabilities(&self) -> Capabilities;
+    /// Generates one request, marking each phase on `rec` as it ends.
+    fn generate(&mut self, req: &Request, rec: &mut dyn Recorder) -> Result<Outcome, EngineError>;
+    /// How many tokens the engine's prefill would see for this request (template rendered
+    /// and tokenized), when it can tell. Workloads use it to hit exact input lengths.
+    fn prompt_tokens(&mut self, _req: &Request) -> Result<Option<usize>, EngineError> {
+        Ok(None)
+    }
+}
+
+/// The engines nativebench knows, compiled in or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EngineKind {
+    Sim,
+    LlamaCpp,
+    Candle,
+    Http,
+}
+
+impl EngineKind {
+    pub const ALL: [EngineKind; 4] = [
+        EngineKind::Sim,
+        EngineKind::LlamaCpp,
+        EngineKind::Candle,
+        EngineKind::Http,
+    ];
+
+    /// The name used on the command line and in outputs.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Sim => "sim",
+            EngineKind::LlamaCpp => "llama-cpp",
+            EngineKind::Candle => "candle",
+            EngineKind::Http => "http",
+        }
+    }
+
+    /// Whether this build can run the engine.
+    pub fn compiled_in(self) -> bool {
+        match self {
+            EngineKind::Sim => true,
+            EngineKind::LlamaCpp => disabled::LLAMA_CPP_AVAILABLE,
+            EngineKind::Candle => disabled::CANDLE_AVAILABLE,
+            EngineKind::Http => disabled::HTTP_AVAILABLE,
+        }
+    }
+
+    /// The real in-process engines (not the sim calibration instrument) in this build.
+    pub fn in_process_compiled() -> Vec<EngineKind> {
+        [EngineKind::LlamaCpp, EngineKind::Candle]
+            .into_iter()
+            .filter(|k| k.compiled_in())
+            .collect()
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for EngineKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_lowercase().replace('_', "-");
+        let wanted = match wanted.as_str() {
+            "llama.cpp" | "llamacpp" | "llama" => "llama-cpp",
+            other => other,
+        };
+        EngineKind::ALL
+            .into_iter()
+            .find(|k| k.name() == wanted)
+            .ok_or_else(|| {
+                let names: Vec<_> = EngineKind::ALL.iter().map(|k| k.name()).collect();
+                format!("unknown engine `{s}`: choose one of {}", names.join(", "))
+            })
+    }
+}
+
+/// Everything needed to build an engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    pub kind: EngineKind,
+    /// The model spec as given (`synth:tiny`, a path ...); the sim engine ignores it.
+    pub model: Option<String>,
+    pub threads: Option<usize>,
+    pub seed: u64,
+    pub sim: SimConfig,
+}
+
+/// Builds the engine a config names. This is the one place engines are dispatched.
+pub fn build(config: &EngineConfig) -> Result<Box<dyn Engine>, EngineError> {
+    match config.kind {
+        EngineKind::Sim => Ok(Box::new(SimEngine::new(config.sim.clone(), config.seed))),
+        EngineKind::LlamaCpp => disabled::llama_cpp(config),
+        EngineKind::Candle => disabled::candle(config),
+        EngineKind::Http => disabled::http(config),
+    }
+}

@@ -1,0 +1,319 @@
+//! The `sim` engine: a calibration instrument with known delays.
+//!
+//! It does the real, cheap work of an engine (renders the chat template, tokenizes with a
+//! simple deterministic tokenizer, builds output text) and holds each phase to a configured
+//! duration with real waits, busy-waited at the end for sub-millisecond accuracy. Because
+//! the true timings are known, it proves the recorder, the statistics and the served path
+//! end to end. It is not a stand-in for a real engine's numbers.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Capabilities, Engine, EngineError, EngineInfo, FailureKind, FinishReason, Mark, Outcome,
+    Prompt, Recorder, Request,
+};
+use crate::workload::template::ChatTemplate;
+
+/// The sim engine's delays. Every delay is the duration of the whole phase, measured from
+/// the phase's start, so the real work the sim does is inside it, not added to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimConfig {
+    /// Chat-template rendering, per request.
+    pub template_ms: f64,
+    /// Tokenization, per KiB of rendered prompt.
+    pub tokenize_ms_per_kb: f64,
+    /// Prefill, fixed part per request.
+    pub prefill_ms: f64,
+    /// Prefill, per prompt token.
+    pub prefill_ms_per_token: f64,
+    /// One decode step (one output token after the first).
+    pub decode_ms: f64,
+    /// Relative standard deviation of every delay (0.05 = 5%), drawn from a seeded RNG.
+    pub jitter: f64,
+    /// Probability that a request fails partway through.
+    pub failure_rate: f64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            template_ms: 0.05,
+            tokenize_ms_per_kb: 0.02,
+            prefill_ms: 1.0,
+            prefill_ms_per_token: 0.05,
+            decode_ms: 2.0,
+            jitter: 0.0,
+            failure_rate: 0.0,
+        }
+    }
+}
+
+impl SimConfig {
+    /// Checks that every delay is a finite, non-negative number and rates are in [0, 1].
+    pub fn validate(&self) -> Result<(), String> {
+        let delays = [
+            ("template-ms", self.template_ms),
+            ("tokenize-ms-per-kb", self.tokenize_ms_per_kb),
+            ("prefill-ms", self.prefill_ms),
+            ("prefill-ms-per-token", self.prefill_ms_per_token),
+            ("decode-ms", self.decode_ms),
+            ("jitter", self.jitter),
+        ];
+        for (name, v) in delays {
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!(
+                    "--sim-{name} must be a non-negative number, got {v}"
+                ));
+            }
+        }
+        if !(0.0..=1.0).contains(&self.failure_rate) {
+            return Err(format!(
+                "--sim-failure-rate must be between 0 and 1, got {}",
+                self.failure_rate
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The sim engine.
+pub struct SimEngine {
+    config: SimConfig,
+    rng: StdRng,
+    template: ChatTemplate,
+}
+
+/// ChatML, the template most open models use; rendered with the project's renderer so
+/// the template phase does real work.
+const SIM_TEMPLATE: &str = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+
+/// Output vocabulary: the sim's "model" says these words in a seeded order.
+const WORDS: &[&str] = &[
+    "the",
+    "model",
+    "token",
+    "cache",
+    "layer",
+    "batch",
+    "stream",
+    "kernel",
+    "memory",
+    "latency",
+    "decode",
+    "prefill",
+    "queue",
+    "thread",
+    "vector",
+    "matrix",
+    "device",
+    "bandwidth",
+    "context",
+    "prompt",
+];
+
+impl SimEngine {
+    pub fn new(config: SimConfig, seed: u64) -> Self {
+        let template = ChatTemplate::new(SIM_TEMPLATE, "", "")
+            .expect("the built-in sim template is valid jinja");
+        SimEngine {
+            config,
+            rng: StdRng::seed_from_u64(seed),
+            template,
+        }
+    }
+
+    fn render(&self, prompt: &Prompt) -> Result<String, EngineError> {
+        match prompt {
+            Prompt::Text(t) => Ok(t.clone()),
+            Prompt::Chat(messages) => {
+                self.template
+                    .render(messages, true)
+                    .map_err(|e| EngineError::Request {
+                        kind: FailureKind::InvalidRequest,
+                        message: e.to_string(),
+                    })
+            }
+        }
+    }
+
+    /// A configured delay with the seeded jitter applied.
+    fn jittered(&mut self, ms: f64) -> Duration {
+        let factor = if self.config.jitter > 0.0 {
+            let z: f64 = StandardNormal.sample(&mut self.rng);
+            (1.0 + self.config.jitter * z).max(0.0)
+        } else {
+            1.0
+        };
+        Duration::from_secs_f64(ms * factor / 1000.0)
+    }
+}
+
+/// Waits until `deadline`: sleeps while far away, then spins, so a wait ends within a few
+/// microseconds of its deadline without burning a core for its whole length.
+pub fn wait_until(deadline: Instant) {
+    const SPIN: Duration = Duration::from_micros(1500);
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        let left = deadline - now;
+        if left > SPIN {
+            std::thread::sleep(left - SPIN);
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// The sim tokenizer: a token is a run of up to 8 ASCII alphanumeric bytes, or any one
+/// other non-space byte (UTF-8 multibyte characters count a token per byte). Deterministic
+/// and cheap, with a count close to a real BPE's for English text.
+pub fn sim_tokenize(text: &str) -> Vec<u32> {
+    let mut ids = Vec::with_capacity(text.len() / 4 + 1);
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b.is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        if b.is_ascii_alphanumeric() {
+            while i < bytes.len() && i - start < 8 && bytes[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+        } else {
+            i += 1;
+        }
+        ids.push(fnv1a(&bytes[start..i]) % 32_000);
+    }
+    ids
+}
+
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+impl Engine for SimEngine {
+    fn info(&self) -> EngineInfo {
+        let mut details = BTreeMap::new();
+        details.insert(
+            "config".into(),
+            serde_json::to_string(&self.config).unwrap_or_default(),
+        );
+        EngineInfo {
+            name: "sim".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            device: "host".into(),
+            threads: Some(1),
+            model: "sim".into(),
+            model_path: None,
+            details,
+        }
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            in_process: true,
+            separable_prefill: true,
+            max_batch: 1,
+            device_timer: false,
+        }
+    }
+
+    fn prompt_tokens(&mut self, req: &Request) -> Result<Option<usize>, EngineError> {
+        Ok(Some(sim_tokenize(&self.render(&req.prompt)?).len()))
+    }
+
+    fn generate(&mut self, req: &Request, rec: &mut dyn Recorder) -> Result<Outcome, EngineError> {
+        let cfg = self.config.clone();
+        let fail_at = (cfg.failure_rate > 0.0 && self.rng.random_bool(cfg.failure_rate))
+            .then(|| self.rng.random_range(0..req.max_tokens.max(1)));
+
+        let start = Instant::now();
+        let rendered = self.render(&req.prompt)?;
+        wait_until(start + self.jittered(cfg.template_ms));
+        rec.mark(Mark::Templated);
+
+        let start = Instant::now();
+        let ids = sim_tokenize(&rendered);
+        let kb = rendered.len() as f64 / 1024.0;
+        wait_until(start + self.jittered(cfg.tokenize_ms_per_kb * kb));
+        rec.mark(Mark::Tokenized);
+
+        let start = Instant::now();
+        let prefill = cfg.prefill_ms + cfg.prefill_ms_per_token * ids.len() as f64;
+        wait_until(start + self.jittered(prefill));
+        let mut out = Vec::with_capacity(req.max_tokens as usize);
+        let mut next = ids.iter().fold(req.id as usize, |h, &t| h ^ t as usize);
+        for step in 0..req.max_tokens {
+            if step > 0 {
+                if rec.interrupted() {
+                    return Err(EngineError::Interrupted);
+                }
+                let start = Instant::now();
+                wait_until(start + self.jittered(cfg.decode_ms));
+            }
+            if fail_at == Some(step) {
+                return Err(EngineError::Request {
+                    kind: FailureKind::Injected,
+                    message: format!(
+                        "sim failure injected at output token {step} (failure rate {})",
+                        cfg.failure_rate
+                    ),
+                });
+            }
+            next = next.wrapping_mul(31).wrapping_add(7) % WORDS.len();
+            out.push(next);
+            rec.mark(Mark::Tokens(1));
+        }
+
+        let text = out.iter().map(|&w| WORDS[w]).collect::<Vec<_>>().join(" ");
+        rec.mark(Mark::Detokenized);
+        Ok(Outcome {
+            prompt_tokens: ids.len() as u32,
+            output_tokens: out.len() as u32,
+            finish_reason: FinishReason::Length,
+            text: Some(text),
+            engine_timings_ms: BTreeMap::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenizer_splits_words_and_punctuation() {
+        assert_eq!(sim_tokenize("hello, world").len(), 3);
+        // A 20-character word is three tokens of at most 8 bytes.
+        assert_eq!(sim_tokenize("abcdefghijklmnopqrst").len(), 3);
+        assert_eq!(sim_tokenize("  \n "), Vec::<u32>::new());
+        assert_eq!(sim_tokenize("same words"), sim_tokenize("same   words"));
+    }
+
+    #[test]
+    fn invalid_delays_are_rejected() {
+        let bad = SimConfig {
+            decode_ms: -1.0,
+            ..SimConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("--sim-decode-ms"));
+        let bad = SimConfig {
+            failure_rate: 1.5,
+            ..SimConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("failure-rate"));
+    }
+}

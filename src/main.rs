@@ -1,0 +1,78 @@
+//! The `nativebench` binary: parse arguments, call the library, map errors to exit codes.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use nativebench::cli::{self, Cli, Command};
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    match dispatch(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            // Usage and input errors exit 2, like clap's own; everything else 1.
+            let usage = matches!(
+                e.downcast_ref::<nativebench::Error>(),
+                Some(nativebench::Error::Config(_) | nativebench::Error::Workload { .. })
+            );
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+fn dispatch(args: Cli) -> anyhow::Result<ExitCode> {
+    match args.command {
+        // Bare `nativebench` is `nativebench run` with every default.
+        None => match Cli::parse_from(["nativebench", "run"]).command {
+            Some(Command::Run(a)) => run(&a),
+            _ => unreachable!("`run` parses as the run command"),
+        },
+        Some(Command::Run(a)) => run(&a),
+        Some(Command::Env(a)) => {
+            let machine = nativebench::env::MachineInfo::detect();
+            let build = nativebench::env::BuildInfo::current();
+            match a.format {
+                cli::OutputFormat::Table => {
+                    print!("{}", nativebench::env::describe(&machine, &build))
+                }
+                cli::OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({ "machine": machine, "build": build })
+                    )?
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Workloads) => {
+            for name in nativebench::workload::builtin_names() {
+                let w = nativebench::workload::WorkloadSpec::load(name)?;
+                println!("{name:<15} {}", w.description);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Report(_)) => {
+            anyhow::bail!("`nativebench report` is not built yet in this version")
+        }
+        Some(Command::Model(a)) => cli::model::run(a).map(|_| ExitCode::SUCCESS),
+    }
+}
+
+fn run(args: &cli::run::RunArgs) -> anyhow::Result<ExitCode> {
+    let config = args.validate()?;
+    let stop = nativebench::session::stop_flag();
+    let result = nativebench::session::execute(&config, stop, &mut std::io::stdout().lock())?;
+    if result.interrupted {
+        return Ok(ExitCode::from(130));
+    }
+    if result
+        .runs
+        .iter()
+        .any(|(_, m)| m.metrics.num_requests > 0 && m.metrics.completed == 0)
+    {
+        eprintln!("error: every request failed");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

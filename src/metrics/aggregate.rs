@@ -1,0 +1,332 @@
+//! Aggregates over a run's records: the contents of `metrics.json`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::record::RequestRecord;
+use super::resources::ResourceSummary;
+use super::stats::{mean_std, Summary};
+
+/// Above this coefficient of variation across repetitions, a result is flagged as noisy.
+pub const NOISY_CV: f64 = 0.05;
+
+/// A per-repetition figure: its values, mean, sample std and coefficient of variation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    pub values: Vec<f64>,
+    pub mean: f64,
+    pub std: f64,
+    pub cv: f64,
+}
+
+impl Spread {
+    fn of(values: Vec<f64>) -> Option<Spread> {
+        if values.is_empty() {
+            return None;
+        }
+        let (mean, std) = mean_std(&values);
+        let cv = if mean == 0.0 { 0.0 } else { std / mean.abs() };
+        Some(Spread {
+            values,
+            mean,
+            std,
+            cv,
+        })
+    }
+}
+
+/// How the figures varied between repetitions of the whole workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepetitionStats {
+    pub count: usize,
+    pub output_throughput_tok_s: Option<Spread>,
+    pub ttft_p50_ms: Option<Spread>,
+    pub tpot_p50_ms: Option<Spread>,
+}
+
+/// The aggregates of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunMetrics {
+    pub num_requests: usize,
+    pub completed: usize,
+    pub failed: usize,
+    pub error_rate: f64,
+    pub errors_by_kind: BTreeMap<String, usize>,
+    /// First start to last end over the measured requests.
+    pub duration_s: f64,
+    pub total_input_tokens: u64,
+    pub total_output_tokens: u64,
+    pub request_throughput_req_s: f64,
+    pub input_throughput_tok_s: f64,
+    pub output_throughput_tok_s: f64,
+    pub total_throughput_tok_s: f64,
+    /// Wall time per output token over the run (1000 / output throughput).
+    pub ms_per_output_token: Option<f64>,
+    pub ttft_ms: Option<Summary>,
+    pub tpot_ms: Option<Summary>,
+    pub itl_ms: Option<Summary>,
+    pub e2e_ms: Option<Summary>,
+    pub template_ms: Option<Summary>,
+    pub tokenize_ms: Option<Summary>,
+    pub prefill_ms: Option<Summary>,
+    /// One decode step: a forward pass plus sampling (in-process engines only).
+    pub decode_step_ms: Option<Summary>,
+    pub detokenize_ms: Option<Summary>,
+    pub prefill_tok_s: Option<Summary>,
+    pub decode_tok_s: Option<Summary>,
+    pub prefill_device_ms: Option<Summary>,
+    pub decode_step_device_ms: Option<Summary>,
+    /// The engine's own timings, summarised per name.
+    pub engine_timings_ms: BTreeMap<String, Summary>,
+    pub repetitions: RepetitionStats,
+    pub resources: Option<ResourceSummary>,
+    /// Anything a reader must know before trusting the figures.
+    pub warnings: Vec<String>,
+}
+
+fn summary_of(
+    records: &[&RequestRecord],
+    f: impl Fn(&RequestRecord) -> Option<f64>,
+) -> Option<Summary> {
+    let v: Vec<f64> = records.iter().filter_map(|r| f(r)).collect();
+    Summary::of(&v)
+}
+
+/// Output throughput, request count, and duration over a set of records.
+fn span_s(records: &[&RequestRecord]) -> f64 {
+    let first = records
+        .iter()
+        .map(|r| r.start_ms)
+        .fold(f64::INFINITY, f64::min);
+    let last = records
+        .iter()
+        .map(|r| r.start_ms + r.e2e_ms)
+        .fold(f64::NEG_INFINITY, f64::max);
+    if records.is_empty() {
+        0.0
+    } else {
+        (last - first).max(0.0) / 1e3
+    }
+}
+
+fn per_s(x: f64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        x / secs
+    } else {
+        0.0
+    }
+}
+
+impl RunMetrics {
+    /// Aggregates `records` (the measured requests; warmup is never among them).
+    /// `in_process` says whether gaps between tokens are decode steps.
+    pub fn compute(
+        records: &[RequestRecord],
+        in_process: bool,
+        resources: Option<ResourceSummary>,
+    ) -> RunMetrics {
+        let all: Vec<&RequestRecord> = records.iter().collect();
+        let ok: Vec<&RequestRecord> = records.iter().filter(|r| r.ok).collect();
+        let duration_s = span_s(&all);
+        let input: u64 = ok
+            .iter()
+            .filter_map(|r| r.prompt_tokens)
+            .map(u64::from)
+            .sum();
+        let output: u64 = ok.iter().map(|r| u64::from(r.output_tokens)).sum();
+        let mut errors_by_kind = BTreeMap::new();
+        for r in records.iter().filter(|r| !r.ok) {
+            let kind = r.error_kind.clone().unwrap_or_else(|| "unknown".into());
+            *errors_by_kind.entry(kind).or_insert(0) += 1;
+        }
+        let gaps: Vec<f64> = ok.iter().flat_map(|r| r.gaps_ms()).collect();
+        let output_tps = per_s(output as f64, duration_s);
+
+        let mut names: Vec<&String> = ok.iter().flat_map(|r| r.engine_timings_ms.keys()).collect();
+        names.sort();
+        names.dedup();
+        let engine_timings_ms = names
+            .into_iter()
+            .filter_map(|n| {
+                Some((
+                    n.clone(),
+                    summary_of(&ok, |r| r.engine_timings_ms.get(n).copied())?,
+                ))
+            })
+            .collect();
+        let device_steps: Vec<f64> = ok
+            .iter()
+            .flat_map(|r| r.decode_step_device_ms.iter().copied())
+            .collect();
+
+        let mut m = RunMetrics {
+            num_requests: records.len(),
+            completed: ok.len(),
+            failed: records.len() - ok.len(),
+            error_rate: if records.is_empty() {
+                0.0
+            } else {
+                (records.len() - ok.len()) as f64 / records.len() as f64
+            },
+            errors_by_kind,
+            duration_s,
+            total_input_tokens: input,
+            total_output_tokens: output,
+            request_throughput_req_s: per_s(ok.len() as f64, duration_s),
+            input_throughput_tok_s: per_s(input as f64, duration_s),
+            output_throughput_tok_s: output_tps,
+            total_throughput_tok_s: per_s((input + output) as f64, duration_s),
+            ms_per_output_token: (output_tps > 0.0).then(|| 1e3 / output_tps),
+            ttft_ms: summary_of(&ok, |r| r.ttft_ms),
+            tpot_ms: summary_of(&ok, |r| r.tpot_ms),
+            itl_ms: Summary::of(&gaps),
+            e2e_ms: summary_of(&ok, |r| Some(r.e2e_ms)),
+            template_ms: summary_of(&ok, |r| r.template_ms),
+            tokenize_ms: summary_of(&ok, |r| r.tokenize_ms),
+            prefill_ms: summary_of(&ok, |r| r.prefill_ms),
+            decode_step_ms: if in_process { Summary::of(&gaps) } else { None },
+            detokenize_ms: summary_of(&ok, |r| r.detokenize_ms),
+            prefill_tok_s: summary_of(&ok, |r| r.prefill_tok_s),
+            decode_tok_s: summary_of(&ok, |r| r.decode_tok_s),
+            prefill_device_ms: summary_of(&ok, |r| r.prefill_device_ms),
+            decode_step_device_ms: Summary::of(&device_steps),
+            engine_timings_ms,
+            repetitions: repetition_stats(records),
+            resources,
+            warnings: Vec::new(),
+        };
+        m.warnings = m.derive_warnings();
+        m
+    }
+
+    fn derive_warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.num_requests == 0 {
+            w.push("no request was measured".to_owned());
+        } else if self.completed == 0 {
+            w.push("every request failed".to_owned());
+        } else if self.failed > 0 {
+            w.push(format!(
+                "{} of {} requests failed ({:.1}%); latency figures cover the completed ones",
+                self.failed,
+                self.num_requests,
+                self.error_rate * 100.0
+            ));
+        }
+        let reps = &self.repetitions;
+        for (name, spread) in [
+            ("output throughput", &reps.output_throughput_tok_s),
+            ("TTFT p50", &reps.ttft_p50_ms),
+            ("TPOT p50", &reps.tpot_p50_ms),
+        ] {
+            if let Some(s) = spread
+                .as_ref()
+                .filter(|s| s.values.len() > 1 && s.cv > NOISY_CV)
+            {
+                w.push(format!(
+                    "noisy: {name} varies {:.1}% (CV) across {} repetitions, above {:.0}%",
+                    s.cv * 100.0,
+                    s.values.len(),
+                    NOISY_CV * 100.0
+                ));
+            }
+        }
+        w
+    }
+}
+
+fn repetition_stats(records: &[RequestRecord]) -> RepetitionStats {
+    let mut by_rep: BTreeMap<u32, Vec<&RequestRecord>> = BTreeMap::new();
+    for r in records {
+        by_rep.entry(r.repetition).or_default().push(r);
+    }
+    let (mut tps, mut ttft, mut tpot) = (Vec::new(), Vec::new(), Vec::new());
+    for rs in by_rep.values() {
+        let ok: Vec<&RequestRecord> = rs.iter().copied().filter(|r| r.ok).collect();
+        let out: u64 = ok.iter().map(|r| u64::from(r.output_tokens)).sum();
+        let d = span_s(rs);
+        if d > 0.0 {
+            tps.push(out as f64 / d);
+        }
+        if let Some(s) = summary_of(&ok, |r| r.ttft_ms) {
+            ttft.push(s.p50);
+        }
+        if let Some(s) = summary_of(&ok, |r| r.tpot_ms) {
+            tpot.push(s.p50);
+        }
+    }
+    RepetitionStats {
+        count: by_rep.len(),
+        output_throughput_tok_s: Spread::of(tps),
+        ttft_p50_ms: Spread::of(ttft),
+        tpot_p50_ms: Spread::of(tpot),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: u64, start: f64, tokens: &[f64], ok: bool) -> RequestRecord {
+        let n = tokens.len();
+        RequestRecord {
+            request_id: id,
+            ok,
+            error_kind: (!ok).then(|| "injected".into()),
+            prompt_tokens: Some(10),
+            output_tokens: n as u32,
+            start_ms: start,
+            ttft_ms: tokens.first().copied(),
+            tpot_ms: (n > 1).then(|| (tokens[n - 1] - tokens[0]) / (n - 1) as f64),
+            e2e_ms: tokens.last().copied().unwrap_or(0.0) + 1.0,
+            token_ms: tokens.to_vec(),
+            ..RequestRecord::default()
+        }
+    }
+
+    #[test]
+    fn throughput_and_itl_follow_the_definitions() {
+        // Two requests back to back: 0..11 ms and 11..22 ms, 3 tokens each.
+        let rs = vec![
+            rec(0, 0.0, &[4.0, 7.0, 10.0], true),
+            rec(1, 11.0, &[4.0, 6.0, 10.0], true),
+        ];
+        let m = RunMetrics::compute(&rs, true, None);
+        assert!((m.duration_s - 0.022).abs() < 1e-12);
+        assert!((m.output_throughput_tok_s - 6.0 / 0.022).abs() < 1e-6);
+        assert!((m.request_throughput_req_s - 2.0 / 0.022).abs() < 1e-6);
+        let itl = m.itl_ms.unwrap();
+        assert_eq!(itl.count, 4);
+        assert_eq!((itl.min, itl.max), (2.0, 4.0));
+        // TPOT per request: 3 ms both.
+        assert_eq!(m.tpot_ms.unwrap().p50, 3.0);
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    }
+
+    #[test]
+    fn failures_count_in_error_rate_not_in_latency() {
+        let rs = vec![rec(0, 0.0, &[4.0, 7.0], true), rec(1, 9.0, &[50.0], false)];
+        let m = RunMetrics::compute(&rs, true, None);
+        assert_eq!((m.completed, m.failed), (1, 1));
+        assert_eq!(m.error_rate, 0.5);
+        assert_eq!(m.errors_by_kind["injected"], 1);
+        assert_eq!(m.ttft_ms.unwrap().max, 4.0);
+        assert!(m.warnings[0].contains("1 of 2 requests failed"));
+    }
+
+    #[test]
+    fn noisy_repetitions_are_flagged() {
+        let mut a = rec(0, 0.0, &[1.0, 2.0], true);
+        let mut b = rec(0, 100.0, &[1.0, 20.0], true);
+        a.repetition = 0;
+        b.repetition = 1;
+        let m = RunMetrics::compute(&[a, b], true, None);
+        assert_eq!(m.repetitions.count, 2);
+        assert!(
+            m.warnings.iter().any(|w| w.starts_with("noisy: TPOT p50")),
+            "{:?}",
+            m.warnings
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! Measurement: per-request records from the recorder's marks, summary statistics,
+//! run aggregates and resource sampling.
+
+pub mod aggregate;
+pub mod record;
+pub mod resources;
+pub mod stats;
+
+pub use aggregate::RunMetrics;
+pub use record::{MarkRecorder, RequestRecord};
+pub use stats::Summary;

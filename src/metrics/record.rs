@@ -1,0 +1,199 @@
+//! Per-request records: the recorder an engine marks, and the flat record every format
+//! serialises (one line of `samples.jsonl`). Every metric is derived from the marks'
+//! timestamps, with DESIGN.md's definitions.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{DevicePhase, EngineError, FinishReason, Mark, Outcome, Recorder, Request};
+
+/// How much of a prompt a record keeps, in characters.
+const PROMPT_PREVIEW_CHARS: usize = 200;
+
+/// One request, measured. Field names carry their unit; `None` means the phase was not
+/// observable (for example prefill over HTTP) or did not happen (a request that failed
+/// before its first token).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub request_id: u64,
+    pub repetition: u32,
+    pub ok: bool,
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+    pub finish_reason: Option<FinishReason>,
+    pub prompt_tokens: Option<u32>,
+    pub output_tokens: u32,
+    pub max_tokens: u32,
+    /// The request's start, relative to the start of the measured phase of the run.
+    pub start_ms: f64,
+    /// Until the request was written to the wire (HTTP engines).
+    pub send_ms: Option<f64>,
+    pub template_ms: Option<f64>,
+    pub tokenize_ms: Option<f64>,
+    pub prefill_ms: Option<f64>,
+    pub ttft_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    /// `tn - t1`: all decode steps together.
+    pub decode_ms: Option<f64>,
+    pub detokenize_ms: Option<f64>,
+    pub e2e_ms: f64,
+    pub prefill_tok_s: Option<f64>,
+    pub decode_tok_s: Option<f64>,
+    /// Time of every output token from the request's start (`t1 .. tn`, minus `t0`). A
+    /// chunk carrying k tokens appears as k equal times.
+    pub token_ms: Vec<f64>,
+    /// Device (CUDA event) time of prefill, when the engine measures it.
+    pub prefill_device_ms: Option<f64>,
+    /// Device time of each decode step, when the engine measures it.
+    pub decode_step_device_ms: Vec<f64>,
+    /// The engine's own timings, beside the harness's.
+    pub engine_timings_ms: BTreeMap<String, f64>,
+    pub prompt_preview: String,
+    pub output_text: Option<String>,
+}
+
+impl RequestRecord {
+    /// Every gap between consecutive output tokens (ITL, decode steps).
+    pub fn gaps_ms(&self) -> impl Iterator<Item = f64> + '_ {
+        self.token_ms.windows(2).map(|w| w[1] - w[0])
+    }
+}
+
+/// The runner's [`Recorder`]: takes the clock at each mark and keeps the instants, so the
+/// per-token cost is one clock read and one push.
+pub struct MarkRecorder<'a> {
+    t0: Instant,
+    templated: Option<Instant>,
+    tokenized: Option<Instant>,
+    sent: Option<Instant>,
+    tokens: Vec<Instant>,
+    detokenized: Option<Instant>,
+    prefill_device_ms: Option<f64>,
+    decode_step_device_ms: Vec<f64>,
+    stop: &'a AtomicBool,
+}
+
+impl<'a> MarkRecorder<'a> {
+    /// Starts a request's clock now (`t0`).
+    pub fn start(expected_tokens: usize, stop: &'a AtomicBool) -> Self {
+        MarkRecorder {
+            t0: Instant::now(),
+            templated: None,
+            tokenized: None,
+            sent: None,
+            tokens: Vec::with_capacity(expected_tokens),
+            detokenized: None,
+            prefill_device_ms: None,
+            decode_step_device_ms: Vec::new(),
+            stop,
+        }
+    }
+
+    /// The instant the request started.
+    pub fn t0(&self) -> Instant {
+        self.t0
+    }
+
+    /// Ends the request at `te` and derives its record from the marks.
+    pub fn finish(
+        self,
+        req: &Request,
+        result: Result<Outcome, EngineError>,
+        te: Instant,
+        run_start: Instant,
+    ) -> RequestRecord {
+        let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64() * 1e3;
+        let t0 = self.t0;
+        let token_ms: Vec<f64> = self.tokens.iter().map(|&t| ms(t0, t)).collect();
+        let first = self.tokens.first().copied();
+        let last = self.tokens.last().copied();
+        let n = self.tokens.len();
+
+        let mut r = RequestRecord {
+            request_id: req.id,
+            max_tokens: req.max_tokens,
+            start_ms: ms(run_start, t0),
+            e2e_ms: ms(t0, te),
+            output_tokens: n as u32,
+            send_ms: self.sent.map(|t| ms(t0, t)),
+            template_ms: self.templated.map(|t| ms(t0, t)),
+            tokenize_ms: self.tokenized.map(|t| ms(self.templated.unwrap_or(t0), t)),
+            // Prefill is separable only where tokenization was seen, i.e. in-process.
+            prefill_ms: self.tokenized.zip(first).map(|(a, b)| ms(a, b)),
+            ttft_ms: first.map(|t| ms(t0, t)),
+            decode_ms: first.zip(last).filter(|_| n > 1).map(|(a, b)| ms(a, b)),
+            detokenize_ms: last.zip(self.detokenized).map(|(a, b)| ms(a, b)),
+            prefill_device_ms: self.prefill_device_ms,
+            decode_step_device_ms: self.decode_step_device_ms,
+            prompt_preview: preview(req),
+            ..RequestRecord::default()
+        };
+        r.tpot_ms = r.decode_ms.map(|d| d / (n - 1) as f64);
+        r.decode_tok_s = r
+            .decode_ms
+            .filter(|&d| d > 0.0)
+            .map(|d| (n - 1) as f64 / d * 1e3);
+        r.token_ms = token_ms;
+        match result {
+            Ok(out) => {
+                r.ok = true;
+                r.prompt_tokens = Some(out.prompt_tokens);
+                r.finish_reason = Some(out.finish_reason);
+                // The engine's count is authoritative (a chunk may carry several tokens).
+                r.output_tokens = out.output_tokens;
+                r.prefill_tok_s = r
+                    .prefill_ms
+                    .filter(|&p| p > 0.0)
+                    .map(|p| f64::from(out.prompt_tokens) / p * 1e3);
+                r.engine_timings_ms = out.engine_timings_ms;
+                r.output_text = out.text;
+            }
+            Err(e) => {
+                r.ok = false;
+                r.error_kind = Some(match &e {
+                    EngineError::Request { kind, .. } => kind.to_string(),
+                    EngineError::Interrupted => "interrupted".into(),
+                    _ => "engine".into(),
+                });
+                r.error = Some(e.to_string());
+            }
+        }
+        r
+    }
+}
+
+fn preview(req: &Request) -> String {
+    let text = match &req.prompt {
+        crate::engine::Prompt::Text(t) => t.as_str(),
+        crate::engine::Prompt::Chat(ms) => ms.last().map(|m| m.content.as_str()).unwrap_or(""),
+    };
+    text.chars().take(PROMPT_PREVIEW_CHARS).collect()
+}
+
+impl Recorder for MarkRecorder<'_> {
+    #[inline]
+    fn mark(&mut self, mark: Mark) {
+        let now = Instant::now();
+        match mark {
+            Mark::Templated => self.templated = Some(now),
+            Mark::Tokenized => self.tokenized = Some(now),
+            Mark::Sent => self.sent = Some(now),
+            Mark::Tokens(k) => self.tokens.extend(std::iter::repeat_n(now, k as usize)),
+            Mark::Detokenized => self.detokenized = Some(now),
+        }
+    }
+
+    fn device_ms(&mut self, phase: DevicePhase, ms: f64) {
+        match phase {
+            DevicePhase::Prefill => self.prefill_device_ms = Some(ms),
+            DevicePhase::DecodeStep => self.decode_step_device_ms.push(ms),
+        }
+    }
+
+    fn interrupted(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,138 @@
+//! Resource sampling of this process: resident memory (peak and average) and CPU use,
+//! sampled on a background thread while a run measures.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// How often memory is sampled.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(50);
+
+/// Memory and CPU over the measured part of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ResourceSummary {
+    /// The process's peak resident set (the kernel's high-water mark, so nothing between
+    /// samples is missed).
+    pub rss_peak_mib: f64,
+    pub rss_avg_mib: f64,
+    /// CPU time over wall time, in percent of one core.
+    pub cpu_avg_percent: Option<f64>,
+    pub samples: usize,
+}
+
+/// A running sampler; [`ResourceSampler::stop`] ends it and summarises.
+pub struct ResourceSampler {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Vec<f64>>>,
+    started: Instant,
+    cpu_start: Option<f64>,
+}
+
+impl ResourceSampler {
+    /// Starts sampling now.
+    pub fn start() -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("nativebench-rss".into())
+            .spawn(move || {
+                let mut samples = Vec::new();
+                while !flag.load(Ordering::Relaxed) {
+                    if let Some(rss) = rss_mib() {
+                        samples.push(rss);
+                    }
+                    std::thread::sleep(SAMPLE_EVERY);
+                }
+                samples
+            })
+            .ok();
+        ResourceSampler {
+            stop,
+            handle,
+            started: Instant::now(),
+            cpu_start: cpu_seconds(),
+        }
+    }
+
+    /// Stops sampling. `None` where the OS gives no figures.
+    pub fn stop(mut self) -> Option<ResourceSummary> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut samples = self.handle.take()?.join().ok()?;
+        if let Some(rss) = rss_mib() {
+            samples.push(rss);
+        }
+        if samples.is_empty() {
+            return None;
+        }
+        let wall = self.started.elapsed().as_secs_f64();
+        let cpu = self
+            .cpu_start
+            .zip(cpu_seconds())
+            .filter(|_| wall > 0.0)
+            .map(|(a, b)| (b - a) / wall * 100.0);
+        let avg = samples.iter().sum::<f64>() / samples.len() as f64;
+        let peak = peak_rss_mib().unwrap_or_else(|| samples.iter().copied().fold(0.0, f64::max));
+        Some(ResourceSummary {
+            rss_peak_mib: peak,
+            rss_avg_mib: avg,
+            cpu_avg_percent: cpu,
+            samples: samples.len(),
+        })
+    }
+}
+
+/// Current resident set of this process, in MiB.
+pub fn rss_mib() -> Option<f64> {
+    status_kib("VmRSS:").map(|k| k / 1024.0)
+}
+
+/// Peak resident set of this process so far, in MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    status_kib("VmHWM:").map(|k| k / 1024.0)
+}
+
+fn status_kib(key: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// User plus system CPU time of this process, in seconds.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let (utime, stime): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
+    // SAFETY: sysconf has no preconditions; it returns -1 for an unknown name.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then(|| (utime + stime) / ticks as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn samples_this_process() {
+        let s = ResourceSampler::start();
+        let v: Vec<u8> = vec![1; 8 << 20];
+        std::thread::sleep(Duration::from_millis(120));
+        let r = s.stop().unwrap();
+        assert!(v.iter().all(|&b| b == 1));
+        assert!(
+            r.rss_peak_mib >= r.rss_avg_mib * 0.99 && r.rss_avg_mib > 1.0,
+            "{r:?}"
+        );
+        assert!(r.samples >= 2);
+    }
+}

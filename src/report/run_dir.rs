@@ -1,0 +1,174 @@
+//! The run directory, the contract with users and with `report`:
+//! `samples.jsonl` (a line per request, flushed as each finishes), `metrics.json`,
+//! `run_config.json` and `manifest.json`.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::engine::EngineInfo;
+use crate::env::{BuildInfo, MachineInfo};
+use crate::error::{Error, Result};
+use crate::metrics::{RequestRecord, RunMetrics};
+
+pub const SAMPLES: &str = "samples.jsonl";
+pub const METRICS: &str = "metrics.json";
+pub const RUN_CONFIG: &str = "run_config.json";
+pub const MANIFEST: &str = "manifest.json";
+
+/// `metrics.json`: what was run, and its aggregates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsFile {
+    pub run_id: String,
+    pub engine: String,
+    pub model: String,
+    pub workload: String,
+    pub started_at: String,
+    /// The user stopped the run; the figures cover what was measured before.
+    pub interrupted: bool,
+    #[serde(flatten)]
+    pub metrics: RunMetrics,
+}
+
+/// The model file a run loaded, identified by content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelFile {
+    pub path: PathBuf,
+    pub size_bytes: u64,
+    pub sha256: String,
+}
+
+impl ModelFile {
+    /// Hashes a model file.
+    pub fn of(path: &Path) -> Result<Self> {
+        let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            h.update(&buf[..n]);
+        }
+        Ok(ModelFile {
+            path: path.to_owned(),
+            size_bytes: size,
+            sha256: format!("{:x}", h.finalize()),
+        })
+    }
+}
+
+/// `manifest.json`: where and with what a run was measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub timestamp: String,
+    pub build: BuildInfo,
+    pub machine: MachineInfo,
+    pub engine: EngineInfo,
+    pub model_file: Option<ModelFile>,
+}
+
+/// An open run directory.
+pub struct RunDir {
+    path: PathBuf,
+    samples: BufWriter<File>,
+}
+
+impl RunDir {
+    /// Creates the directory (and parents) and opens `samples.jsonl`. An existing
+    /// `samples.jsonl` there is an error: a run never overwrites another's results.
+    pub fn create(path: &Path) -> Result<Self> {
+        std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        let samples_path = path.join(SAMPLES);
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&samples_path)
+            .map_err(|e| Error::io(&samples_path, e))?;
+        Ok(RunDir {
+            path: path.to_owned(),
+            samples: BufWriter::new(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record and flushes it to the OS, so an interrupted or crashed run
+    /// keeps every request it finished.
+    pub fn append(&mut self, record: &RequestRecord) -> Result<()> {
+        let p = self.path.join(SAMPLES);
+        serde_json::to_writer(&mut self.samples, record).map_err(|e| Error::Json {
+            path: p.clone(),
+            source: e,
+        })?;
+        self.samples
+            .write_all(b"\n")
+            .and_then(|_| self.samples.flush())
+            .map_err(|e| Error::io(p, e))
+    }
+
+    /// Writes `name` as pretty JSON, through a temporary file and a rename, so a reader
+    /// never sees half a file.
+    pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        write_json_atomic(&self.path.join(name), value)
+    }
+}
+
+/// Writes pretty JSON to `path` via a temporary file and a rename.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Json {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    bytes.push(b'\n');
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Reads every record of a `samples.jsonl`, stopping at the first line that does not
+/// parse (the tail of a run killed mid-write). Returns the records and whether a bad
+/// line was found.
+pub fn read_samples(path: &Path) -> Result<(Vec<RequestRecord>, bool)> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str(line) {
+            Ok(r) => out.push(r),
+            Err(_) => return Ok((out, true)),
+        }
+    }
+    Ok((out, false))
+}
+
+/// The default directory name: `<timestamp>-<engine>-<model>`, with the model reduced
+/// to characters that are safe in a path.
+pub fn default_run_id(
+    timestamp: &chrono::DateTime<chrono::Local>,
+    engine: &str,
+    model: &str,
+) -> String {
+    let model = Path::new(model)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(model);
+    let safe: String = model
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("{}-{engine}-{safe}", timestamp.format("%Y%m%d-%H%M%S"))
+}

@@ -1,0 +1,174 @@
+//! The summary printed to stdout after a run: the headline figures and one row per
+//! latency metric, in the spirit of `vllm bench serve`'s result block.
+
+use std::fmt::Write;
+
+use super::run_dir::MetricsFile;
+use crate::metrics::Summary;
+
+/// The latency rows of the summary, in order: (label, metric).
+fn latency_rows(m: &MetricsFile) -> Vec<(&'static str, Option<Summary>)> {
+    let x = &m.metrics;
+    vec![
+        ("TTFT", x.ttft_ms),
+        ("TPOT", x.tpot_ms),
+        ("ITL", x.itl_ms),
+        ("E2E", x.e2e_ms),
+        ("template", x.template_ms),
+        ("tokenize", x.tokenize_ms),
+        ("prefill", x.prefill_ms),
+        ("decode step", x.decode_step_ms),
+        ("detokenize", x.detokenize_ms),
+        ("prefill (device)", x.prefill_device_ms),
+        ("decode step (device)", x.decode_step_device_ms),
+    ]
+}
+
+/// Renders one run's summary.
+pub fn render(m: &MetricsFile, run_dir: &str) -> String {
+    let x = &m.metrics;
+    let mut s = String::new();
+    let rule = "=".repeat(78);
+    let _ = writeln!(s, "{rule}");
+    let _ = writeln!(
+        s,
+        "engine {}  model {}  workload {}{}",
+        m.engine,
+        m.model,
+        m.workload,
+        if m.interrupted { "  (INTERRUPTED)" } else { "" }
+    );
+    let _ = writeln!(s, "{rule}");
+    let mut kv = |k: &str, v: String| {
+        let _ = writeln!(s, "{k:<36}{v:>14}");
+    };
+    kv("Successful requests:", x.completed.to_string());
+    kv("Failed requests:", x.failed.to_string());
+    kv("Repetitions:", x.repetitions.count.to_string());
+    kv("Duration (s):", format!("{:.2}", x.duration_s));
+    kv("Total input tokens:", x.total_input_tokens.to_string());
+    kv("Total output tokens:", x.total_output_tokens.to_string());
+    kv(
+        "Request throughput (req/s):",
+        format!("{:.2}", x.request_throughput_req_s),
+    );
+    kv(
+        "Output token throughput (tok/s):",
+        format!("{:.2}", x.output_throughput_tok_s),
+    );
+    kv(
+        "Total token throughput (tok/s):",
+        format!("{:.2}", x.total_throughput_tok_s),
+    );
+    if let Some(t) = x.prefill_tok_s {
+        kv("Prefill (tok/s, median):", format!("{:.2}", t.p50));
+    }
+    if let Some(t) = x.decode_tok_s {
+        kv("Decode (tok/s, median):", format!("{:.2}", t.p50));
+    }
+    if let Some(r) = &x.resources {
+        kv("Peak RSS (MiB):", format!("{:.1}", r.rss_peak_mib));
+        kv("Average RSS (MiB):", format!("{:.1}", r.rss_avg_mib));
+    }
+    let _ = writeln!(
+        s,
+        "{:-<78}\n{:<22}{:>8}{:>9}{:>9}{:>9}{:>9}{:>9}",
+        "", "latency (ms)", "mean", "std", "p50", "p90", "p99", "max"
+    );
+    for (label, sum) in latency_rows(m) {
+        if let Some(v) = sum {
+            let _ = writeln!(
+                s,
+                "{label:<22}{:>8}{:>9}{:>9}{:>9}{:>9}{:>9}",
+                num(v.mean),
+                num(v.std),
+                num(v.p50),
+                num(v.p90),
+                num(v.p99),
+                num(v.max)
+            );
+        }
+    }
+    for (name, v) in &x.engine_timings_ms {
+        let _ = writeln!(
+            s,
+            "{:<22}{:>8}{:>9}{:>9}{:>9}{:>9}{:>9}",
+            format!("engine {name}"),
+            num(v.mean),
+            num(v.std),
+            num(v.p50),
+            num(v.p90),
+            num(v.p99),
+            num(v.max)
+        );
+    }
+    let _ = writeln!(s, "{rule}");
+    for w in &x.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    let _ = writeln!(s, "results: {run_dir}");
+    s
+}
+
+/// Several runs side by side: one column per run.
+pub fn side_by_side(runs: &[MetricsFile]) -> String {
+    let mut s = String::new();
+    let _ = write!(s, "{:<30}", "");
+    for r in runs {
+        let _ = write!(s, "{:>16}", r.engine);
+    }
+    let _ = writeln!(s);
+    let rows: Vec<(&str, Box<dyn Fn(&MetricsFile) -> Option<f64>>)> = vec![
+        (
+            "output throughput (tok/s)",
+            Box::new(|m| Some(m.metrics.output_throughput_tok_s)),
+        ),
+        (
+            "TTFT p50 (ms)",
+            Box::new(|m| m.metrics.ttft_ms.map(|s| s.p50)),
+        ),
+        (
+            "TPOT p50 (ms)",
+            Box::new(|m| m.metrics.tpot_ms.map(|s| s.p50)),
+        ),
+        (
+            "ITL p99 (ms)",
+            Box::new(|m| m.metrics.itl_ms.map(|s| s.p99)),
+        ),
+        (
+            "E2E p50 (ms)",
+            Box::new(|m| m.metrics.e2e_ms.map(|s| s.p50)),
+        ),
+        (
+            "prefill p50 (ms)",
+            Box::new(|m| m.metrics.prefill_ms.map(|s| s.p50)),
+        ),
+        (
+            "decode step p50 (ms)",
+            Box::new(|m| m.metrics.decode_step_ms.map(|s| s.p50)),
+        ),
+        (
+            "failed requests",
+            Box::new(|m| Some(m.metrics.failed as f64)),
+        ),
+    ];
+    for (label, f) in rows {
+        let _ = write!(s, "{label:<30}");
+        for r in runs {
+            let _ = write!(s, "{:>16}", f(r).map_or("-".into(), num));
+        }
+        let _ = writeln!(s);
+    }
+    s
+}
+
+/// A number with precision that suits its size.
+fn num(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}

@@ -1,0 +1,113 @@
+//! Prompt data sets given by path: ShareGPT-format JSON and JSONL files of prompts.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::engine::{Message, Prompt};
+use crate::error::{Error, Result};
+
+/// One conversation from a ShareGPT file: the first human turn is the prompt, and the
+/// first model turn after it sets the output length (vLLM's convention).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShareGptEntry {
+    pub prompt: String,
+    pub reply: String,
+}
+
+#[derive(Deserialize)]
+struct ShareGptConversation {
+    conversations: Vec<ShareGptTurn>,
+}
+
+#[derive(Deserialize)]
+struct ShareGptTurn {
+    from: String,
+    value: String,
+}
+
+/// Reads a ShareGPT JSON file: an array of `{"conversations": [{"from", "value"}, ...]}`.
+/// Conversations without a human turn followed by a model turn are skipped, as vLLM does;
+/// a file where none is usable is an error.
+pub fn read_sharegpt(path: &Path) -> Result<Vec<ShareGptEntry>> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let convs: Vec<ShareGptConversation> = serde_json::from_str(&text).map_err(|e| {
+        Error::workload(
+            &origin,
+            format!(
+                "not a ShareGPT file (expected a JSON array of {{\"conversations\": [{{\"from\", \"value\"}}]}}): {e}"
+            ),
+        )
+    })?;
+    let entries: Vec<ShareGptEntry> = convs
+        .into_iter()
+        .filter_map(|c| {
+            let human = c.conversations.iter().position(|t| is_human(&t.from))?;
+            let reply = c.conversations[human + 1..]
+                .iter()
+                .find(|t| !is_human(&t.from))?;
+            (!c.conversations[human].value.trim().is_empty()).then(|| ShareGptEntry {
+                prompt: c.conversations[human].value.clone(),
+                reply: reply.value.clone(),
+            })
+        })
+        .collect();
+    if entries.is_empty() {
+        return Err(Error::workload(
+            origin,
+            "no conversation has a human turn followed by a model turn",
+        ));
+    }
+    Ok(entries)
+}
+
+fn is_human(from: &str) -> bool {
+    matches!(from, "human" | "user")
+}
+
+/// One line of a JSONL prompt file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonlEntry {
+    pub prompt: Prompt,
+    pub max_tokens: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonlLine {
+    prompt: Option<String>,
+    messages: Option<Vec<Message>>,
+    max_tokens: Option<u32>,
+}
+
+/// Reads a JSONL file with one `{"prompt": "..."}` or `{"messages": [...]}` object per
+/// line, each with an optional `max_tokens`. Blank lines are skipped.
+pub fn read_jsonl(path: &Path) -> Result<Vec<JsonlEntry>> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut entries = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = |msg: String| Error::workload(&origin, format!("line {}: {msg}", i + 1));
+        let parsed: JsonlLine = serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
+        let prompt = match (parsed.prompt, parsed.messages) {
+            (Some(p), None) => Prompt::Text(p),
+            (None, Some(m)) if !m.is_empty() => Prompt::Chat(m),
+            _ => return Err(at("needs exactly one of \"prompt\" or \"messages\"".into())),
+        };
+        if parsed.max_tokens == Some(0) {
+            return Err(at("max_tokens must be at least 1".into()));
+        }
+        entries.push(JsonlEntry {
+            prompt,
+            max_tokens: parsed.max_tokens,
+        });
+    }
+    if entries.is_empty() {
+        return Err(Error::workload(origin, "holds no prompts"));
+    }
+    Ok(entries)
+}

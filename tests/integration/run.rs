@@ -1,0 +1,649 @@
+//! `nativebench run` on the sim engine: the run directory, calibration against known
+//! delays, interruption, and bad input.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::*;
+
+const STATS: [&str; 11] = [
+    "count", "mean", "std", "min", "p1", "p10", "p50", "p90", "p95", "p99", "max",
+];
+
+fn field<'a>(v: &'a Value, path: &str) -> &'a Value {
+    path.split('.').fold(v, |v, k| &v[k])
+}
+
+fn num(v: &Value, path: &str) -> f64 {
+    field(v, path)
+        .as_f64()
+        .unwrap_or_else(|| panic!("{path} is not a number in {v}"))
+}
+
+#[test]
+fn sim_short_writes_the_four_files_with_every_field() {
+    let tmp = tempdir();
+    let out = tmp.path().join("run");
+    let o = run(&[
+        "run",
+        "--engine",
+        "sim",
+        "--workload",
+        "short",
+        "--out",
+        out.to_str().unwrap(),
+        "--sim-decode-ms",
+        "0.2",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Output token throughput (tok/s):"),
+        "{}",
+        stdout(&o)
+    );
+
+    let samples = samples(&out);
+    assert_eq!(samples.len(), 5, "the short workload has 5 requests");
+    for s in &samples {
+        for k in [
+            "request_id",
+            "repetition",
+            "ok",
+            "prompt_tokens",
+            "output_tokens",
+            "start_ms",
+            "template_ms",
+            "tokenize_ms",
+            "prefill_ms",
+            "ttft_ms",
+            "tpot_ms",
+            "decode_ms",
+            "detokenize_ms",
+            "e2e_ms",
+            "prefill_tok_s",
+            "decode_tok_s",
+            "token_ms",
+        ] {
+            assert!(!s[k].is_null(), "samples.jsonl lacks {k}: {s}");
+        }
+        // 128 in, 128 out, exactly: the prompt is fitted to the engine's tokenizer and
+        // ignore-EOS holds the output length.
+        assert_eq!(s["prompt_tokens"], 128, "{s}");
+        assert_eq!(s["output_tokens"], 128);
+        assert_eq!(s["token_ms"].as_array().unwrap().len(), 128);
+    }
+
+    let m = json(&out.join("metrics.json"));
+    for metric in [
+        "ttft_ms",
+        "tpot_ms",
+        "itl_ms",
+        "e2e_ms",
+        "template_ms",
+        "tokenize_ms",
+        "prefill_ms",
+        "decode_step_ms",
+        "detokenize_ms",
+    ] {
+        for s in STATS {
+            assert!(
+                field(&m, metric)[s].is_number(),
+                "metrics.json lacks {metric}.{s}"
+            );
+        }
+    }
+    assert_eq!(num(&m, "ttft_ms.count"), 5.0);
+    assert_eq!(num(&m, "itl_ms.count"), 5.0 * 127.0, "ITL pools every gap");
+    assert_eq!(num(&m, "total_output_tokens"), 640.0);
+    assert_eq!(num(&m, "error_rate"), 0.0);
+    for k in [
+        "request_throughput_req_s",
+        "input_throughput_tok_s",
+        "output_throughput_tok_s",
+        "total_throughput_tok_s",
+        "ms_per_output_token",
+        "duration_s",
+        "resources.rss_peak_mib",
+        "resources.rss_avg_mib",
+    ] {
+        assert!(num(&m, k) > 0.0, "{k} should be positive in {m}");
+    }
+    // Output throughput is total output tokens over the measured span.
+    let tps = 640.0 / num(&m, "duration_s");
+    assert!((num(&m, "output_throughput_tok_s") - tps).abs() / tps < 1e-9);
+
+    let manifest = json(&out.join("manifest.json"));
+    for k in [
+        "timestamp",
+        "build.nativebench_version",
+        "build.git_sha",
+        "build.features",
+        "build.rustc",
+        "machine.os",
+        "machine.cpu_cores",
+        "machine.arch",
+        "machine.gpus",
+        "engine.name",
+        "engine.version",
+    ] {
+        assert!(!field(&manifest, k).is_null(), "manifest.json lacks {k}");
+    }
+    assert_eq!(manifest["engine"]["name"], "sim");
+
+    let config = json(&out.join("run_config.json"));
+    assert_eq!(config["engines"][0], "sim");
+    assert_eq!(config["workload"]["name"], "short");
+    assert_eq!(config["runner"]["repetitions"], 1);
+    assert_eq!(config["engine"]["sim"]["decode_ms"], 0.2);
+}
+
+#[test]
+fn sim_delays_are_recovered_exactly() {
+    // Known delays, no jitter: the recorder must report them, and TTFT must be exactly
+    // the sum of its phases.
+    let tmp = tempdir();
+    let out = tmp.path().join("cal");
+    let o = run(&[
+        "run",
+        "--engine",
+        "sim",
+        "--workload",
+        "short",
+        "--output-len",
+        "24",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        "--sim-template-ms",
+        "0.5",
+        "--sim-tokenize-ms-per-kb",
+        "2",
+        "--sim-prefill-ms",
+        "20",
+        "--sim-prefill-ms-per-token",
+        "0",
+        "--sim-decode-ms",
+        "5",
+        "--sim-jitter",
+        "0",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m = json(&out.join("metrics.json"));
+    let close = |got: f64, want: f64| (got - want).abs() <= (0.02 * want).max(0.2);
+    let prefill = num(&m, "prefill_ms.p50");
+    let step = num(&m, "decode_step_ms.p50");
+    assert!(
+        close(prefill, 20.0),
+        "prefill p50 {prefill} ms, configured 20 ms"
+    );
+    assert!(
+        close(step, 5.0),
+        "decode step p50 {step} ms, configured 5 ms"
+    );
+    assert!(
+        close(num(&m, "template_ms.p50"), 0.5),
+        "{}",
+        m["template_ms"]
+    );
+    for s in samples(&out) {
+        let parts = num(&s, "template_ms") + num(&s, "tokenize_ms") + num(&s, "prefill_ms");
+        let ttft = num(&s, "ttft_ms");
+        assert!((ttft - parts).abs() <= 0.5, "TTFT {ttft} vs phases {parts}");
+        // TPOT is (tn - t1) / (n - 1).
+        let t = s["token_ms"].as_array().unwrap();
+        let tpot = (t[23].as_f64().unwrap() - t[0].as_f64().unwrap()) / 23.0;
+        assert!((num(&s, "tpot_ms") - tpot).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn repetitions_are_measured_and_tagged() {
+    let tmp = tempdir();
+    let out = tmp.path().join("reps");
+    let o = run(&[
+        "run",
+        "-e",
+        "sim",
+        "--num-prompts",
+        "2",
+        "-r",
+        "3",
+        "--output-len",
+        "4",
+        "--sim-decode-ms",
+        "0.1",
+        "-o",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed: Value =
+        serde_json::from_str(&stdout(&o)).expect("--format json prints metrics.json");
+    assert_eq!(printed, json(&out.join("metrics.json")));
+    let reps: Vec<u64> = samples(&out)
+        .iter()
+        .map(|s| s["repetition"].as_u64().unwrap())
+        .collect();
+    assert_eq!(reps, vec![0, 0, 1, 1, 2, 2]);
+    assert_eq!(printed["repetitions"]["count"], 3);
+    assert_eq!(
+        printed["repetitions"]["output_throughput_tok_s"]["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn injected_failures_are_recorded_and_the_run_goes_on() {
+    let tmp = tempdir();
+    let out = tmp.path().join("fail");
+    let o = run(&[
+        "run",
+        "-e",
+        "sim",
+        "--num-prompts",
+        "40",
+        "--output-len",
+        "4",
+        "--sim-decode-ms",
+        "0",
+        "--sim-failure-rate",
+        "0.5",
+        "--seed",
+        "3",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = samples(&out);
+    assert_eq!(s.len(), 40, "a failed request is still a record");
+    let failed = s.iter().filter(|r| r["ok"] == false).count();
+    assert!(
+        (5..=35).contains(&failed),
+        "{failed} of 40 failed at rate 0.5"
+    );
+    assert!(s
+        .iter()
+        .filter(|r| r["ok"] == false)
+        .all(|r| r["error_kind"] == "injected"));
+    let m = json(&out.join("metrics.json"));
+    assert_eq!(num(&m, "failed") as usize, failed);
+    assert_eq!(num(&m, "error_rate"), failed as f64 / 40.0);
+    assert_eq!(num(&m, "ttft_ms.count") as usize, 40 - failed);
+    assert!(stdout(&o).contains("warning:"), "{}", stdout(&o));
+}
+
+#[test]
+fn sigint_keeps_every_completed_request() {
+    let tmp = tempdir();
+    let out = tmp.path().join("int");
+    let mut child = bin()
+        .args([
+            "run",
+            "-e",
+            "sim",
+            "--workload",
+            "long",
+            "--num-prompts",
+            "200",
+            "--output-len",
+            "20",
+            "--sim-decode-ms",
+            "5",
+            "-q",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let samples_path = out.join("samples.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lines(&samples_path) < 3 {
+        assert!(Instant::now() < deadline, "the run never wrote 3 samples");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) with a live child's pid and a valid signal number.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "an interrupted run exits 130");
+
+    let s = samples(&out);
+    assert!(s.len() >= 3 && s.len() < 200, "{} samples", s.len());
+    assert!(s
+        .iter()
+        .all(|r| r["ok"] == true && r["output_tokens"] == 20));
+    let m = json(&out.join("metrics.json"));
+    assert_eq!(m["interrupted"], true);
+    assert_eq!(num(&m, "num_requests") as usize, s.len());
+    assert_eq!(num(&m, "completed") as usize, s.len());
+}
+
+fn lines(p: &Path) -> usize {
+    std::fs::read_to_string(p).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn bad_input_gets_a_one_line_error() {
+    let tmp = tempdir();
+    let d = tmp.path();
+    let out = d.join("x");
+    let o = out.to_str().unwrap();
+    assert_one_line_error(
+        &run(&["run", "--engine", "vllm-turbo", "-o", o]),
+        2,
+        "unknown engine `vllm-turbo`",
+    );
+    assert_one_line_error(
+        &run(&["run", "-e", "sim", "--workload", "nope", "-o", o]),
+        2,
+        "unknown workload `nope`",
+    );
+    assert_one_line_error(
+        &run(&[
+            "run",
+            "-e",
+            "sim",
+            "--workload",
+            d.join("missing.toml").to_str().unwrap(),
+            "-o",
+            o,
+        ]),
+        2,
+        "no such file",
+    );
+    let bad = write(d, "bad.toml", "num_prompts = [\n");
+    assert_one_line_error(
+        &run(&["run", "-e", "sim", "-w", bad.to_str().unwrap(), "-o", o]),
+        2,
+        "bad.toml: line",
+    );
+    let zero = write(
+        d,
+        "zero.toml",
+        "num_prompts = 0\n[source]\nkind = \"random\"\ninput_len = 8\n",
+    );
+    assert_one_line_error(
+        &run(&["run", "-e", "sim", "-w", zero.to_str().unwrap(), "-o", o]),
+        2,
+        "num_prompts must be at least 1",
+    );
+    let neg = write(
+        d,
+        "neg.toml",
+        "[source]\nkind = \"random\"\ninput_len = -3\n",
+    );
+    assert_one_line_error(
+        &run(&["run", "-e", "sim", "-w", neg.to_str().unwrap(), "-o", o]),
+        2,
+        "input_len must be at least 1, got -3",
+    );
+    let unknown = write(d, "unknown.toml", "[source]\nkind = \"telepathy\"\n");
+    assert_one_line_error(
+        &run(&["run", "-e", "sim", "-w", unknown.to_str().unwrap(), "-o", o]),
+        2,
+        "unknown variant `telepathy`",
+    );
+    assert_one_line_error(
+        &run(&["run", "-e", "sim", "--num-prompts", "0", "-o", o]),
+        2,
+        "--num-prompts must be at least 1",
+    );
+    assert_one_line_error(
+        &run(&["run", "-e", "sim", "--output-len", "-4", "-o", o]),
+        2,
+        "--output-len must be at least 1",
+    );
+    assert_one_line_error(
+        &run(&["run", "-e", "sim", "--sim-decode-ms", "-1", "-o", o]),
+        2,
+        "--sim-decode-ms",
+    );
+    assert_one_line_error(
+        &run(&["run", "-e", "sim", "-t", "0", "-o", o]),
+        2,
+        "--threads must be at least 1",
+    );
+
+    // ShareGPT of the wrong shape, and one with no usable conversation.
+    let shape = write(d, "shape.json", r#"{"conversations": "not a list"}"#);
+    assert_one_line_error(
+        &run(&["run", "-e", "sim", "-w", shape.to_str().unwrap(), "-o", o]),
+        2,
+        "not a ShareGPT file",
+    );
+    let empty = write(
+        d,
+        "empty.json",
+        r#"[{"conversations": [{"from": "gpt", "value": "hi"}]}]"#,
+    );
+    assert_one_line_error(
+        &run(&["run", "-e", "sim", "-w", empty.to_str().unwrap(), "-o", o]),
+        2,
+        "no conversation has a human turn",
+    );
+    let jsonl = write(d, "p.jsonl", "{\"prompt\": \"hi\"}\n{\"nope\": 1}\n");
+    assert_one_line_error(
+        &run(&["run", "-e", "sim", "-w", jsonl.to_str().unwrap(), "-o", o]),
+        2,
+        "p.jsonl: line 2",
+    );
+
+    // An --out that cannot be created: a path under a regular file.
+    let file = write(d, "plain", "");
+    let under = file.join("run");
+    assert_one_line_error(
+        &run(&["run", "-e", "sim", "-o", under.to_str().unwrap(), "-q"]),
+        2,
+        "cannot create the run directory",
+    );
+    // An engine that is not compiled in, or not built yet, is a clear error too.
+    #[cfg(not(feature = "llama-cpp"))]
+    assert_one_line_error(
+        &run(&["run", "-e", "llama-cpp", "-o", o]),
+        1,
+        "rebuild with --features llama-cpp",
+    );
+
+    // An unknown flag value is clap's usage error, exit 2, naming the value.
+    let o = run(&["run", "--format", "xml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("'xml'"), "{}", stderr(&o));
+    assert!(
+        !out.exists(),
+        "no failed start leaves a run directory behind"
+    );
+}
+
+#[test]
+fn datasets_drive_the_run() {
+    let tmp = tempdir();
+    let d = tmp.path();
+    let sharegpt = write(
+        d,
+        "sg.json",
+        r#"[{"id": "a", "conversations": [{"from": "human", "value": "What is a KV cache?"}, {"from": "gpt", "value": "It keeps keys and values of past tokens."}]},
+            {"id": "b", "conversations": [{"from": "system", "value": "be brief"}, {"from": "human", "value": "Define TTFT."}, {"from": "gpt", "value": "Time to first token."}]}]"#,
+    );
+    let out = d.join("sg");
+    let o = run(&[
+        "run",
+        "-e",
+        "sim",
+        "-w",
+        sharegpt.to_str().unwrap(),
+        "--sim-decode-ms",
+        "0",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = samples(&out);
+    // Output lengths follow the reference replies, as the sim tokenizer counts them.
+    let outs: Vec<u64> = s
+        .iter()
+        .map(|r| r["output_tokens"].as_u64().unwrap())
+        .collect();
+    assert_eq!(outs, vec![9, 5]);
+    assert_eq!(s[1]["prompt_preview"], "Define TTFT.");
+
+    let jsonl = write(d, "p.jsonl", "{\"prompt\": \"one\", \"max_tokens\": 3}\n\n{\"messages\": [{\"role\": \"user\", \"content\": \"two\"}]}\n");
+    let out = d.join("jl");
+    let o = run(&[
+        "run",
+        "-e",
+        "sim",
+        "-w",
+        jsonl.to_str().unwrap(),
+        "--sim-decode-ms",
+        "0",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let outs: Vec<u64> = samples(&out)
+        .iter()
+        .map(|r| r["output_tokens"].as_u64().unwrap())
+        .collect();
+    assert_eq!(outs, vec![3, 128]);
+
+    let out = d.join("pr");
+    let o = run(&[
+        "run",
+        "-e",
+        "sim",
+        "--prompt",
+        "hello there",
+        "--output-len",
+        "7",
+        "--no-chat",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = samples(&out);
+    assert_eq!(
+        (
+            s.len(),
+            s[0]["prompt_tokens"].as_u64(),
+            s[0]["output_tokens"].as_u64()
+        ),
+        (1, Some(2), Some(7))
+    );
+
+    let out = d.join("sum");
+    let o = run(&[
+        "run",
+        "-e",
+        "sim",
+        "-w",
+        "summarization",
+        "--sim-decode-ms",
+        "0",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = samples(&out);
+    assert_eq!(s.len(), 3);
+    assert!(
+        s.iter().all(|r| r["prompt_tokens"].as_u64().unwrap() > 300),
+        "the documents are long prompts"
+    );
+    assert!(s[0]["prompt_preview"]
+        .as_str()
+        .unwrap()
+        .starts_with("Summarise the following document"));
+}
+
+#[test]
+fn random_workload_lengths_prefix_and_seed() {
+    let tmp = tempdir();
+    let go = |name: &str, seed: &str| {
+        let out = tmp.path().join(name);
+        let o = run(&[
+            "run",
+            "-e",
+            "sim",
+            "-w",
+            "random",
+            "--num-prompts",
+            "20",
+            "--random-input-len",
+            "100",
+            "--random-range-ratio",
+            "0.5",
+            "--random-prefix-len",
+            "10",
+            "--output-len",
+            "2",
+            "--sim-decode-ms",
+            "0",
+            "--seed",
+            seed,
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        samples(&out)
+    };
+    let a = go("a", "1");
+    let lens: Vec<u64> = a
+        .iter()
+        .map(|r| r["prompt_tokens"].as_u64().unwrap())
+        .collect();
+    assert!(lens.iter().all(|&n| (60..=160).contains(&n)), "{lens:?}");
+    assert!(
+        lens.iter().any(|&n| n != lens[0]),
+        "range ratio varies the lengths"
+    );
+    let pre = |r: &Value| {
+        r["prompt_preview"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .take(10)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(
+        a.iter().all(|r| pre(r) == pre(&a[0])),
+        "every prompt shares the prefix"
+    );
+    let b = go("b", "1");
+    let c = go("c", "2");
+    assert_eq!(
+        a[5]["prompt_preview"], b[5]["prompt_preview"],
+        "same seed, same prompts"
+    );
+    assert_ne!(a[5]["prompt_preview"], c[5]["prompt_preview"]);
+}
+
+#[test]
+fn workloads_and_env_list_what_exists() {
+    let o = run(&["workloads"]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    for name in ["short", "long", "stress", "summarization", "random"] {
+        assert!(text.lines().any(|l| l.starts_with(name)), "{text}");
+    }
+    let o = run(&["env", "--format", "json"]);
+    assert!(o.status.success());
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(v["machine"]["cpu_cores"].as_u64().unwrap() >= 1);
+    assert!(v["machine"]["memory_gib"].as_f64().unwrap() > 0.0);
+}
