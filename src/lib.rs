@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod report;
 pub mod runner;
+pub mod serve;
 pub mod workload;
 
 pub use error::{Error, Result};

@@ -6,7 +6,7 @@ use clap::Parser;
 use nativebench::cli::{self, Cli, Command};
 
 fn main() -> ExitCode {
-    let args = Cli::parse();
+    let args = Cli::parse_from(cli::normalize_args(std::env::args_os()));
     match dispatch(args) {
         Ok(code) => code,
         Err(e) => {
@@ -26,9 +26,27 @@ fn dispatch(args: Cli) -> anyhow::Result<ExitCode> {
         // Bare `nativebench` is `nativebench run` with every default.
         None => match Cli::parse_from(["nativebench", "run"]).command {
             Some(Command::Run(a)) => run(&a),
+            Some(Command::Bench(a)) => {
+                let stop = nativebench::session::stop_flag();
+                cli::bench::run(&a, stop, &mut std::io::stdout().lock())?;
+                Ok(if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    ExitCode::from(130)
+                } else {
+                    ExitCode::SUCCESS
+                })
+            }
             _ => unreachable!("`run` parses as the run command"),
         },
         Some(Command::Run(a)) => run(&a),
+        Some(Command::Bench(a)) => {
+            let stop = nativebench::session::stop_flag();
+            cli::bench::run(&a, stop, &mut std::io::stdout().lock())?;
+            Ok(if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                ExitCode::from(130)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         Some(Command::Env(a)) => {
             let machine = nativebench::env::MachineInfo::detect();
             let build = nativebench::env::BuildInfo::current();
@@ -52,10 +70,21 @@ fn dispatch(args: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Report(_)) => {
-            anyhow::bail!("`nativebench report` is not built yet in this version")
-        }
+        Some(Command::Report(a)) => Ok(cli::report::run(
+            &a,
+            &mut std::io::stdout().lock(),
+            &mut std::io::stderr().lock(),
+        )?),
         Some(Command::Model(a)) => cli::model::run(a).map(|_| ExitCode::SUCCESS),
+        Some(Command::Serve(a)) => {
+            cli::serve::run(&a)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Compare(a)) => {
+            let stop = nativebench::session::stop_flag();
+            cli::compare::run(&a, stop, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -49,6 +49,9 @@ pub fn execute(config: &RunConfig, stop: &AtomicBool, out: &mut dyn Write) -> Re
     let mut runs = Vec::new();
     let multi = config.engines.len() > 1;
     for &kind in &config.engines {
+        if let (EngineKind::Http, Some(sweep)) = (kind, &config.load.sweep) {
+            return sweep_http(config, sweep, stop, out);
+        }
         let (dir, metrics) = run_one(config, kind, multi, stop)?;
         match config.format {
             OutputFormat::Table => {
@@ -136,29 +139,45 @@ fn run_one(
 
     let mut progress = Progress::new(kind.name(), config.quiet);
     let sampler = ResourceSampler::start();
-    let outcome = runner::run(
-        engine.as_mut(),
-        &requests,
-        &config.runner,
-        stop,
-        &mut |ev| {
-            progress.on_event(&ev);
-            match ev {
-                RunEvent::Request(r) => run_dir.append(r),
-                _ => Ok(()),
-            }
-        },
-    );
+    let mut on_event = |ev: RunEvent<'_>| {
+        progress.on_event(&ev);
+        match ev {
+            RunEvent::Request(r) => run_dir.append(r),
+            _ => Ok(()),
+        }
+    };
+    // The http engine runs on the load generator, with many requests in flight.
+    let outcome = if kind == EngineKind::Http {
+        drop(engine);
+        runner::load::run_http(
+            &recorded.engine,
+            &requests,
+            &config.load,
+            stop,
+            &mut on_event,
+        )
+    } else {
+        runner::run(
+            engine.as_mut(),
+            &requests,
+            &config.runner,
+            stop,
+            &mut on_event,
+        )
+    };
     progress.finish();
     let resources = sampler.stop();
     let outcome = outcome?;
 
-    let mut metrics = RunMetrics::compute(
-        &outcome.records,
-        engine.capabilities().in_process,
-        resources,
-    );
+    let mut metrics = RunMetrics::compute(&outcome.records, kind != EngineKind::Http, resources);
     metrics.warnings.splice(0..0, outcome.notes);
+    if let Some(slo) = config.load.goodput {
+        metrics.goodput = Some(crate::metrics::goodput::compute(
+            &outcome.records,
+            slo,
+            metrics.duration_s,
+        ));
+    }
     let file = MetricsFile {
         run_id: dir
             .file_name()
@@ -173,6 +192,73 @@ fn run_one(
     };
     run_dir.write_json(METRICS, &file)?;
     Ok((run_dir.path().to_owned(), file))
+}
+
+/// Runs the http engine once per sweep point, each into `<out>/<point>`, and writes
+/// `sweep_summary.json` beside them.
+fn sweep_http(
+    config: &RunConfig,
+    sweep: &runner::sweep::Sweep,
+    stop: &AtomicBool,
+    out: &mut dyn Write,
+) -> Result<RunResult> {
+    let base = match &config.out {
+        Some(o) => o.clone(),
+        None => unique(&config.results_dir.join(format!(
+            "{}-http-sweep",
+            chrono::Local::now().format("%Y%m%d-%H%M%S")
+        ))),
+    };
+    let mut runs = Vec::new();
+    let mut points = Vec::new();
+    for (label, load) in sweep.points(&config.load) {
+        let point = RunConfig {
+            engines: vec![EngineKind::Http],
+            out: Some(base.join(&label)),
+            runner: runner::RunnerConfig {
+                concurrency: load.concurrency,
+                ..config.runner.clone()
+            },
+            load: load.clone(),
+            ..config.clone()
+        };
+        let (dir, metrics) = run_one(&point, EngineKind::Http, false, stop)?;
+        points.push(runner::sweep::SweepPoint::of(
+            &label,
+            &dir.display().to_string(),
+            &load,
+            &metrics,
+        ));
+        let interrupted = metrics.interrupted;
+        runs.push((dir, metrics));
+        if interrupted {
+            break;
+        }
+    }
+    let summary = runner::sweep::SweepSummary {
+        sweep: sweep.clone(),
+        points,
+    };
+    run_dir::write_json_atomic(&base.join(runner::sweep::SWEEP_SUMMARY), &summary)?;
+    match config.format {
+        OutputFormat::Table => {
+            let _ = write!(
+                out,
+                "{}\nsweep summary: {}\n",
+                summary.render(),
+                base.display()
+            );
+        }
+        OutputFormat::Json => {
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&summary).unwrap_or_default()
+            );
+        }
+    }
+    let interrupted = runs.last().is_some_and(|(_, m)| m.interrupted);
+    Ok(RunResult { runs, interrupted })
 }
 
 /// `path`, or `path-2`, `path-3` ... when it exists, so two runs in the same second

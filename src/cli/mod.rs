@@ -1,10 +1,14 @@
 //! The command line: clap definitions that mirror what users type, and the one step that
 //! validates them into config structs. Nothing downstream re-checks a flag.
 
+pub mod bench;
+pub mod compare;
+pub mod engine_args;
+pub mod http;
 pub mod model;
+pub mod report;
 pub mod run;
-
-use std::path::PathBuf;
+pub mod serve;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -21,6 +25,8 @@ pub struct Cli {
 pub enum Command {
     /// Measure a workload on one or more engines and write a run directory for each.
     Run(Box<run::RunArgs>),
+    /// llama-bench-style prefill/decode tests (pp, tg, pp+tg) on in-process engines.
+    Bench(Box<bench::BenchArgs>),
     /// Turn run directories into CSV, Markdown and HTML reports.
     Report(ReportArgs),
     /// Show what machine and build this is (CPU, cores, memory, OS, GPU, features).
@@ -29,6 +35,26 @@ pub enum Command {
     Workloads,
     /// Synthesise, inspect and check models.
     Model(model::ModelArgs),
+    /// Serve an in-process engine over an OpenAI-compatible HTTP API.
+    Serve(Box<serve::ServeArgs>),
+    /// Run a workload in-process and through `serve`, and decompose the served overhead.
+    Compare(Box<compare::CompareArgs>),
+}
+
+/// llama.cpp tools spell some flags with one dash and several letters (`-pg`, `-ub`,
+/// `-ngl`, `-fa`, `-tb`); clap's short flags are one letter, so those are rewritten to
+/// their long aliases before parsing.
+pub fn normalize_args<I: IntoIterator<Item = std::ffi::OsString>>(
+    args: I,
+) -> Vec<std::ffi::OsString> {
+    args.into_iter()
+        .map(|a| match a.to_str() {
+            Some("-pg" | "-ub" | "-ngl" | "-fa" | "-tb") => {
+                format!("-{}", a.to_string_lossy()).into()
+            }
+            _ => a,
+        })
+        .collect()
 }
 
 /// How a command prints its result.
@@ -48,9 +74,4 @@ pub struct EnvArgs {
     pub format: OutputFormat,
 }
 
-/// Arguments of `nativebench report`.
-#[derive(Debug, Args)]
-pub struct ReportArgs {
-    /// Run directories, or directories holding run directories.
-    pub paths: Vec<PathBuf>,
-}
+pub use report::ReportArgs;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
+use super::engine_args::EngineArgs;
 use super::OutputFormat;
 use crate::engine::{EngineConfig, EngineKind, SimConfig};
 use crate::error::{Error, Result};
@@ -85,7 +86,13 @@ pub struct RunArgs {
     pub quiet: bool,
 
     #[command(flatten)]
+    pub engine_args: EngineArgs,
+
+    #[command(flatten)]
     pub sim: SimArgs,
+
+    #[command(flatten)]
+    pub http: super::http::HttpArgs,
 }
 
 /// The sim engine's delays (calibration instrument).
@@ -116,7 +123,7 @@ pub struct SimArgs {
 }
 
 impl SimArgs {
-    fn config(&self) -> Result<SimConfig> {
+    pub(crate) fn config(&self) -> Result<SimConfig> {
         let d = SimConfig::default();
         let c = SimConfig {
             template_ms: self.sim_template_ms.unwrap_or(d.template_ms),
@@ -143,6 +150,8 @@ pub struct RunConfig {
     pub engine: EngineConfig,
     pub workload: WorkloadSpec,
     pub runner: RunnerConfig,
+    /// How the load generator drives the `http` engine.
+    pub load: crate::runner::load::LoadConfig,
     pub seed: u64,
     pub out: Option<PathBuf>,
     pub results_dir: PathBuf,
@@ -215,8 +224,17 @@ impl RunArgs {
                 model: self.model.clone(),
                 threads,
                 seed: self.seed,
+                sampling: self.engine_args.sampling()?,
                 sim: self.sim.config()?,
+                llama: self.engine_args.llama()?,
+                http: self.http.http_config(&engines)?,
             },
+            load: self.http.load_config(
+                runner.concurrency,
+                runner.warmup,
+                runner.repetitions,
+                self.seed,
+            )?,
             engines,
             workload,
             runner,

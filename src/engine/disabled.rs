@@ -3,9 +3,7 @@
 
 use super::{Engine, EngineConfig, EngineError};
 
-pub const LLAMA_CPP_AVAILABLE: bool = false;
 pub const CANDLE_AVAILABLE: bool = false;
-pub const HTTP_AVAILABLE: bool = false;
 
 fn unavailable(engine: &'static str, feature: &'static str, on: bool) -> EngineError {
     if on {
@@ -19,18 +17,18 @@ fn unavailable(engine: &'static str, feature: &'static str, on: bool) -> EngineE
     }
 }
 
-pub fn llama_cpp(_config: &EngineConfig) -> Result<Box<dyn Engine>, EngineError> {
-    Err(unavailable(
-        "llama-cpp",
-        "llama-cpp",
-        cfg!(feature = "llama-cpp"),
-    ))
+/// The llama.cpp engine in a build without the `llama-cpp` feature.
+pub mod llama_cpp {
+    use super::super::{Engine, EngineConfig, EngineError};
+
+    pub fn open(_config: &EngineConfig) -> Result<Box<dyn Engine>, EngineError> {
+        Err(EngineError::NotCompiled {
+            engine: "llama-cpp",
+            feature: "llama-cpp",
+        })
+    }
 }
 
 pub fn candle(_config: &EngineConfig) -> Result<Box<dyn Engine>, EngineError> {
     Err(unavailable("candle", "candle", cfg!(feature = "candle")))
-}
-
-pub fn http(_config: &EngineConfig) -> Result<Box<dyn Engine>, EngineError> {
-    Err(unavailable("http", "http", true))
 }

@@ -6,7 +6,15 @@
 //! never prints.
 
 mod disabled;
+#[cfg(feature = "llama-cpp")]
+pub mod llama_cpp;
+#[cfg(not(feature = "llama-cpp"))]
+pub use disabled::llama_cpp;
+pub mod http;
+pub mod openai;
+pub mod options;
 pub mod sim;
+pub mod sse;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +23,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use http::{HttpApi, HttpConfig};
+pub use options::{LlamaCppConfig, SamplingConfig};
 pub use sim::{SimConfig, SimEngine};
 
 /// One chat message.
@@ -126,6 +136,22 @@ pub enum FailureKind {
     Injected,
     /// The request exceeded the context or another model limit.
     InvalidRequest,
+    /// HTTP: the server could not be reached (connection refused, no route).
+    Connection,
+    /// HTTP: the server answered with this non-success status code.
+    HttpStatus(u16),
+    /// HTTP: no complete reply within the per-request timeout.
+    Timeout,
+    /// HTTP: the connection or stream ended before the reply was complete.
+    Disconnected,
+    /// HTTP: a successful reply that is not an event stream.
+    NotSse,
+    /// HTTP: malformed SSE or JSON.
+    Parse,
+    /// HTTP: the server reported an error inside the stream.
+    StreamError,
+    /// HTTP: the reply had no `usage` and no tokenizer was given to count tokens.
+    NoUsage,
 }
 
 impl fmt::Display for FailureKind {
@@ -134,6 +160,14 @@ impl fmt::Display for FailureKind {
             FailureKind::Engine => "engine",
             FailureKind::Injected => "injected",
             FailureKind::InvalidRequest => "invalid_request",
+            FailureKind::Connection => "connection",
+            FailureKind::HttpStatus(code) => return write!(f, "http_{code}"),
+            FailureKind::Timeout => "timeout",
+            FailureKind::Disconnected => "disconnected",
+            FailureKind::NotSse => "not_sse",
+            FailureKind::Parse => "parse",
+            FailureKind::StreamError => "stream_error",
+            FailureKind::NoUsage => "no_usage",
         };
         f.write_str(s)
     }
@@ -201,6 +235,25 @@ pub trait Engine {
     fn prompt_tokens(&mut self, _req: &Request) -> Result<Option<usize>, EngineError> {
         Ok(None)
     }
+    /// Token-level access for llama-bench-style tests, when the engine offers it.
+    fn token_bench(&mut self) -> Option<&mut dyn TokenBench> {
+        None
+    }
+}
+
+/// Token-level access for `nativebench bench`, in the manner of llama-bench: the caller
+/// owns the clock and calls [`TokenBench::synchronize`] before reading it.
+pub trait TokenBench {
+    /// Tokens in the vocabulary (test prompts are random ids below this).
+    fn vocab_size(&self) -> u32;
+    /// Forgets every token in the context (the KV cache).
+    fn clear(&mut self) -> Result<(), EngineError>;
+    /// Processes `tokens` after what the context holds, in chunks of the batch size.
+    fn prefill(&mut self, tokens: &[u32]) -> Result<(), EngineError>;
+    /// One decode step: one token through the model.
+    fn decode(&mut self, token: u32) -> Result<(), EngineError>;
+    /// Waits for all queued device work.
+    fn synchronize(&mut self);
 }
 
 /// The engines nativebench knows, compiled in or not.
@@ -235,9 +288,9 @@ impl EngineKind {
     pub fn compiled_in(self) -> bool {
         match self {
             EngineKind::Sim => true,
-            EngineKind::LlamaCpp => disabled::LLAMA_CPP_AVAILABLE,
+            EngineKind::LlamaCpp => cfg!(feature = "llama-cpp"),
             EngineKind::Candle => disabled::CANDLE_AVAILABLE,
-            EngineKind::Http => disabled::HTTP_AVAILABLE,
+            EngineKind::Http => true,
         }
     }
 
@@ -283,15 +336,35 @@ pub struct EngineConfig {
     pub model: Option<String>,
     pub threads: Option<usize>,
     pub seed: u64,
+    pub sampling: SamplingConfig,
     pub sim: SimConfig,
+    pub llama: LlamaCppConfig,
+    /// The `http` engine's settings (server URL, API, headers; never the API key).
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            kind: EngineKind::Sim,
+            model: None,
+            threads: None,
+            seed: 0,
+            sampling: SamplingConfig::default(),
+            sim: SimConfig::default(),
+            llama: LlamaCppConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
 }
 
 /// Builds the engine a config names. This is the one place engines are dispatched.
 pub fn build(config: &EngineConfig) -> Result<Box<dyn Engine>, EngineError> {
     match config.kind {
         EngineKind::Sim => Ok(Box::new(SimEngine::new(config.sim.clone(), config.seed))),
-        EngineKind::LlamaCpp => disabled::llama_cpp(config),
+        EngineKind::LlamaCpp => llama_cpp::open(config),
         EngineKind::Candle => disabled::candle(config),
-        EngineKind::Http => disabled::http(config),
+        EngineKind::Http => http::build(config),
     }
 }

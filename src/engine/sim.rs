@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Capabilities, Engine, EngineError, EngineInfo, FailureKind, FinishReason, Mark, Outcome,
-    Prompt, Recorder, Request,
+    Prompt, Recorder, Request, TokenBench,
 };
 use crate::workload::template::ChatTemplate;
 
@@ -288,6 +288,36 @@ impl Engine for SimEngine {
             engine_timings_ms: BTreeMap::new(),
         })
     }
+
+    fn token_bench(&mut self) -> Option<&mut dyn TokenBench> {
+        Some(self)
+    }
+}
+
+/// Token-level access with the same configured delays, so `bench` can be calibrated.
+impl TokenBench for SimEngine {
+    fn vocab_size(&self) -> u32 {
+        32_000
+    }
+
+    fn clear(&mut self) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    fn prefill(&mut self, tokens: &[u32]) -> Result<(), EngineError> {
+        let start = Instant::now();
+        let ms = self.config.prefill_ms + self.config.prefill_ms_per_token * tokens.len() as f64;
+        wait_until(start + self.jittered(ms));
+        Ok(())
+    }
+
+    fn decode(&mut self, _token: u32) -> Result<(), EngineError> {
+        let start = Instant::now();
+        wait_until(start + self.jittered(self.config.decode_ms));
+        Ok(())
+    }
+
+    fn synchronize(&mut self) {}
 }
 
 #[cfg(test)]

@@ -66,6 +66,10 @@ pub struct RunMetrics {
     pub ttft_ms: Option<Summary>,
     pub tpot_ms: Option<Summary>,
     pub itl_ms: Option<Summary>,
+    /// Gaps between streamed chunks (HTTP engines; equals ITL when every chunk carries
+    /// one token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_itl_ms: Option<Summary>,
     pub e2e_ms: Option<Summary>,
     pub template_ms: Option<Summary>,
     pub tokenize_ms: Option<Summary>,
@@ -83,6 +87,12 @@ pub struct RunMetrics {
     pub resources: Option<ResourceSummary>,
     /// Anything a reader must know before trusting the figures.
     pub warnings: Vec<String>,
+    /// Reasoning tokens among the output tokens, when the server reported any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_reasoning_tokens: Option<u64>,
+    /// Requests per second meeting the `--goodput` objectives, when some were given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub goodput: Option<super::goodput::Goodput>,
 }
 
 fn summary_of(
@@ -181,6 +191,12 @@ impl RunMetrics {
             ttft_ms: summary_of(&ok, |r| r.ttft_ms),
             tpot_ms: summary_of(&ok, |r| r.tpot_ms),
             itl_ms: Summary::of(&gaps),
+            chunk_itl_ms: if in_process {
+                None
+            } else {
+                let chunk_gaps: Vec<f64> = ok.iter().flat_map(|r| r.chunk_gaps_ms()).collect();
+                Summary::of(&chunk_gaps)
+            },
             e2e_ms: summary_of(&ok, |r| Some(r.e2e_ms)),
             template_ms: summary_of(&ok, |r| r.template_ms),
             tokenize_ms: summary_of(&ok, |r| r.tokenize_ms),
@@ -195,6 +211,12 @@ impl RunMetrics {
             repetitions: repetition_stats(records),
             resources,
             warnings: Vec::new(),
+            total_reasoning_tokens: ok
+                .iter()
+                .filter_map(|r| r.reasoning_tokens)
+                .map(u64::from)
+                .reduce(|a, b| a + b),
+            goodput: None,
         };
         m.warnings = m.derive_warnings();
         m

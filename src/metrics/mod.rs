@@ -2,6 +2,7 @@
 //! run aggregates and resource sampling.
 
 pub mod aggregate;
+pub mod goodput;
 pub mod record;
 pub mod resources;
 pub mod stats;

@@ -53,12 +53,38 @@ pub struct RequestRecord {
     pub engine_timings_ms: BTreeMap<String, f64>,
     pub prompt_preview: String,
     pub output_text: Option<String>,
+    /// Reasoning tokens among the output tokens (HTTP, from `usage` or counted by chunk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u32>,
+    /// Tokens carried by each streamed chunk, kept only when some chunk carried more than
+    /// one (otherwise every chunk is one entry of `token_ms`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunk_tokens: Vec<u32>,
 }
 
 impl RequestRecord {
     /// Every gap between consecutive output tokens (ITL, decode steps).
     pub fn gaps_ms(&self) -> impl Iterator<Item = f64> + '_ {
         self.token_ms.windows(2).map(|w| w[1] - w[0])
+    }
+
+    /// Every gap between consecutive chunks (HTTP): the same as [`gaps_ms`](Self::gaps_ms)
+    /// unless a chunk carried several tokens.
+    pub fn chunk_gaps_ms(&self) -> Vec<f64> {
+        if self.chunk_tokens.is_empty() {
+            return self.gaps_ms().collect();
+        }
+        let mut at = 0usize;
+        let times: Vec<f64> = self
+            .chunk_tokens
+            .iter()
+            .filter_map(|&k| {
+                let t = self.token_ms.get(at).copied();
+                at += k as usize;
+                t
+            })
+            .collect();
+        times.windows(2).map(|w| w[1] - w[0]).collect()
     }
 }
 
@@ -70,6 +96,7 @@ pub struct MarkRecorder<'a> {
     tokenized: Option<Instant>,
     sent: Option<Instant>,
     tokens: Vec<Instant>,
+    chunk_tokens: Vec<u32>,
     detokenized: Option<Instant>,
     prefill_device_ms: Option<f64>,
     decode_step_device_ms: Vec<f64>,
@@ -85,6 +112,7 @@ impl<'a> MarkRecorder<'a> {
             tokenized: None,
             sent: None,
             tokens: Vec::with_capacity(expected_tokens),
+            chunk_tokens: Vec::new(),
             detokenized: None,
             prefill_device_ms: None,
             decode_step_device_ms: Vec::new(),
@@ -137,6 +165,9 @@ impl<'a> MarkRecorder<'a> {
             .filter(|&d| d > 0.0)
             .map(|d| (n - 1) as f64 / d * 1e3);
         r.token_ms = token_ms;
+        if self.chunk_tokens.iter().any(|&k| k != 1) {
+            r.chunk_tokens = self.chunk_tokens;
+        }
         match result {
             Ok(out) => {
                 r.ok = true;
@@ -144,6 +175,12 @@ impl<'a> MarkRecorder<'a> {
                 r.finish_reason = Some(out.finish_reason);
                 // The engine's count is authoritative (a chunk may carry several tokens).
                 r.output_tokens = out.output_tokens;
+                // A server's usage can count more tokens than the chunks showed; TPOT then
+                // spreads the decode time over the counted tokens, as vLLM does.
+                let counted = out.output_tokens as usize;
+                if counted > 1 && n > 1 && counted != n {
+                    r.tpot_ms = r.decode_ms.map(|d| d / (counted - 1) as f64);
+                }
                 r.prefill_tok_s = r
                     .prefill_ms
                     .filter(|&p| p > 0.0)
@@ -181,7 +218,10 @@ impl Recorder for MarkRecorder<'_> {
             Mark::Templated => self.templated = Some(now),
             Mark::Tokenized => self.tokenized = Some(now),
             Mark::Sent => self.sent = Some(now),
-            Mark::Tokens(k) => self.tokens.extend(std::iter::repeat_n(now, k as usize)),
+            Mark::Tokens(k) => {
+                self.tokens.extend(std::iter::repeat_n(now, k as usize));
+                self.chunk_tokens.push(k);
+            }
             Mark::Detokenized => self.detokenized = Some(now),
         }
     }

@@ -88,7 +88,7 @@ impl GgmlType {
 
     /// Bytes that `n_elements` elements take, or `None` if they do not fill whole blocks.
     pub fn bytes_for(&self, n_elements: u64) -> Option<u64> {
-        if n_elements % self.block_size != 0 {
+        if !n_elements.is_multiple_of(self.block_size) {
             return None;
         }
         (n_elements / self.block_size).checked_mul(self.type_size)
@@ -444,7 +444,7 @@ fn read_gguf(r: &mut Reader<'_>) -> Result<GgufFile> {
             .iter()
             .try_fold(1u64, |acc, &d| acc.checked_mul(d))
             .and_then(|n| {
-                if dims[0] % ggml_type.block_size != 0 {
+                if !dims[0].is_multiple_of(ggml_type.block_size) {
                     return None;
                 }
                 ggml_type.bytes_for(n)
@@ -455,7 +455,7 @@ fn read_gguf(r: &mut Reader<'_>) -> Result<GgufFile> {
                     ggml_type.name, ggml_type.block_size
                 ))
             })?;
-        if offset % alignment != 0 {
+        if !offset.is_multiple_of(alignment) {
             return Err(r.malformed(format!(
                 "tensor '{name}' offset {offset} is not aligned to {alignment}"
             )));

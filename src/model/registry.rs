@@ -51,16 +51,16 @@ impl Preset {
         if positive.contains(&0) {
             return Err(format!("preset {n}: every dimension must be positive"));
         }
-        if self.hidden % self.heads != 0 || self.head_dim() % 2 != 0 {
+        if !self.hidden.is_multiple_of(self.heads) || !self.head_dim().is_multiple_of(2) {
             return Err(format!(
                 "preset {n}: hidden must split into even-sized heads"
             ));
         }
-        if self.heads % self.kv_heads != 0 {
+        if !self.heads.is_multiple_of(self.kv_heads) {
             return Err(format!("preset {n}: heads must be a multiple of kv_heads"));
         }
         // Every quant's block (32) must divide the rows it quantizes.
-        if self.hidden % 32 != 0 || self.ffn % 32 != 0 {
+        if !self.hidden.is_multiple_of(32) || !self.ffn.is_multiple_of(32) {
             return Err(format!(
                 "preset {n}: hidden and ffn must be multiples of 32"
             ));

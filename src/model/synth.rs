@@ -69,7 +69,7 @@ impl Quant {
             Quant::F16 => GgmlDType::F16,
             Quant::Q8_0 => GgmlDType::Q8_0,
             Quant::Q4_0 => GgmlDType::Q4_0,
-            Quant::Q4K if row_len % 256 == 0 => GgmlDType::Q4K,
+            Quant::Q4K if row_len.is_multiple_of(256) => GgmlDType::Q4K,
             Quant::Q4K => GgmlDType::Q5_0,
         }
     }

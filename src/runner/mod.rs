@@ -2,7 +2,11 @@
 //! owns the clock, turns each request's marks into a record, and reports progress as
 //! events. It knows nothing of files or formatting; the caller's event sink does that.
 
+pub mod arrival;
+pub mod bench;
+pub mod load;
 pub mod progress;
+pub mod sweep;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;

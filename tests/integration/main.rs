@@ -1,4 +1,10 @@
 //! The one integration-test binary: each module covers one area, sharing `support`.
 
+mod compare;
+mod faults;
+mod http;
+mod model;
+mod report;
 mod run;
+mod serve;
 mod support;

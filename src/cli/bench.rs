@@ -1,0 +1,333 @@
+//! `nativebench bench`: llama-bench's flags, lists and test names, across every
+//! in-process engine; validated into a [`BenchConfig`] and run.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use super::engine_args::EngineArgs;
+use crate::engine::{EngineConfig, EngineInfo, EngineKind};
+use crate::env::{BuildInfo, MachineInfo};
+use crate::error::{Error, Result};
+use crate::report::bench as fmt;
+use crate::report::run_dir::{default_run_id, write_json_atomic, Manifest, ModelFile};
+use crate::runner::bench::{run_all, BenchConfig, BenchRecord, BenchTest};
+
+/// Output formats, as llama-bench's `-o`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchFormat {
+    Md,
+    Csv,
+    Json,
+    Jsonl,
+}
+
+/// Flags of `nativebench bench`. Lists are comma-separated; numeric lists also take
+/// llama-bench's ranges, `first-last+step` and `first-last*mult`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Engines, comma-separated. Default: every in-process engine compiled in.
+    #[arg(long, short = 'e', value_delimiter = ',')]
+    pub engine: Vec<String>,
+    /// Model spec (as for `run`).
+    #[arg(long, short = 'm')]
+    pub model: Option<String>,
+    /// Prompt sizes for pp tests (0: none).
+    #[arg(short = 'p', long = "n-prompt", default_value = "512")]
+    pub n_prompt: String,
+    /// Generation sizes for tg tests (0: none).
+    #[arg(short = 'n', long = "n-gen", default_value = "128")]
+    pub n_gen: String,
+    /// pp+tg tests as PP,TG pairs (repeat the flag for more); also `-pg`.
+    #[arg(long = "pg")]
+    pub pg: Vec<String>,
+    /// Tokens already in the context before each test (KV depth).
+    #[arg(short = 'd', long = "n-depth", default_value = "0")]
+    pub n_depth: String,
+    /// Repetitions of each test.
+    #[arg(short = 'r', long, default_value_t = 5, allow_negative_numbers = true)]
+    pub repetitions: i64,
+    /// Threads (a list). Default: the logical CPUs available.
+    #[arg(short = 't', long)]
+    pub threads: Option<String>,
+    /// Logical batch sizes (a list); also `-b`.
+    #[arg(short = 'b', long = "batch-size", default_value = "2048")]
+    pub batch_size: String,
+    /// Physical batch sizes (a list); also `-ub`.
+    #[arg(long = "ubatch-size", visible_alias = "ub", default_value = "512")]
+    pub ubatch_size: String,
+    /// Skip the warmup run before each test.
+    #[arg(long)]
+    pub no_warmup: bool,
+    /// Output format on stdout.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = BenchFormat::Md)]
+    pub output: BenchFormat,
+    /// Directory for bench.jsonl, manifest.json and run_config.json. Default:
+    /// <results-dir>/<timestamp>-bench-<model>.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value = "results")]
+    pub results_dir: PathBuf,
+    /// Seed for the random test prompts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Layers to offload to the GPU (llama.cpp); also `-ngl`.
+    #[arg(long, visible_alias = "ngl", allow_negative_numbers = true)]
+    pub n_gpu_layers: Option<i64>,
+    /// Flash attention (llama.cpp); also `-fa`.
+    #[arg(long, visible_alias = "fa")]
+    pub flash_attn: bool,
+    /// Keep the engine's own log on stderr.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+/// Parses `512`, `128,256`, `128-512+128` or `128-1024*2`.
+pub fn parse_list(flag: &str, s: &str) -> Result<Vec<usize>> {
+    let bad = |why: &str| Error::Config(format!("{flag} `{s}`: {why}"));
+    let num = |t: &str| {
+        t.trim()
+            .parse::<usize>()
+            .map_err(|_| bad("expected non-negative integers"))
+    };
+    let mut out = Vec::new();
+    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+        let range = part.split_once('-').filter(|(a, _)| !a.is_empty());
+        match range {
+            None => out.push(num(part)?),
+            Some((first, rest)) => {
+                let (last, step, mul) = if let Some((l, st)) = rest.split_once('+') {
+                    (num(l)?, num(st)?, false)
+                } else if let Some((l, m)) = rest.split_once('*') {
+                    (num(l)?, num(m)?, true)
+                } else {
+                    (num(rest)?, 1, false)
+                };
+                let mut v = num(first)?;
+                if (mul && step < 2) || (!mul && step == 0) || v > last {
+                    return Err(bad("a range needs first <= last and a step that advances"));
+                }
+                while v <= last {
+                    out.push(v);
+                    v = if mul { v * step } else { v + step };
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(bad("empty list"));
+    }
+    Ok(out)
+}
+
+impl BenchArgs {
+    /// Validates the flags into a config.
+    pub fn validate(&self) -> Result<BenchConfig> {
+        let engines = if self.engine.is_empty() {
+            let real = EngineKind::in_process_compiled();
+            if real.is_empty() {
+                return Err(Error::Config(
+                    "no in-process engine is compiled in: name one with --engine (sim calibrates the harness)".into(),
+                ));
+            }
+            real
+        } else {
+            self.engine
+                .iter()
+                .map(|e| e.parse::<EngineKind>().map_err(Error::Config))
+                .collect::<Result<Vec<_>>>()?
+        };
+        if engines.contains(&EngineKind::Http) {
+            return Err(Error::Config(
+                "`bench` measures in-process engines; use `run --engine http` for servers".into(),
+            ));
+        }
+        let mut tests = Vec::new();
+        let depths = parse_list("-d", &self.n_depth)?;
+        for &d in &depths {
+            for p in parse_list("-p", &self.n_prompt)?
+                .into_iter()
+                .filter(|&p| p > 0)
+            {
+                tests.push(BenchTest {
+                    n_prompt: p,
+                    n_gen: 0,
+                    n_depth: d,
+                });
+            }
+            for g in parse_list("-n", &self.n_gen)?
+                .into_iter()
+                .filter(|&g| g > 0)
+            {
+                tests.push(BenchTest {
+                    n_prompt: 0,
+                    n_gen: g,
+                    n_depth: d,
+                });
+            }
+            for pair in &self.pg {
+                let v = parse_list("-pg", pair)?;
+                match v.as_slice() {
+                    [p, g] if *p > 0 && *g > 0 => tests.push(BenchTest {
+                        n_prompt: *p,
+                        n_gen: *g,
+                        n_depth: d,
+                    }),
+                    _ => {
+                        return Err(Error::Config(format!(
+                            "-pg `{pair}`: expected PP,TG with both above 0"
+                        )))
+                    }
+                }
+            }
+        }
+        if tests.is_empty() {
+            return Err(Error::Config(
+                "no test to run: -p, -n and -pg are all 0 or empty".into(),
+            ));
+        }
+        if self.repetitions < 1 {
+            return Err(Error::Config(format!(
+                "-r must be at least 1, got {}",
+                self.repetitions
+            )));
+        }
+        let threads = match &self.threads {
+            Some(t) => parse_list("-t", t)?,
+            None => vec![std::thread::available_parallelism().map_or(1, |n| n.get())],
+        };
+        if threads.contains(&0) {
+            return Err(Error::Config("-t: threads must be at least 1".into()));
+        }
+        let sizes = |flag: &str, s: &str| -> Result<Vec<u32>> {
+            let v = parse_list(flag, s)?;
+            if v.iter().any(|&x| x == 0 || x > u32::MAX as usize) {
+                return Err(Error::Config(format!("{flag}: sizes must be at least 1")));
+            }
+            Ok(v.into_iter().map(|x| x as u32).collect())
+        };
+        let llama = EngineArgs {
+            temperature: 0.0,
+            top_k: None,
+            top_p: None,
+            threads_batch: None,
+            ctx_size: None,
+            batch_size: 2048,
+            ubatch_size: 512,
+            n_gpu_layers: self.n_gpu_layers,
+            flash_attn: self.flash_attn,
+            verbose: self.verbose,
+        }
+        .llama()?;
+        Ok(BenchConfig {
+            engine: EngineConfig {
+                kind: engines[0],
+                model: self.model.clone(),
+                seed: self.seed,
+                llama,
+                ..EngineConfig::default()
+            },
+            engines,
+            tests,
+            threads,
+            batch_sizes: sizes("-b", &self.batch_size)?,
+            ubatch_sizes: sizes("-ub", &self.ubatch_size)?,
+            repetitions: self.repetitions as usize,
+            warmup: !self.no_warmup,
+        })
+    }
+}
+
+/// Runs `bench`: every combination, a record per test flushed to `bench.jsonl` as it
+/// completes, then the table in the chosen format on `out`. Warnings go to stderr.
+pub fn run(
+    args: &BenchArgs,
+    stop: &std::sync::atomic::AtomicBool,
+    out: &mut dyn Write,
+) -> Result<Vec<BenchRecord>> {
+    let config = args.validate()?;
+    let started = chrono::Local::now();
+    let model = config.engine.model.clone().unwrap_or_else(|| "sim".into());
+    let dir = match &args.out {
+        Some(d) => d.clone(),
+        None => args
+            .results_dir
+            .join(default_run_id(&started, "bench", &model)),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Error::Config(format!(
+            "cannot create the run directory: {}: {e}",
+            dir.display()
+        ))
+    })?;
+    write_json_atomic(&dir.join("run_config.json"), &config)?;
+    let jsonl_path = dir.join("bench.jsonl");
+    let mut jsonl = std::fs::File::create(&jsonl_path).map_err(|e| Error::io(&jsonl_path, e))?;
+    let mut records = Vec::new();
+    let mut first_info: Option<EngineInfo> = None;
+    run_all(&config, stop, &mut |r, info| {
+        if first_info.is_none() {
+            first_info = Some(info.clone());
+            let model_file = info.model_path.as_deref().map(ModelFile::of).transpose()?;
+            write_json_atomic(
+                &dir.join("manifest.json"),
+                &Manifest {
+                    timestamp: started.to_rfc3339(),
+                    build: BuildInfo::current(),
+                    machine: MachineInfo::detect(),
+                    engine: info.clone(),
+                    model_file,
+                },
+            )?;
+        }
+        let line = serde_json::to_string(r).unwrap_or_default() + "\n";
+        jsonl
+            .write_all(line.as_bytes())
+            .and_then(|_| jsonl.flush())
+            .map_err(|e| Error::io(&jsonl_path, e))?;
+        if r.cv > crate::metrics::aggregate::NOISY_CV {
+            eprintln!(
+                "warning: noisy: {} {} varies {:.1}% (CV) across {} repetitions",
+                r.engine,
+                r.test,
+                r.cv * 100.0,
+                r.samples_ns.len()
+            );
+        }
+        records.push(r.clone());
+        Ok(())
+    })?;
+    let text = match args.output {
+        BenchFormat::Md => fmt::markdown(&records),
+        BenchFormat::Csv => fmt::csv(&records),
+        BenchFormat::Json => fmt::json(&records),
+        BenchFormat::Jsonl => fmt::jsonl(&records),
+    };
+    let _ = out.write_all(text.as_bytes());
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_and_ranges_parse_like_llama_bench() {
+        assert_eq!(parse_list("-p", "512").unwrap(), vec![512]);
+        assert_eq!(parse_list("-p", "128,256").unwrap(), vec![128, 256]);
+        assert_eq!(
+            parse_list("-p", "128-512+128").unwrap(),
+            vec![128, 256, 384, 512]
+        );
+        assert_eq!(
+            parse_list("-p", "64-512*2").unwrap(),
+            vec![64, 128, 256, 512]
+        );
+        assert!(parse_list("-p", "x")
+            .unwrap_err()
+            .to_string()
+            .contains("-p `x`"));
+        assert!(parse_list("-p", "8-4").is_err());
+    }
+}

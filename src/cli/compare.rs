@@ -1,0 +1,313 @@
+//! `nativebench compare`: the same prompts in-process and through `serve` (or any
+//! OpenAI-compatible server given with --url), and the served overhead split into server
+//! queue wait and HTTP/serialization, written to `decomposition.json`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use super::run::{RunArgs, RunConfig};
+use crate::engine::{self, EngineKind, Prompt};
+use crate::error::{Error, Result};
+use crate::metrics::Summary;
+use crate::report::run_dir::write_json_atomic;
+use crate::report::MetricsFile;
+use crate::session;
+use crate::workload::WorkloadSpec;
+
+/// The file `compare` writes in its directory.
+pub const DECOMPOSITION: &str = "decomposition.json";
+/// How long `serve` may take to load its model and listen.
+const SERVE_START_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Flags of `nativebench compare`: those of `run`, for one in-process engine.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// One metric at one statistic, both ways, and the difference split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// `ttft_ms`, `itl_ms` or `e2e_ms`.
+    pub metric: String,
+    /// `p50` or `p99`.
+    pub stat: String,
+    pub in_process_ms: Option<f64>,
+    pub served_ms: Option<f64>,
+    /// served - in-process.
+    pub overhead_ms: Option<f64>,
+    /// The server's FIFO queue wait at the same statistic (0 for ITL, which queuing does
+    /// not touch); absent when the server does not report it.
+    pub server_queue_ms: Option<f64>,
+    /// The rest of the overhead: network, HTTP and serialization on both sides.
+    pub http_serialization_ms: Option<f64>,
+}
+
+/// `decomposition.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decomposition {
+    pub engine: String,
+    pub model: String,
+    pub workload: String,
+    /// `nativebench serve` or the --url given.
+    pub served_by: String,
+    pub in_process_run: PathBuf,
+    pub served_run: PathBuf,
+    pub rows: Vec<Row>,
+    pub notes: Vec<String>,
+}
+
+fn stat(s: &Option<Summary>, which: &str) -> Option<f64> {
+    s.as_ref()
+        .map(|s| if which == "p50" { s.p50 } else { s.p99 })
+}
+
+/// Builds the decomposition from the two runs' metrics.
+pub fn decompose(inp: &MetricsFile, served: &MetricsFile) -> Vec<Row> {
+    let queue = served
+        .metrics
+        .engine_timings_ms
+        .get("server_queue_ms")
+        .copied();
+    let mut rows = Vec::new();
+    for (metric, a, b) in [
+        ("ttft_ms", &inp.metrics.ttft_ms, &served.metrics.ttft_ms),
+        ("itl_ms", &inp.metrics.itl_ms, &served.metrics.itl_ms),
+        ("e2e_ms", &inp.metrics.e2e_ms, &served.metrics.e2e_ms),
+    ] {
+        for which in ["p50", "p99"] {
+            let (x, y) = (stat(a, which), stat(b, which));
+            let overhead = x.zip(y).map(|(x, y)| y - x);
+            let q = if metric == "itl_ms" {
+                Some(0.0)
+            } else {
+                stat(&queue, which)
+            };
+            rows.push(Row {
+                metric: metric.into(),
+                stat: which.into(),
+                in_process_ms: x,
+                served_ms: y,
+                overhead_ms: overhead,
+                server_queue_ms: q,
+                http_serialization_ms: overhead.zip(q).map(|(o, q)| o - q),
+            });
+        }
+    }
+    rows
+}
+
+/// Renders the decomposition as a table.
+pub fn render(d: &Decomposition) -> String {
+    let f = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
+    let mut s = format!(
+        "\nserved overhead: {} on {} ({}), served by {}\n{:<10} {:>5} {:>12} {:>12} {:>12} {:>12} {:>14}\n",
+        d.engine, d.model, d.workload, d.served_by, "metric", "stat", "in-process", "served", "overhead", "queue", "http+serial."
+    );
+    for r in &d.rows {
+        s.push_str(&format!(
+            "{:<10} {:>5} {:>12} {:>12} {:>12} {:>12} {:>14}\n",
+            r.metric,
+            r.stat,
+            f(r.in_process_ms),
+            f(r.served_ms),
+            f(r.overhead_ms),
+            f(r.server_queue_ms),
+            f(r.http_serialization_ms)
+        ));
+    }
+    s.push_str("(ms; queue and http+serial. split the overhead)\n");
+    s
+}
+
+/// Kills the `serve` child when `compare` ends, however it ends.
+struct ServeChild(Child);
+
+impl Drop for ServeChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `nativebench serve` on loopback with exactly `engine_json`'s engine, and waits
+/// for its `listening on URL` line.
+fn start_serve(engine_json: &Path) -> Result<(ServeChild, String)> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Config(format!("cannot find the nativebench binary: {e}")))?;
+    let mut child = Command::new(exe)
+        .args([
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--engine-config-json",
+        ])
+        .arg(engine_json)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Error::Config(format!("cannot start `nativebench serve`: {e}")))?;
+    let stdout = child.stdout.take();
+    let guard = ServeChild(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        if let Some(s) = stdout {
+            let _ = BufReader::new(s).read_line(&mut line);
+        }
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(SERVE_START_TIMEOUT).unwrap_or_default();
+    match line.trim().strip_prefix("listening on ") {
+        Some(url) => Ok((guard, url.to_owned())),
+        None => Err(Error::Config(
+            "`nativebench serve` did not start (see its error above)".into(),
+        )),
+    }
+}
+
+/// Writes the requests as a JSONL workload, so both sides send the very same prompts.
+fn write_prompts(path: &Path, requests: &[engine::Request]) -> Result<()> {
+    let mut text = String::new();
+    for r in requests {
+        let line = match &r.prompt {
+            Prompt::Text(t) => serde_json::json!({ "prompt": t, "max_tokens": r.max_tokens }),
+            Prompt::Chat(ms) => serde_json::json!({ "messages": ms, "max_tokens": r.max_tokens }),
+        };
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
+
+/// Runs `compare`, printing both runs' summaries and the decomposition to `out`.
+pub fn run(args: &CompareArgs, stop: &AtomicBool, out: &mut dyn Write) -> Result<Decomposition> {
+    let config = args.run.validate()?;
+    let kind =
+        match config.engines.as_slice() {
+            [k] if *k != EngineKind::Http => *k,
+            _ => return Err(Error::Config(
+                "compare needs exactly one in-process engine: --engine sim, llama-cpp or candle"
+                    .into(),
+            )),
+        };
+    let model = config
+        .engine
+        .model
+        .clone()
+        .unwrap_or_else(|| kind.name().into());
+    let base = config.out.clone().unwrap_or_else(|| {
+        let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+        let safe: String = model
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        config
+            .results_dir
+            .join(format!("{stamp}-compare-{}-{safe}", kind.name()))
+    });
+    std::fs::create_dir_all(&base).map_err(|e| Error::io(&base, e))?;
+
+    // The prompts, fitted by the in-process engine, shared by both sides.
+    let requests = {
+        let mut engine = engine::build(&config.engine)?;
+        config
+            .workload
+            .requests(config.seed, &mut |r| engine.prompt_tokens(r))?
+    };
+    let prompts = base.join("prompts.jsonl");
+    write_prompts(&prompts, &requests)?;
+    let workload = WorkloadSpec {
+        name: config.workload.name.clone(),
+        origin: prompts.display().to_string(),
+        ..WorkloadSpec::load(&prompts.display().to_string())?
+    };
+    let workload = WorkloadSpec {
+        num_prompts: requests.len(),
+        concurrency: config.workload.concurrency,
+        chat: config.workload.chat,
+        ignore_eos: config.workload.ignore_eos,
+        ..workload
+    };
+
+    let inproc = RunConfig {
+        engines: vec![kind],
+        workload: workload.clone(),
+        out: Some(base.join("in-process")),
+        ..config.clone()
+    };
+    let inp = session::execute(&inproc, stop, out)?;
+    let (inp_dir, inp_metrics) = inp
+        .runs
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Config("the in-process run measured nothing".into()))?;
+
+    let engine_json = base.join("engine_config.json");
+    write_json_atomic(&engine_json, &config.engine)?;
+    let (_child, url, served_by) = match &config.engine.http.url {
+        Some(u) => (None, u.clone(), u.clone()),
+        None => {
+            let (child, url) = start_serve(&engine_json)?;
+            (Some(child), url, "nativebench serve".to_owned())
+        }
+    };
+    let mut served = RunConfig {
+        engines: vec![EngineKind::Http],
+        workload,
+        out: Some(base.join("served")),
+        ..config.clone()
+    };
+    served.engine.kind = EngineKind::Http;
+    served.engine.http.url = Some(url);
+    let srv = session::execute(&served, stop, out)?;
+    let (srv_dir, srv_metrics) = srv
+        .runs
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Config("the served run measured nothing".into()))?;
+
+    let mut notes =
+        vec!["p99 rows subtract p99s, which need not come from the same requests".to_owned()];
+    if !srv_metrics
+        .metrics
+        .engine_timings_ms
+        .contains_key("server_queue_ms")
+    {
+        notes.push("the server reports no queue wait: the overhead is not split".into());
+    }
+    let d = Decomposition {
+        engine: kind.name().into(),
+        model,
+        workload: config.workload.name.clone(),
+        served_by,
+        in_process_run: inp_dir,
+        served_run: srv_dir,
+        rows: decompose(&inp_metrics, &srv_metrics),
+        notes,
+    };
+    write_json_atomic(&base.join(DECOMPOSITION), &d)?;
+    let _ = writeln!(
+        out,
+        "{}decomposition: {}",
+        render(&d),
+        base.join(DECOMPOSITION).display()
+    );
+    Ok(d)
+}

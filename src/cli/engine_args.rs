@@ -1,0 +1,100 @@
+//! Engine flags shared by `run`, `bench` and `serve`: sampling and the llama.cpp context,
+//! named as llama.cpp's tools name them.
+
+use clap::Args;
+
+use crate::engine::{LlamaCppConfig, SamplingConfig};
+use crate::error::{Error, Result};
+
+/// Engine settings, as typed.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Engine")]
+pub struct EngineArgs {
+    /// Sampling temperature; 0 (the default) is greedy.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub temperature: f32,
+    /// Sample among the k most likely tokens (with --temperature).
+    #[arg(long, allow_negative_numbers = true)]
+    pub top_k: Option<i64>,
+    /// Nucleus sampling threshold (with --temperature).
+    #[arg(long, allow_negative_numbers = true)]
+    pub top_p: Option<f32>,
+    /// Threads for prompt processing (llama.cpp); default: --threads.
+    #[arg(long, visible_alias = "tb", allow_negative_numbers = true)]
+    pub threads_batch: Option<i64>,
+    /// Context size in tokens (llama.cpp); default: fits the workload.
+    #[arg(long, short = 'c', allow_negative_numbers = true)]
+    pub ctx_size: Option<i64>,
+    /// Logical batch size: prefill runs in chunks of this many tokens (llama.cpp).
+    #[arg(
+        long,
+        short = 'b',
+        default_value_t = 2048,
+        allow_negative_numbers = true
+    )]
+    pub batch_size: i64,
+    /// Physical batch size (llama.cpp).
+    #[arg(
+        long,
+        visible_alias = "ub",
+        default_value_t = 512,
+        allow_negative_numbers = true
+    )]
+    pub ubatch_size: i64,
+    /// Layers to offload to the GPU (llama.cpp).
+    #[arg(long, visible_alias = "ngl", allow_negative_numbers = true)]
+    pub n_gpu_layers: Option<i64>,
+    /// Use flash attention (llama.cpp).
+    #[arg(long, visible_alias = "fa")]
+    pub flash_attn: bool,
+    /// Keep the engine's own log on stderr.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+fn at_least_one(flag: &str, v: i64) -> Result<u32> {
+    if v < 1 || v > i64::from(u32::MAX) {
+        return Err(Error::Config(format!("{flag} must be at least 1, got {v}")));
+    }
+    Ok(v as u32)
+}
+
+impl EngineArgs {
+    /// The sampling settings.
+    pub fn sampling(&self) -> Result<SamplingConfig> {
+        let s = SamplingConfig {
+            temperature: self.temperature,
+            top_k: self.top_k.map(|k| at_least_one("--top-k", k)).transpose()?,
+            top_p: self.top_p,
+        };
+        s.validate().map_err(Error::Config)?;
+        Ok(s)
+    }
+
+    /// The llama.cpp settings.
+    pub fn llama(&self) -> Result<LlamaCppConfig> {
+        let n_gpu_layers = match self.n_gpu_layers {
+            Some(n) if n < 0 => {
+                return Err(Error::Config(format!(
+                    "--n-gpu-layers must not be negative, got {n}"
+                )))
+            }
+            n => n.map(|n| n.min(i64::from(u32::MAX)) as u32),
+        };
+        Ok(LlamaCppConfig {
+            threads_batch: self
+                .threads_batch
+                .map(|t| at_least_one("--threads-batch", t).map(|t| t as usize))
+                .transpose()?,
+            ctx_size: self
+                .ctx_size
+                .map(|c| at_least_one("--ctx-size", c))
+                .transpose()?,
+            batch_size: at_least_one("--batch-size", self.batch_size)?,
+            ubatch_size: at_least_one("--ubatch-size", self.ubatch_size)?,
+            n_gpu_layers,
+            flash_attn: self.flash_attn,
+            verbose: self.verbose,
+        })
+    }
+}

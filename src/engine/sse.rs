@@ -1,0 +1,234 @@
+//! An incremental Server-Sent Events parser (the WHATWG event-stream format), fed the
+//! body's bytes as they arrive in whatever pieces the network cuts them into.
+//!
+//! It never panics and never allocates without bound on its own: a line longer than
+//! [`MAX_LINE`] is an error, so a server that streams garbage without newlines cannot
+//! exhaust memory.
+
+/// The longest line accepted (a chunk of JSON is far shorter).
+pub const MAX_LINE: usize = 16 << 20;
+
+/// One dispatched event, or a comment line (servers put timings in comments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SseItem {
+    /// An event's `data` (its `data:` lines joined by `\n`) and its `event` type, if any.
+    Event { event: Option<String>, data: String },
+    /// A comment line, without its leading `:` (and one optional space).
+    Comment(String),
+}
+
+/// Why a byte stream is not a well-formed event stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SseError {
+    #[error("an SSE line is longer than {MAX_LINE} bytes")]
+    LineTooLong,
+    #[error("an SSE line is not UTF-8")]
+    NotUtf8,
+}
+
+/// The parser's state between pieces of the stream.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    /// Bytes of the current, unfinished line.
+    line: Vec<u8>,
+    /// The previous piece ended in `\r`: a `\n` starting the next piece belongs to it.
+    after_cr: bool,
+    data: Option<String>,
+    event: Option<String>,
+}
+
+impl SseParser {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds the next piece of the body; complete items are appended to `out`.
+    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<SseItem>) -> Result<(), SseError> {
+        let mut rest = bytes;
+        if self.after_cr {
+            self.after_cr = false;
+            if let Some(stripped) = rest.strip_prefix(b"\n") {
+                rest = stripped;
+            }
+        }
+        while let Some(i) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            self.extend_line(&rest[..i])?;
+            let cr = rest[i] == b'\r';
+            rest = &rest[i + 1..];
+            if cr {
+                match rest.first() {
+                    Some(b'\n') => rest = &rest[1..],
+                    None => self.after_cr = true,
+                    Some(_) => {}
+                }
+            }
+            let line = std::mem::take(&mut self.line);
+            self.line_done(&line, out)?;
+        }
+        self.extend_line(rest)
+    }
+
+    /// True when the stream stopped inside an event or a line: bytes were received that
+    /// never became an item.
+    pub fn has_partial(&self) -> bool {
+        !self.line.is_empty() || self.data.is_some() || self.event.is_some()
+    }
+
+    fn extend_line(&mut self, bytes: &[u8]) -> Result<(), SseError> {
+        if self.line.len() + bytes.len() > MAX_LINE {
+            return Err(SseError::LineTooLong);
+        }
+        self.line.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn line_done(&mut self, line: &[u8], out: &mut Vec<SseItem>) -> Result<(), SseError> {
+        if line.is_empty() {
+            // A blank line dispatches the event; an event without data is dropped, as
+            // the specification says.
+            let event = self.event.take();
+            if let Some(data) = self.data.take() {
+                out.push(SseItem::Event { event, data });
+            }
+            return Ok(());
+        }
+        let line = std::str::from_utf8(line).map_err(|_| SseError::NotUtf8)?;
+        if let Some(comment) = line.strip_prefix(':') {
+            out.push(SseItem::Comment(
+                comment.strip_prefix(' ').unwrap_or(comment).to_owned(),
+            ));
+            return Ok(());
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        match field {
+            "data" => match &mut self.data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(value);
+                }
+                None => self.data = Some(value.to_owned()),
+            },
+            "event" => self.event = Some(value.to_owned()),
+            // `id`, `retry` and unknown fields carry nothing a benchmark needs.
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn parse_all(pieces: &[&[u8]]) -> Result<Vec<SseItem>, SseError> {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        for piece in pieces {
+            p.push(piece, &mut out)?;
+        }
+        Ok(out)
+    }
+
+    fn data(s: &str) -> SseItem {
+        SseItem::Event {
+            event: None,
+            data: s.into(),
+        }
+    }
+
+    #[test]
+    fn events_comments_and_multiline_data() {
+        let text = b": queue_ms=1.5\n\ndata: {\"a\":1}\n\nevent: error\ndata: x\ndata: y\n\ndata:[DONE]\n\n";
+        let items = parse_all(&[text]).unwrap();
+        assert_eq!(
+            items,
+            vec![
+                SseItem::Comment("queue_ms=1.5".into()),
+                data("{\"a\":1}"),
+                SseItem::Event {
+                    event: Some("error".into()),
+                    data: "x\ny".into()
+                },
+                data("[DONE]"),
+            ]
+        );
+    }
+
+    #[test]
+    fn crlf_and_cr_line_endings_split_anywhere() {
+        let items = parse_all(&[b"data: a\r", b"\n\r", b"\ndata: b\r\r"]).unwrap();
+        assert_eq!(items, vec![data("a"), data("b")]);
+    }
+
+    #[test]
+    fn a_cut_stream_leaves_a_partial_event() {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        p.push(b"data: {\"choices\":[{\"del", &mut out).unwrap();
+        assert!(out.is_empty());
+        assert!(p.has_partial());
+        p.push(b"ta\":1}]}\n\n", &mut out).unwrap();
+        assert!(!p.has_partial());
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error_not_a_panic() {
+        assert_eq!(parse_all(&[b"data: \xff\xfe\n\n"]), Err(SseError::NotUtf8));
+    }
+
+    /// Property: however a valid stream is cut into pieces, the items are the same as
+    /// when it arrives whole.
+    #[test]
+    fn splitting_never_changes_the_items() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for case in 0..300 {
+            let mut text = Vec::new();
+            let mut expected = Vec::new();
+            for i in 0..rng.random_range(0..12) {
+                let nl: &[u8] = [b"\n".as_slice(), b"\r\n", b"\r"][rng.random_range(0..3)];
+                if rng.random_bool(0.2) {
+                    let c = format!("c{case}-{i}");
+                    text.extend_from_slice(format!(":{c}").as_bytes());
+                    text.extend_from_slice(nl);
+                    expected.push(SseItem::Comment(c));
+                } else {
+                    let d = format!("{{\"i\":{i},\"s\":\"é ü\"}}");
+                    text.extend_from_slice(format!("data: {d}").as_bytes());
+                    text.extend_from_slice(nl);
+                    text.extend_from_slice(nl);
+                    expected.push(data(&d));
+                }
+            }
+            let mut pieces = Vec::new();
+            let mut rest = text.as_slice();
+            while !rest.is_empty() {
+                let n = rng.random_range(1..=rest.len().min(9));
+                pieces.push(&rest[..n]);
+                rest = &rest[n..];
+            }
+            assert_eq!(parse_all(&pieces).unwrap(), expected, "case {case}");
+        }
+    }
+
+    /// Property: arbitrary bytes, in arbitrary pieces, give items or an error; never a
+    /// panic, and never more events than blank lines.
+    #[test]
+    fn random_bytes_never_panic() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let alphabet = b"data:event: \r\n\xff{}[]DONE";
+        for _ in 0..2000 {
+            let len = rng.random_range(0..200);
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect();
+            let cut = rng.random_range(0..=bytes.len());
+            let _ = parse_all(&[&bytes[..cut], &bytes[cut..]]);
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Output of `nativebench bench`, in llama-bench's formats and column names: a Markdown
+//! table, CSV, a JSON array, and JSON lines.
+
+use std::fmt::Write;
+
+use crate::runner::bench::BenchRecord;
+
+/// llama-bench's default logical and physical batch sizes: columns for them appear only
+/// when a run uses other values, as in llama-bench.
+const DEFAULT_BATCH: u32 = 2048;
+const DEFAULT_UBATCH: u32 = 512;
+
+fn size(bytes: Option<u64>) -> String {
+    match bytes {
+        None => "-".into(),
+        Some(b) if b >= 1 << 30 => format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64),
+        Some(b) => format!("{:.2} MiB", b as f64 / (1u64 << 20) as f64),
+    }
+}
+
+fn params(n: Option<u64>) -> String {
+    match n {
+        None => "-".into(),
+        Some(n) if n >= 1_000_000_000 => format!("{:.2} B", n as f64 / 1e9),
+        Some(n) => format!("{:.2} M", n as f64 / 1e6),
+    }
+}
+
+fn rate(avg: f64, std: f64) -> String {
+    format!("{avg:.2} ± {std:.2}")
+}
+
+/// The Markdown table. `pp+tg` tests get `pp t/s` and `tg t/s` columns beside the
+/// combined rate.
+pub fn markdown(records: &[BenchRecord]) -> String {
+    let batches = records.iter().any(|r| r.n_batch != DEFAULT_BATCH);
+    let ubatches = records.iter().any(|r| r.n_ubatch != DEFAULT_UBATCH);
+    let split = records.iter().any(|r| r.pp_avg_ts.is_some());
+    let mut cols: Vec<(&str, bool)> = vec![
+        ("engine", false),
+        ("model", false),
+        ("size", true),
+        ("params", true),
+        ("backend", false),
+        ("threads", true),
+    ];
+    if batches {
+        cols.push(("n_batch", true));
+    }
+    if ubatches {
+        cols.push(("n_ubatch", true));
+    }
+    cols.push(("test", true));
+    cols.push(("t/s", true));
+    if split {
+        cols.push(("pp t/s", true));
+        cols.push(("tg t/s", true));
+    }
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| {
+            let mut row = vec![
+                r.engine.clone(),
+                r.model_type.clone(),
+                size(r.model_size),
+                params(r.model_n_params),
+                r.backend.clone(),
+                r.n_threads.to_string(),
+            ];
+            if batches {
+                row.push(r.n_batch.to_string());
+            }
+            if ubatches {
+                row.push(r.n_ubatch.to_string());
+            }
+            row.push(r.test.clone());
+            row.push(rate(r.avg_ts, r.stddev_ts));
+            if split {
+                let part = |a: Option<f64>, s: Option<f64>| {
+                    a.zip(s).map_or(String::new(), |(a, s)| rate(a, s))
+                };
+                row.push(part(r.pp_avg_ts, r.pp_stddev_ts));
+                row.push(part(r.tg_avg_ts, r.tg_stddev_ts));
+            }
+            row
+        })
+        .collect();
+    let widths: Vec<usize> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, (h, _))| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([h.len(), 3])
+                .max()
+                .unwrap_or(3)
+        })
+        .collect();
+    let mut s = String::new();
+    let line = |s: &mut String, cells: Vec<String>| {
+        let _ = writeln!(s, "| {} |", cells.join(" | "));
+    };
+    line(
+        &mut s,
+        cols.iter()
+            .zip(&widths)
+            .map(|((h, right), w)| {
+                if *right {
+                    format!("{h:>w$}")
+                } else {
+                    format!("{h:<w$}")
+                }
+            })
+            .collect(),
+    );
+    line(
+        &mut s,
+        cols.iter()
+            .zip(&widths)
+            .map(|((_, right), w)| {
+                if *right {
+                    format!("{}:", "-".repeat(w - 1))
+                } else {
+                    "-".repeat(*w)
+                }
+            })
+            .collect(),
+    );
+    for row in rows {
+        line(
+            &mut s,
+            row.iter()
+                .zip(cols.iter().zip(&widths))
+                .map(|(c, ((_, right), w))| {
+                    if *right {
+                        format!("{c:>w$}")
+                    } else {
+                        format!("{c:<w$}")
+                    }
+                })
+                .collect(),
+        );
+    }
+    s
+}
+
+/// The record's fields in declaration order, as JSON values.
+fn fields(r: &BenchRecord) -> Vec<(String, serde_json::Value)> {
+    match serde_json::to_value(r) {
+        Ok(serde_json::Value::Object(m)) => m.into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn csv_cell(v: &serde_json::Value) -> String {
+    let text = match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    };
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// CSV with a header of the record's field names; sample lists are space-separated.
+pub fn csv(records: &[BenchRecord]) -> String {
+    let mut s = String::new();
+    for (i, r) in records.iter().enumerate() {
+        let f = fields(r);
+        if i == 0 {
+            let _ = writeln!(
+                s,
+                "{}",
+                f.iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+        }
+        let _ = writeln!(
+            s,
+            "{}",
+            f.iter()
+                .map(|(_, v)| csv_cell(v))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
+    s
+}
+
+/// A JSON array of records.
+pub fn json(records: &[BenchRecord]) -> String {
+    serde_json::to_string_pretty(records).unwrap_or_default() + "\n"
+}
+
+/// One JSON record per line.
+pub fn jsonl(records: &[BenchRecord]) -> String {
+    records
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap_or_default() + "\n")
+        .collect()
+}

@@ -1,0 +1,567 @@
+//! `report --compare BASE NEW`: metric-by-metric verdicts between two runs, or two sets
+//! of runs matched by setup. A metric regresses when it got worse by more than the
+//! threshold AND by more than the noise: `NOISE_SIGMAS` standard errors of the
+//! difference, judged from the runs' own spread. The standard error of each side comes
+//! from, in order: the spread across several runs of the set, the spread across the
+//! run's repetitions, or a bootstrap over its per-request samples.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::flat::{self, FlatRun};
+use super::load::{LoadedRun, ReportError};
+use super::noise::{bootstrap_se, Samples};
+use crate::metrics::aggregate::Spread;
+use crate::metrics::stats::mean_std;
+use crate::metrics::RequestRecord;
+
+/// The default threshold: a 5% change.
+pub const DEFAULT_THRESHOLD: f64 = 0.05;
+/// How many standard errors of the difference count as beyond noise.
+pub const NOISE_SIGMAS: f64 = 3.0;
+
+/// Which way is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+/// A metric's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Worse beyond the threshold and beyond noise.
+    Regression,
+    /// Better beyond the threshold and beyond noise.
+    Improvement,
+    /// Beyond the threshold, but not beyond noise.
+    WithinNoise,
+    /// Within the threshold.
+    Unchanged,
+    /// Not measured on one side.
+    Missing,
+}
+
+impl Verdict {
+    fn text(self) -> &'static str {
+        match self {
+            Verdict::Regression => "**REGRESSION**",
+            Verdict::Improvement => "improvement",
+            Verdict::WithinNoise => "within noise",
+            Verdict::Unchanged => "unchanged",
+            Verdict::Missing => "n/a",
+        }
+    }
+}
+
+struct MetricDef {
+    name: &'static str,
+    better: Better,
+    value: fn(&FlatRun) -> Option<f64>,
+    /// The repetitions' spread of this very figure, when runs record it.
+    reps: Option<fn(&LoadedRun) -> Option<&Spread>>,
+    samples: Samples,
+}
+
+fn metrics() -> Vec<MetricDef> {
+    use Better::*;
+    let ttft = |r: &RequestRecord| r.ttft_ms;
+    let e2e = |r: &RequestRecord| Some(r.e2e_ms);
+    let m = |name, better, value, reps, samples| MetricDef {
+        name,
+        better,
+        value,
+        reps,
+        samples,
+    };
+    vec![
+        m(
+            "output_throughput_tok_s",
+            Higher,
+            |f: &FlatRun| Some(f.output_throughput_tok_s),
+            Some(|r: &LoadedRun| r.file.metrics.repetitions.output_throughput_tok_s.as_ref()),
+            Samples::Rate(|r| f64::from(r.output_tokens)),
+        ),
+        m(
+            "request_throughput_req_s",
+            Higher,
+            |f| Some(f.request_throughput_req_s),
+            None,
+            Samples::Rate(|_| 1.0),
+        ),
+        m(
+            "ttft_p50_ms",
+            Lower,
+            |f| f.ttft_p50_ms,
+            Some(|r| r.file.metrics.repetitions.ttft_p50_ms.as_ref()),
+            Samples::Quantile(ttft, 0.5),
+        ),
+        m(
+            "ttft_p99_ms",
+            Lower,
+            |f| f.ttft_p99_ms,
+            None,
+            Samples::Quantile(ttft, 0.99),
+        ),
+        m(
+            "tpot_p50_ms",
+            Lower,
+            |f| f.tpot_p50_ms,
+            Some(|r| r.file.metrics.repetitions.tpot_p50_ms.as_ref()),
+            Samples::Quantile(|r| r.tpot_ms, 0.5),
+        ),
+        m(
+            "itl_p50_ms",
+            Lower,
+            |f| f.itl_p50_ms,
+            None,
+            Samples::GapQuantile(0.5),
+        ),
+        m(
+            "itl_p99_ms",
+            Lower,
+            |f| f.itl_p99_ms,
+            None,
+            Samples::GapQuantile(0.99),
+        ),
+        m(
+            "e2e_p50_ms",
+            Lower,
+            |f| f.e2e_p50_ms,
+            None,
+            Samples::Quantile(e2e, 0.5),
+        ),
+        m(
+            "e2e_p99_ms",
+            Lower,
+            |f| f.e2e_p99_ms,
+            None,
+            Samples::Quantile(e2e, 0.99),
+        ),
+        m(
+            "prefill_p50_ms",
+            Lower,
+            |f| f.prefill_p50_ms,
+            None,
+            Samples::Quantile(|r| r.prefill_ms, 0.5),
+        ),
+        m(
+            "error_rate",
+            Lower,
+            |f| Some(f.error_rate),
+            None,
+            Samples::None,
+        ),
+    ]
+}
+
+/// One metric of one compared pair.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRow {
+    pub metric: &'static str,
+    pub better: Better,
+    pub base: Option<f64>,
+    pub new: Option<f64>,
+    /// Relative change (new - base) / base; absolute for `error_rate`.
+    pub change: Option<f64>,
+    /// The difference that counts as beyond noise, in the metric's unit.
+    pub noise: Option<f64>,
+    pub verdict: Verdict,
+}
+
+/// The comparison of one setup (one run, or several runs of it) on both sides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pair {
+    pub label: String,
+    pub base_runs: usize,
+    pub new_runs: usize,
+    pub rows: Vec<MetricRow>,
+}
+
+/// Every compared pair, and what could not be matched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub threshold: f64,
+    pub pairs: Vec<Pair>,
+    pub unmatched: Vec<String>,
+}
+
+impl Comparison {
+    /// The metrics that regressed, as (pair label, metric).
+    pub fn regressions(&self) -> Vec<(&str, &'static str)> {
+        self.pairs
+            .iter()
+            .flat_map(|p| {
+                p.rows
+                    .iter()
+                    .filter(|r| r.verdict == Verdict::Regression)
+                    .map(move |r| (p.label.as_str(), r.metric))
+            })
+            .collect()
+    }
+}
+
+/// Parses a threshold as a fraction: `5%` and `5` are both 5% (a bare number is always
+/// percent, so `0.05` means 0.05%).
+pub fn parse_threshold(s: &str) -> Result<f64, String> {
+    let t = s.trim();
+    let num = t.strip_suffix('%').unwrap_or(t).trim();
+    match num.parse::<f64>() {
+        Ok(v) if (0.0..=1000.0).contains(&v) => Ok(v / 100.0),
+        _ => Err(format!(
+            "--threshold must be a percentage between 0% and 1000%, such as 5%, got `{s}`"
+        )),
+    }
+}
+
+/// The setup a run is matched on across the two sides.
+fn match_key(f: &FlatRun) -> String {
+    format!(
+        "{}|{}|{}|{:?}|{:?}",
+        f.engine, f.model, f.workload, f.concurrency, f.request_rate_req_s
+    )
+}
+
+/// Compares `base` with `new`. One run on each side is compared whatever its setup;
+/// otherwise runs are matched by engine, model, workload, concurrency and rate, and
+/// several runs of one setup on a side are treated as repeated measurements.
+pub fn compare(
+    base: &[LoadedRun],
+    new: &[LoadedRun],
+    threshold: f64,
+) -> Result<Comparison, ReportError> {
+    let (b, n) = (group(base), group(new));
+    let mut pairs = Vec::new();
+    let mut unmatched = Vec::new();
+    if b.len() == 1 && n.len() == 1 {
+        let (bs, ns) = (first(&b), first(&n));
+        pairs.push(compare_sets(bs, ns, threshold));
+    } else {
+        for (key, bs) in &b {
+            match n.get(key) {
+                Some(ns) => pairs.push(compare_sets(bs, ns, threshold)),
+                None => unmatched.push(format!("only in BASE: {}", bs[0].1.label())),
+            }
+        }
+        for (key, ns) in &n {
+            if !b.contains_key(key) {
+                unmatched.push(format!("only in NEW: {}", ns[0].1.label()));
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return Err(ReportError::NoMatch {
+            detail: unmatched.join("; "),
+        });
+    }
+    Ok(Comparison {
+        threshold,
+        pairs,
+        unmatched,
+    })
+}
+
+/// Runs by setup, each with its flat record.
+type BySetup<'a> = BTreeMap<String, Vec<(&'a LoadedRun, FlatRun)>>;
+
+fn group(runs: &[LoadedRun]) -> BySetup<'_> {
+    let mut by = BySetup::new();
+    for r in runs {
+        let f = FlatRun::of(r);
+        by.entry(match_key(&f)).or_default().push((r, f));
+    }
+    by
+}
+
+fn first<'a, 'b>(m: &'b BySetup<'a>) -> &'b [(&'a LoadedRun, FlatRun)] {
+    m.values().next().map(Vec::as_slice).unwrap_or(&[])
+}
+
+fn compare_sets(b: &[(&LoadedRun, FlatRun)], n: &[(&LoadedRun, FlatRun)], threshold: f64) -> Pair {
+    let (bl, nl) = (&b[0].1, &n[0].1);
+    let label = if bl.label() == nl.label() {
+        format!("{} · {}", bl.label(), bl.workload)
+    } else {
+        format!("{} → {}", bl.label(), nl.label())
+    };
+    let rows = metrics()
+        .iter()
+        .map(|m| {
+            let (bv, bse) = estimate(m, b);
+            let (nv, nse) = estimate(m, n);
+            verdict(m, bv, nv, bse, nse, threshold)
+        })
+        .collect();
+    Pair {
+        label,
+        base_runs: b.len(),
+        new_runs: n.len(),
+        rows,
+    }
+}
+
+/// A side's value of a metric and its standard error, when one can be judged.
+fn estimate(m: &MetricDef, runs: &[(&LoadedRun, FlatRun)]) -> (Option<f64>, Option<f64>) {
+    let values: Vec<f64> = runs.iter().filter_map(|(_, f)| (m.value)(f)).collect();
+    if values.is_empty() {
+        return (None, None);
+    }
+    let (mean, std) = mean_std(&values);
+    if values.len() > 1 {
+        return (Some(mean), Some(std / (values.len() as f64).sqrt()));
+    }
+    let (run, _) = runs[0];
+    if let Some(s) = m.reps.and_then(|f| f(run)).filter(|s| s.values.len() > 1) {
+        return (Some(mean), Some(s.std / (s.values.len() as f64).sqrt()));
+    }
+    (Some(mean), bootstrap_se(m.samples, &run.records, mean))
+}
+
+fn verdict(
+    m: &MetricDef,
+    base: Option<f64>,
+    new: Option<f64>,
+    bse: Option<f64>,
+    nse: Option<f64>,
+    threshold: f64,
+) -> MetricRow {
+    let absolute = matches!(m.samples, Samples::None);
+    let noise = match (bse, nse) {
+        (None, None) => None,
+        (a, b) => Some(NOISE_SIGMAS * (a.unwrap_or(0.0).powi(2) + b.unwrap_or(0.0).powi(2)).sqrt()),
+    };
+    let mut row = MetricRow {
+        metric: m.name,
+        better: m.better,
+        base,
+        new,
+        change: None,
+        noise,
+        verdict: Verdict::Missing,
+    };
+    let (Some(b), Some(n)) = (base, new) else {
+        return row;
+    };
+    let change = if absolute {
+        n - b
+    } else if b != 0.0 {
+        (n - b) / b.abs()
+    } else if n == 0.0 {
+        0.0
+    } else {
+        f64::INFINITY.copysign(n)
+    };
+    row.change = Some(change);
+    let worse = match m.better {
+        Better::Lower => n > b,
+        Better::Higher => n < b,
+    };
+    let beyond_noise = noise.is_none_or(|z| (n - b).abs() > z);
+    row.verdict = if change.abs() <= threshold {
+        Verdict::Unchanged
+    } else if !beyond_noise {
+        Verdict::WithinNoise
+    } else if worse {
+        Verdict::Regression
+    } else {
+        Verdict::Improvement
+    };
+    row
+}
+
+/// The comparison as Markdown, ready for a pull request.
+pub fn render(c: &Comparison) -> String {
+    let mut s = String::new();
+    let pct = |v: f64| format!("{:.0}%", v * 100.0);
+    for p in &c.pairs {
+        let _ = writeln!(
+            s,
+            "### compare: {} ({} base run{}, {} new run{})\n",
+            super::markdown::cell(&p.label),
+            p.base_runs,
+            if p.base_runs == 1 { "" } else { "s" },
+            p.new_runs,
+            if p.new_runs == 1 { "" } else { "s" }
+        );
+        s.push_str("| metric | better | base | new | change | noise (±) | verdict |\n");
+        s.push_str("| --- | --- | ---: | ---: | ---: | ---: | --- |\n");
+        for r in &p.rows {
+            let f = |v: Option<f64>| v.map_or("–".to_owned(), flat::human);
+            let change = r.change.map_or("–".to_owned(), |c| {
+                if r.metric == "error_rate" {
+                    format!("{:+.1} pt", c * 100.0)
+                } else {
+                    format!("{:+.1}%", c * 100.0)
+                }
+            });
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                r.metric,
+                if r.better == Better::Lower {
+                    "lower"
+                } else {
+                    "higher"
+                },
+                f(r.base),
+                f(r.new),
+                change,
+                f(r.noise),
+                r.verdict.text()
+            );
+        }
+        s.push('\n');
+    }
+    for u in &c.unmatched {
+        let _ = writeln!(s, "- {}", super::markdown::cell(u));
+    }
+    let regressions = c.regressions();
+    let _ = writeln!(
+        s,
+        "threshold {} and {} standard errors of noise: {}",
+        pct(c.threshold),
+        NOISE_SIGMAS,
+        if regressions.is_empty() {
+            "no regression".to_owned()
+        } else {
+            let mut by_pair: Vec<(&str, Vec<&str>)> = Vec::new();
+            for (label, metric) in &regressions {
+                match by_pair.last_mut() {
+                    Some((l, ms)) if l == label => ms.push(metric),
+                    _ => by_pair.push((label, vec![metric])),
+                }
+            }
+            let list: Vec<String> = by_pair
+                .iter()
+                .map(|(l, ms)| format!("{} ({})", super::markdown::cell(l), ms.join(", ")))
+                .collect();
+            format!(
+                "REGRESSION in {} metric(s): {}",
+                regressions.len(),
+                list.join("; ")
+            )
+        }
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::RunMetrics;
+    use crate::report::run_dir::MetricsFile;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// A run of `n` requests with 32 tokens each, every gap `gap_ms` times a seeded
+    /// jitter of relative size `jitter`.
+    fn run(n: usize, gap_ms: f64, jitter: f64, seed: u64) -> LoadedRun {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut start = 0.0;
+        let records: Vec<RequestRecord> = (0..n)
+            .map(|i| {
+                let mut j = || 1.0 + jitter * (rng.random::<f64>() * 2.0 - 1.0);
+                let mut t = 5.0 * j();
+                let token_ms: Vec<f64> = (0..32)
+                    .map(|k| {
+                        if k > 0 {
+                            t += gap_ms * j();
+                        }
+                        t
+                    })
+                    .collect();
+                let e2e = t + 0.1;
+                let r = RequestRecord {
+                    request_id: i as u64,
+                    ok: true,
+                    prompt_tokens: Some(16),
+                    output_tokens: 32,
+                    start_ms: start,
+                    ttft_ms: Some(token_ms[0]),
+                    tpot_ms: Some((token_ms[31] - token_ms[0]) / 31.0),
+                    decode_ms: Some(token_ms[31] - token_ms[0]),
+                    e2e_ms: e2e,
+                    token_ms,
+                    ..RequestRecord::default()
+                };
+                start += e2e;
+                r
+            })
+            .collect();
+        let mut l = LoadedRun::placeholder();
+        l.file = MetricsFile {
+            engine: "sim".into(),
+            metrics: RunMetrics::compute(&records, true, None),
+            ..l.file
+        };
+        l.records = records;
+        l
+    }
+
+    fn verdict_of(c: &Comparison, metric: &str) -> Verdict {
+        c.pairs[0]
+            .rows
+            .iter()
+            .find(|r| r.metric == metric)
+            .map(|r| r.verdict)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_same_distribution_twice_is_not_a_regression() {
+        for seed in 0..5 {
+            let c = compare(
+                &[run(40, 2.0, 0.2, seed)],
+                &[run(40, 2.0, 0.2, seed + 100)],
+                0.05,
+            )
+            .unwrap();
+            assert!(c.regressions().is_empty(), "{}", render(&c));
+        }
+    }
+
+    #[test]
+    fn a_clear_slowdown_regresses_and_a_noisy_small_one_does_not() {
+        let c = compare(&[run(40, 2.0, 0.05, 1)], &[run(40, 2.4, 0.05, 2)], 0.05).unwrap();
+        for m in [
+            "tpot_p50_ms",
+            "itl_p50_ms",
+            "e2e_p50_ms",
+            "output_throughput_tok_s",
+        ] {
+            assert_eq!(
+                verdict_of(&c, m),
+                Verdict::Regression,
+                "{m}\n{}",
+                render(&c)
+            );
+        }
+        assert_eq!(verdict_of(&c, "error_rate"), Verdict::Unchanged);
+        // 8% slower, but with 90% jitter on 6 requests: changes beyond 5% are not
+        // beyond noise.
+        let c = compare(&[run(6, 2.0, 0.9, 3)], &[run(6, 2.16, 0.9, 4)], 0.05).unwrap();
+        assert!(c.regressions().is_empty(), "{}", render(&c));
+        assert!(
+            c.pairs[0]
+                .rows
+                .iter()
+                .any(|r| r.verdict == Verdict::WithinNoise),
+            "{}",
+            render(&c)
+        );
+        // Faster is an improvement, and a large threshold silences everything.
+        let c = compare(&[run(40, 2.4, 0.05, 1)], &[run(40, 2.0, 0.05, 2)], 0.05).unwrap();
+        assert_eq!(verdict_of(&c, "tpot_p50_ms"), Verdict::Improvement);
+        let c = compare(&[run(40, 2.0, 0.05, 1)], &[run(40, 2.4, 0.05, 2)], 0.5).unwrap();
+        assert!(c.regressions().is_empty());
+    }
+
+    #[test]
+    fn thresholds() {
+        assert_eq!(parse_threshold("5%"), Ok(0.05));
+        assert_eq!(parse_threshold(" 10 "), Ok(0.10));
+        assert!(parse_threshold("-1%").is_err());
+        assert!(parse_threshold("five").is_err());
+        assert!(parse_threshold("NaN").is_err());
+    }
+}

@@ -1,0 +1,222 @@
+//! The HTML report: one self-contained file (inline CSS and SVG, no script, nothing
+//! fetched) with the latest runs, derived normalisations, latency distributions, phase
+//! breakdowns, sweeps, the served-overhead decomposition, sample requests and the full
+//! history. Every string that came from a run is escaped with [`svg::esc`].
+
+use std::fmt::Write;
+
+use super::flat::{self, FlatRun, DERIVED, HEADLINE, HISTORY};
+use super::history;
+use super::load::{LoadedDecomposition, LoadedRun};
+use super::plots::{self, Latency};
+use super::svg::{esc, truncate};
+
+/// At most this many runs get their own line in the distribution and phase charts.
+const MAX_PLOTTED: usize = 10;
+/// Requests shown per run in "Sample requests".
+const SAMPLE_REQUESTS: usize = 3;
+/// Characters of a prompt or an output shown there.
+const SAMPLE_CHARS: usize = 160;
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#222;max-width:1200px}\
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}\
+.meta{color:#666;font-size:13px}table{border-collapse:collapse;font-size:12px;margin:6px 0}\
+th,td{border:1px solid #ddd;padding:3px 6px;text-align:right;white-space:nowrap}th{background:#f4f4f4;text-align:center}\
+td.t{text-align:left}td.w{text-align:left;white-space:normal;max-width:380px;word-break:break-word}\
+.scroll{overflow-x:auto}.charts{display:flex;flex-wrap:wrap;gap:12px}\
+.warn{background:#fff4e5;border:1px solid #f0c36d;padding:6px 10px;font-size:13px;margin:8px 0}\
+.chart{background:#fff;border:1px solid #eee}.chart text{font-size:11px;fill:#333}\
+.chart .ct{font-size:13px;font-weight:600;text-anchor:middle}.chart .xt{text-anchor:middle}\
+.chart .yt,.chart .bl{text-anchor:end}.chart .al{text-anchor:middle;fill:#555}\
+.chart .grid{stroke:#eee}.chart .ax{stroke:#999}.chart .empty{text-anchor:middle;fill:#999}";
+
+/// What the HTML report is built from.
+pub struct HtmlInput<'a> {
+    /// Oldest first; `flat[i]` is `runs[i]` flattened.
+    pub runs: &'a [LoadedRun],
+    pub flat: &'a [FlatRun],
+    pub decompositions: &'a [LoadedDecomposition],
+    /// Skipped runs and other caveats, one line each.
+    pub notes: &'a [String],
+    /// When the report was made (shown in the header).
+    pub generated_at: String,
+}
+
+/// Renders the whole page.
+pub fn render(input: &HtmlInput) -> String {
+    let latest = history::latest(input.flat);
+    let plotted: Vec<(&LoadedRun, &FlatRun)> = latest
+        .iter()
+        .take(MAX_PLOTTED)
+        .map(|&i| (&input.runs[i], &input.flat[i]))
+        .collect();
+    let latest_flat: Vec<&FlatRun> = latest.iter().map(|&i| &input.flat[i]).collect();
+
+    let mut s = String::with_capacity(64 * 1024);
+    let _ = write!(
+        s,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>nativebench report</title><style>{STYLE}</style></head><body>\n\
+         <h1>nativebench report</h1><p class=\"meta\">{} runs ({} latest) · generated {}</p>\n",
+        input.flat.len(),
+        latest.len(),
+        esc(&input.generated_at)
+    );
+    for n in input.notes {
+        let _ = writeln!(s, "<div class=\"warn\">{}</div>", esc(n));
+    }
+    for r in latest_flat.iter().filter(|r| !r.warnings.is_empty()) {
+        let _ = writeln!(
+            s,
+            "<div class=\"warn\">warning ({}): {}</div>",
+            esc(&r.run_id),
+            esc(&r.warnings)
+        );
+    }
+
+    section(&mut s, "Latest runs", &table(&latest_flat, HEADLINE));
+    section(
+        &mut s,
+        "Derived: tokens/s, ms/token, tokens per request",
+        &table(&latest_flat, DERIVED),
+    );
+    let cdfs = [Latency::Ttft, Latency::Itl, Latency::E2e]
+        .map(|l| plots::cdf_chart(l, &plotted))
+        .concat();
+    section(&mut s, "Latency distributions", &charts(&cdfs));
+    section(
+        &mut s,
+        "Phase breakdown per engine",
+        &charts(&plots::phase_chart(&plotted)),
+    );
+    let sweeps = history::sweeps(input.flat);
+    if !sweeps.is_empty() {
+        let body: String = sweeps
+            .iter()
+            .map(|g| charts(&plots::sweep_charts(g, input.flat).concat()))
+            .collect();
+        section(&mut s, "Throughput and latency vs load", &body);
+    }
+    for d in input.decompositions {
+        section(
+            &mut s,
+            "In-process vs served: decomposition",
+            &decomposition(d),
+        );
+    }
+    section(&mut s, "Sample requests", &samples(&plotted));
+    section(&mut s, "History", &history_section(input.flat));
+    s.push_str("</body></html>\n");
+    s
+}
+
+fn section(s: &mut String, title: &str, body: &str) {
+    let _ = writeln!(s, "<h2>{}</h2>\n{body}", esc(title));
+}
+
+fn charts(svg: &str) -> String {
+    format!("<div class=\"charts\">{svg}</div>\n")
+}
+
+/// An HTML table of the named columns of the flat record.
+fn table(runs: &[&FlatRun], columns: &[&str]) -> String {
+    let mut s = String::from("<div class=\"scroll\"><table><tr>");
+    for c in columns {
+        let _ = write!(s, "<th>{}</th>", esc(c));
+    }
+    s.push_str("</tr>\n");
+    for r in runs {
+        s.push_str("<tr>");
+        for v in r.pick(columns) {
+            let class = if v.is_string() { " class=\"t\"" } else { "" };
+            let _ = write!(s, "<td{class}>{}</td>", esc(&flat::cell_display(&v)));
+        }
+        s.push_str("</tr>\n");
+    }
+    s.push_str("</table></div>\n");
+    s
+}
+
+fn decomposition(d: &LoadedDecomposition) -> String {
+    let x = &d.decomposition;
+    let mut s = format!(
+        "<p class=\"meta\">{} · {} · {} · served by {} · {}</p>\n",
+        esc(&x.engine),
+        esc(&x.model),
+        esc(&x.workload),
+        esc(&x.served_by),
+        esc(&d.dir.display().to_string())
+    );
+    s.push_str(&charts(&plots::decomposition_chart(d)));
+    s.push_str("<table><tr><th>metric</th><th>stat</th><th>in_process_ms</th><th>served_ms</th><th>overhead_ms</th><th>server_queue_ms</th><th>http_serialization_ms</th></tr>\n");
+    let f = |v: Option<f64>| v.map_or("–".to_owned(), flat::human);
+    for r in &x.rows {
+        let _ = writeln!(
+            s,
+            "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.metric),
+            esc(&r.stat),
+            f(r.in_process_ms),
+            f(r.served_ms),
+            f(r.overhead_ms),
+            f(r.server_queue_ms),
+            f(r.http_serialization_ms)
+        );
+    }
+    s.push_str("</table>\n");
+    for n in &x.notes {
+        let _ = writeln!(s, "<p class=\"meta\">{}</p>", esc(n));
+    }
+    s
+}
+
+/// The first few requests of each plotted run: prompt, output and outcome, escaped.
+fn samples(runs: &[(&LoadedRun, &FlatRun)]) -> String {
+    let mut s = String::from(
+        "<div class=\"scroll\"><table><tr><th>run</th><th>request_id</th><th>ok</th>\
+         <th>output_tokens</th><th>e2e_ms</th><th>prompt_preview</th><th>output_text</th><th>error</th></tr>\n",
+    );
+    for (run, flat) in runs {
+        for r in run.records.iter().take(SAMPLE_REQUESTS) {
+            let _ = writeln!(
+                s,
+                "<tr><td class=\"t\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td class=\"w\">{}</td><td class=\"w\">{}</td><td class=\"w\">{}</td></tr>",
+                esc(&flat.run_label()),
+                r.request_id,
+                r.ok,
+                r.output_tokens,
+                flat::human(r.e2e_ms),
+                esc(&truncate(&r.prompt_preview, SAMPLE_CHARS)),
+                esc(&truncate(
+                    r.output_text.as_deref().unwrap_or(""),
+                    SAMPLE_CHARS
+                )),
+                esc(r.error.as_deref().unwrap_or(""))
+            );
+        }
+    }
+    s.push_str("</table></div>\n");
+    s
+}
+
+fn history_section(runs: &[FlatRun]) -> String {
+    let mut s = String::new();
+    let trend: Vec<String> = [
+        plots::history_chart(runs, "output_throughput_tok_s over time", "tokens/s", |r| {
+            Some(r.output_throughput_tok_s)
+        }),
+        plots::history_chart(runs, "ttft_p50_ms over time", "ms", |r| r.ttft_p50_ms),
+        plots::history_chart(runs, "tpot_p50_ms over time", "ms", |r| r.tpot_p50_ms),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !trend.is_empty() {
+        s.push_str(&charts(&trend.concat()));
+    }
+    let newest_first: Vec<&FlatRun> = runs.iter().rev().collect();
+    s.push_str(&table(&newest_first, HISTORY));
+    s
+}

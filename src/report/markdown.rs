@@ -1,0 +1,112 @@
+//! Markdown for pull requests: the latest runs, their derived normalisations and phase
+//! means, as GitHub tables over named views of the flat record. Cells are escaped so
+//! a model name or warning can neither break a table nor inject HTML.
+
+use std::fmt::Write;
+
+use super::flat::{self, FlatRun, DERIVED, HEADLINE};
+use super::history;
+
+/// Phase means, the text twin of the HTML's stacked bars.
+const PHASES: &[&str] = &[
+    "run_id",
+    "engine",
+    "template_mean_ms",
+    "tokenize_mean_ms",
+    "prefill_mean_ms",
+    "decode_step_mean_ms",
+    "detokenize_mean_ms",
+    "ttft_mean_ms",
+    "e2e_mean_ms",
+];
+
+/// What the Markdown report says about the runs it was given.
+pub struct MarkdownInput<'a> {
+    pub runs: &'a [FlatRun],
+    /// Skipped runs and other caveats, one line each.
+    pub notes: &'a [String],
+}
+
+/// Renders the latest run of each series (newest first).
+pub fn render(input: &MarkdownInput) -> String {
+    let latest: Vec<&FlatRun> = history::latest(input.runs)
+        .into_iter()
+        .map(|i| &input.runs[i])
+        .collect();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "### nativebench: latest runs ({} of {} runs)\n",
+        latest.len(),
+        input.runs.len()
+    );
+    s.push_str(&table(&latest, HEADLINE));
+    let _ = writeln!(s, "\n#### Derived: tokens/s, ms/token, tokens/request\n");
+    s.push_str(&table(&latest, DERIVED));
+    let _ = writeln!(s, "\n#### Phases (mean ms per request)\n");
+    s.push_str(&table(&latest, PHASES));
+    let warned: Vec<&&FlatRun> = latest.iter().filter(|r| !r.warnings.is_empty()).collect();
+    if !warned.is_empty() || !input.notes.is_empty() {
+        s.push('\n');
+    }
+    for r in warned {
+        let _ = writeln!(s, "- warning ({}): {}", cell(&r.run_id), cell(&r.warnings));
+    }
+    for n in input.notes {
+        let _ = writeln!(s, "- {}", cell(n));
+    }
+    s
+}
+
+/// A GitHub table of `columns` over `runs`.
+pub fn table(runs: &[&FlatRun], columns: &[&str]) -> String {
+    let mut s = format!("| {} |\n", columns.join(" | "));
+    let align: Vec<&str> = columns
+        .iter()
+        .map(|c| if is_text(c) { "---" } else { "---:" })
+        .collect();
+    let _ = writeln!(s, "| {} |", align.join(" | "));
+    for r in runs {
+        let cells: Vec<String> = r
+            .pick(columns)
+            .iter()
+            .map(|v| cell(&flat::cell_display(v)))
+            .collect();
+        let _ = writeln!(s, "| {} |", cells.join(" | "));
+    }
+    s
+}
+
+fn is_text(col: &str) -> bool {
+    matches!(
+        col,
+        "engine" | "model" | "workload" | "device" | "git_sha" | "run_id" | "started_at"
+    )
+}
+
+/// Escapes a cell: pipes and line breaks would end it, `<` and `&` would be HTML.
+pub fn cell(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_cannot_break_tables_or_inject_html() {
+        assert_eq!(cell("a|b\n<script>"), "a\\|b &lt;script&gt;");
+    }
+
+    #[test]
+    fn phase_view_names_real_columns() {
+        let cols = flat::columns();
+        for name in PHASES {
+            assert!(cols.iter().any(|c| c == name), "{name}");
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The HTML report's charts, built from loaded runs: latency CDFs, phase breakdowns,
+//! sweeps, history and the served-overhead decomposition. Each returns inline SVG.
+
+use super::flat::FlatRun;
+use super::history::{self, SweepGroup};
+use super::load::{LoadedDecomposition, LoadedRun};
+use super::svg::{self, Bar, LineChart, Series};
+use crate::metrics::{RequestRecord, Summary};
+
+/// At most this many points per CDF line: enough for a smooth curve, small files.
+const CDF_POINTS: usize = 300;
+
+/// A latency whose distribution is plotted.
+#[derive(Debug, Clone, Copy)]
+pub enum Latency {
+    Ttft,
+    Itl,
+    E2e,
+}
+
+impl Latency {
+    fn title(self) -> &'static str {
+        match self {
+            Latency::Ttft => "TTFT (ttft_ms): cumulative distribution",
+            Latency::Itl => "ITL (itl_ms): cumulative distribution",
+            Latency::E2e => "E2E (e2e_ms): cumulative distribution",
+        }
+    }
+
+    fn samples(self, records: &[RequestRecord]) -> Vec<f64> {
+        let ok = records.iter().filter(|r| r.ok);
+        match self {
+            Latency::Ttft => ok.filter_map(|r| r.ttft_ms).collect(),
+            Latency::Itl => ok.flat_map(|r| r.gaps_ms()).collect(),
+            Latency::E2e => ok.map(|r| r.e2e_ms).collect(),
+        }
+    }
+
+    fn summary(self, run: &LoadedRun) -> Option<Summary> {
+        let m = &run.file.metrics;
+        match self {
+            Latency::Ttft => m.ttft_ms,
+            Latency::Itl => m.itl_ms,
+            Latency::E2e => m.e2e_ms,
+        }
+    }
+}
+
+/// The CDF of one latency for each run given, from its samples, or, for a run without
+/// samples.jsonl, from the percentiles in metrics.json. The x axis stops at the largest
+/// p99 so one straggler cannot flatten every curve.
+pub fn cdf_chart(what: Latency, runs: &[(&LoadedRun, &FlatRun)]) -> String {
+    let mut x_max: f64 = 0.0;
+    let series: Vec<Series> = runs
+        .iter()
+        .map(|(run, flat)| {
+            let samples = what.samples(&run.records);
+            let points = if samples.is_empty() {
+                what.summary(run).map(summary_cdf).unwrap_or_default()
+            } else {
+                svg::cdf(&samples, CDF_POINTS)
+            };
+            if let Some(s) = what.summary(run) {
+                x_max = x_max.max(s.p99 + (s.p99 - s.p1).abs() * 0.05);
+            }
+            Series {
+                label: flat.run_label(),
+                points,
+            }
+        })
+        .collect();
+    svg::line_chart(
+        &LineChart {
+            title: what.title().into(),
+            x_label: "ms (axis ends past the largest p99)".into(),
+            y_label: "fraction of samples ≤ x".into(),
+            unit_y: true,
+            x_max: (x_max > 0.0).then_some(x_max),
+            ..LineChart::default()
+        },
+        &series,
+    )
+}
+
+/// An approximate CDF through a summary's percentiles.
+fn summary_cdf(s: Summary) -> Vec<(f64, f64)> {
+    vec![
+        (s.min, 0.0),
+        (s.p1, 0.01),
+        (s.p10, 0.10),
+        (s.p50, 0.50),
+        (s.p90, 0.90),
+        (s.p95, 0.95),
+        (s.p99, 0.99),
+        (s.max, 1.0),
+    ]
+}
+
+/// The phase segments of a request, in order.
+pub const PHASES: [&str; 6] = [
+    "template",
+    "tokenize",
+    "prefill",
+    "TTFT (not separable)",
+    "decode",
+    "detokenize",
+];
+
+/// Mean time per request in each phase. Over HTTP, template, tokenize and prefill are
+/// not observable, so TTFT stands in for them.
+pub fn phase_means(run: &LoadedRun, flat: &FlatRun) -> Vec<Option<f64>> {
+    let m = &run.file.metrics;
+    let mean = |s: &Option<Summary>| s.as_ref().map(|s| s.mean);
+    let decoded: Vec<f64> = run
+        .records
+        .iter()
+        .filter(|r| r.ok)
+        .filter_map(|r| r.decode_ms)
+        .collect();
+    let decode = if decoded.is_empty() {
+        // Without samples: TPOT spans n - 1 steps per request.
+        mean(&m.tpot_ms)
+            .zip(flat.output_tokens_per_request)
+            .map(|(t, n)| t * (n - 1.0).max(0.0))
+    } else {
+        Some(decoded.iter().sum::<f64>() / decoded.len() as f64)
+    };
+    let prefill = mean(&m.prefill_ms);
+    vec![
+        mean(&m.template_ms),
+        mean(&m.tokenize_ms),
+        prefill,
+        if prefill.is_none() {
+            mean(&m.ttft_ms)
+        } else {
+            None
+        },
+        decode,
+        mean(&m.detokenize_ms),
+    ]
+}
+
+/// Stacked bars of the phases, one bar per run.
+pub fn phase_chart(runs: &[(&LoadedRun, &FlatRun)]) -> String {
+    let bars: Vec<Bar> = runs
+        .iter()
+        .map(|(run, flat)| Bar {
+            label: flat.run_label(),
+            values: phase_means(run, flat),
+        })
+        .collect();
+    svg::stacked_bars("Phase breakdown: mean per request", "ms", &PHASES, &bars)
+}
+
+/// A flat-record column by name, and how to read it.
+type Column = (&'static str, fn(&FlatRun) -> Option<f64>);
+
+/// Throughput, per-token latency and request latency against the sweep's axis.
+pub fn sweep_charts(group: &SweepGroup, runs: &[FlatRun]) -> [String; 3] {
+    let along = |f: fn(&FlatRun) -> Option<f64>| -> Vec<(f64, f64)> {
+        group
+            .points
+            .iter()
+            .filter_map(|&(x, i)| f(&runs[i]).map(|y| (x, y)))
+            .collect()
+    };
+    let throughput = svg::line_chart(
+        &LineChart {
+            title: format!("Throughput vs {}: {}", group.axis.title(), group.label),
+            x_label: group.axis.title().into(),
+            y_label: "tokens/s".into(),
+            markers: true,
+            ..LineChart::default()
+        },
+        &[
+            Series {
+                label: "output_throughput_tok_s".into(),
+                points: along(|r| Some(r.output_throughput_tok_s)),
+            },
+            Series {
+                label: "total_throughput_tok_s".into(),
+                points: along(|r| Some(r.total_throughput_tok_s)),
+            },
+        ],
+    );
+    let latency = |what: &str, cols: [Column; 2]| {
+        svg::line_chart(
+            &LineChart {
+                title: format!("{what} vs {}: {}", group.axis.title(), group.label),
+                x_label: group.axis.title().into(),
+                y_label: "ms".into(),
+                markers: true,
+                ..LineChart::default()
+            },
+            &cols.map(|(label, f)| Series {
+                label: label.into(),
+                points: along(f),
+            }),
+        )
+    };
+    [
+        throughput,
+        latency(
+            "TTFT and TPOT",
+            [
+                ("ttft_p50_ms", |r| r.ttft_p50_ms),
+                ("tpot_p50_ms", |r| r.tpot_p50_ms),
+            ],
+        ),
+        latency(
+            "E2E",
+            [
+                ("e2e_p50_ms", |r| r.e2e_p50_ms),
+                ("e2e_p99_ms", |r| r.e2e_p99_ms),
+            ],
+        ),
+    ]
+}
+
+/// One figure over time for every series with more than one run; x is the run's place
+/// in the whole history, labelled by its date.
+pub fn history_chart(
+    runs: &[FlatRun],
+    title: &str,
+    y_label: &str,
+    f: fn(&FlatRun) -> Option<f64>,
+) -> Option<String> {
+    let series: Vec<Series> = history::series(runs)
+        .into_iter()
+        .map(|(label, idx)| Series {
+            label,
+            points: idx
+                .iter()
+                .filter_map(|&i| f(&runs[i]).map(|y| (i as f64, y)))
+                .collect(),
+        })
+        .collect();
+    if series.is_empty() {
+        return None;
+    }
+    let names = runs
+        .iter()
+        .map(|r| {
+            // "2026-01-31T12:34:56+01:00" -> "01-31 12:34"
+            r.started_at
+                .get(5..16)
+                .map_or_else(|| r.started_at.clone(), |s| s.replace('T', " "))
+        })
+        .collect();
+    Some(svg::line_chart(
+        &LineChart {
+            title: title.into(),
+            x_label: "run (oldest to newest)".into(),
+            y_label: y_label.into(),
+            markers: true,
+            x_names: names,
+            ..LineChart::default()
+        },
+        &series,
+    ))
+}
+
+/// The served overhead of each metric, stacked on the in-process figure.
+pub fn decomposition_chart(d: &LoadedDecomposition) -> String {
+    let bars: Vec<Bar> = d
+        .decomposition
+        .rows
+        .iter()
+        .map(|r| {
+            let split = r.server_queue_ms.is_some() && r.http_serialization_ms.is_some();
+            Bar {
+                label: format!("{} {}", r.metric, r.stat),
+                values: vec![
+                    r.in_process_ms,
+                    if split { r.server_queue_ms } else { None },
+                    if split {
+                        r.http_serialization_ms
+                    } else {
+                        r.overhead_ms
+                    },
+                ],
+            }
+        })
+        .collect();
+    svg::stacked_bars(
+        &format!(
+            "Served overhead: {} · {}",
+            d.decomposition.engine, d.decomposition.model
+        ),
+        "ms",
+        &["in-process", "server queue", "HTTP + serialization"],
+        &bars,
+    )
+}

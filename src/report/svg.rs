@@ -1,0 +1,450 @@
+//! Inline SVG charts for the HTML report: line charts (CDFs, sweeps, history) and
+//! stacked horizontal bars (phase breakdowns). Plain strings, no scripts and no fonts to
+//! fetch, so the page stays a single self-contained file. Every label is escaped here.
+
+use std::fmt::Write;
+
+/// Colours for series, in order (Tableau 10: distinct, and readable in print).
+pub const PALETTE: [&str; 10] = [
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+    "#9c755f", "#bab0ac",
+];
+
+const W: f64 = 560.0;
+const H: f64 = 300.0;
+const LEFT: f64 = 62.0;
+const RIGHT: f64 = 16.0;
+const TOP: f64 = 30.0;
+const BOTTOM: f64 = 44.0;
+
+/// Escapes text for HTML and SVG, in element content and in quoted attributes.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One line of a chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// How a line chart is drawn.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LineChart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    /// Draw each point as a dot (sweeps, history).
+    pub markers: bool,
+    /// Fix the y range to [0, 1] (CDFs).
+    pub unit_y: bool,
+    /// Cut the x axis here (the tail beyond it is left out).
+    pub x_max: Option<f64>,
+    /// Labels for integer x positions instead of numbers (history: dates).
+    pub x_names: Vec<String>,
+}
+
+/// "Nice" tick positions (1, 2, 5 times a power of ten) covering [lo, hi].
+pub fn ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
+    if !(lo.is_finite() && hi.is_finite()) || hi <= lo {
+        return vec![lo];
+    }
+    let raw = (hi - lo) / target.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let start = (lo / step).ceil() * step;
+    (0..)
+        .map(|i| start + i as f64 * step)
+        .take_while(|v| *v <= hi + step * 1e-9)
+        .take(50)
+        .collect()
+}
+
+fn tick_label(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 {
+        let s = format!("{v:.1}");
+        s.strip_suffix(".0").map(str::to_owned).unwrap_or(s)
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn open(out: &mut String, title: &str, height: f64) {
+    let _ = write!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" width="{W}" height="{height}" role="img" class="chart"><title>{t}</title><text x="{x}" y="18" class="ct">{t}</text>"#,
+        t = esc(title),
+        x = W / 2.0
+    );
+}
+
+/// A line chart with axes, ticks and a legend. Series with no points are left out.
+pub fn line_chart(c: &LineChart, series: &[Series]) -> String {
+    let pts = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+    };
+    let mut out = String::new();
+    let legend_rows = series.len().div_ceil(2) as f64;
+    let height = H + 16.0 * legend_rows;
+    open(&mut out, &c.title, height);
+    if pts().next().is_none() {
+        let _ = write!(
+            out,
+            r#"<text x="{}" y="{}" class="empty">no data</text></svg>"#,
+            W / 2.0,
+            H / 2.0
+        );
+        return out;
+    }
+    let d_lo = pts().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let mut x_hi = pts().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    if let Some(m) = c.x_max.filter(|m| *m > d_lo) {
+        x_hi = x_hi.min(m);
+    }
+    // Start at 0 when the data nearly do; otherwise zoom in on where the data are.
+    let pad = (x_hi - d_lo).max(1e-9) * 0.04;
+    let x_lo = if d_lo >= 0.0 && d_lo < 0.3 * x_hi {
+        0.0
+    } else {
+        d_lo - pad
+    };
+    if c.markers {
+        x_hi += pad;
+    }
+    let (y_lo, y_hi) = if c.unit_y {
+        (0.0, 1.0)
+    } else {
+        let hi = pts().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        let lo = pts().map(|p| p.1).fold(f64::INFINITY, f64::min).min(0.0);
+        (lo, if hi > lo { hi * 1.08 } else { lo + 1.0 })
+    };
+    let x_hi = if x_hi > x_lo { x_hi } else { x_lo + 1.0 };
+    let sx = |x: f64| LEFT + (x - x_lo) / (x_hi - x_lo) * (W - LEFT - RIGHT);
+    let sy = |y: f64| H - BOTTOM - (y - y_lo) / (y_hi - y_lo) * (H - TOP - BOTTOM);
+    axes(&mut out, c, (x_lo, x_hi), (y_lo, y_hi), &sx, &sy);
+    for (i, s) in series.iter().enumerate() {
+        let colour = PALETTE[i % PALETTE.len()];
+        let visible: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite() && *x <= x_hi)
+            .collect();
+        // A CDF is a step function: up at each sample, flat between them.
+        let drawn: Vec<(f64, f64)> = if c.unit_y {
+            let mut prev = 0.0;
+            visible
+                .iter()
+                .flat_map(|&(x, y)| [(x, std::mem::replace(&mut prev, y)), (x, y)])
+                .collect()
+        } else {
+            visible.clone()
+        };
+        let path: Vec<String> = drawn
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+            .collect();
+        if path.len() > 1 {
+            let _ = write!(
+                out,
+                r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
+                path.join(" ")
+            );
+        }
+        if c.markers || path.len() == 1 {
+            for &(x, y) in &visible {
+                let _ = write!(
+                    out,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="3.5" fill="{colour}"><title>{}: {}</title></circle>"#,
+                    sx(x),
+                    sy(y),
+                    esc(&s.label),
+                    tick_label(y)
+                );
+            }
+        }
+        let (lx, ly) = (
+            LEFT + (i % 2) as f64 * (W - LEFT) / 2.0,
+            H + 4.0 + (i / 2) as f64 * 16.0,
+        );
+        let _ = write!(
+            out,
+            r#"<rect x="{lx}" y="{}" width="12" height="4" fill="{colour}"/><text x="{}" y="{}" class="lg">{}</text>"#,
+            ly - 4.0,
+            lx + 16.0,
+            ly,
+            esc(&s.label)
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
+fn axes(
+    out: &mut String,
+    c: &LineChart,
+    (x_lo, x_hi): (f64, f64),
+    (y_lo, y_hi): (f64, f64),
+    sx: &dyn Fn(f64) -> f64,
+    sy: &dyn Fn(f64) -> f64,
+) {
+    let (x0, x1, y0, y1) = (LEFT, W - RIGHT, TOP, H - BOTTOM);
+    for t in ticks(y_lo, y_hi, 5) {
+        let y = sy(t);
+        let _ = write!(
+            out,
+            r#"<line x1="{x0}" x2="{x1}" y1="{y:.1}" y2="{y:.1}" class="grid"/><text x="{}" y="{:.1}" class="yt">{}</text>"#,
+            x0 - 6.0,
+            y + 4.0,
+            tick_label(t)
+        );
+    }
+    if c.x_names.is_empty() {
+        for t in ticks(x_lo, x_hi, 6) {
+            let x = sx(t);
+            let _ = write!(
+                out,
+                r#"<line x1="{x:.1}" x2="{x:.1}" y1="{y1}" y2="{}" class="ax"/><text x="{x:.1}" y="{}" class="xt">{}</text>"#,
+                y1 + 4.0,
+                y1 + 16.0,
+                tick_label(t)
+            );
+        }
+    } else {
+        let every = c.x_names.len().div_ceil(6).max(1);
+        for (i, name) in c.x_names.iter().enumerate().step_by(every) {
+            if (i as f64) < x_lo || (i as f64) > x_hi {
+                continue;
+            }
+            let x = sx(i as f64);
+            let _ = write!(
+                out,
+                r#"<text x="{x:.1}" y="{}" class="xt">{}</text>"#,
+                y1 + 16.0,
+                esc(name)
+            );
+        }
+    }
+    let _ = write!(
+        out,
+        r#"<line x1="{x0}" x2="{x1}" y1="{y1}" y2="{y1}" class="ax"/><line x1="{x0}" x2="{x0}" y1="{y0}" y2="{y1}" class="ax"/><text x="{}" y="{}" class="al">{}</text><text transform="translate(14 {}) rotate(-90)" class="al">{}</text>"#,
+        (x0 + x1) / 2.0,
+        y1 + 34.0,
+        esc(&c.x_label),
+        (y0 + y1) / 2.0,
+        esc(&c.y_label)
+    );
+}
+
+/// One horizontal bar of a stacked-bar chart: its label and one value per segment
+/// (`None` where that segment was not measured).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    pub label: String,
+    pub values: Vec<Option<f64>>,
+}
+
+/// Horizontal stacked bars with one colour per segment, a value axis and a legend.
+pub fn stacked_bars(title: &str, unit: &str, segments: &[&str], bars: &[Bar]) -> String {
+    const LABEL_W: f64 = 170.0;
+    const ROW: f64 = 26.0;
+    let height = TOP + bars.len() as f64 * ROW + 80.0;
+    let mut out = String::new();
+    open(&mut out, title, height);
+    let total = |b: &Bar| b.values.iter().flatten().filter(|v| **v > 0.0).sum::<f64>();
+    let max = bars.iter().map(total).fold(0.0, f64::max);
+    let max = if max > 0.0 { max * 1.05 } else { 1.0 };
+    let (x0, x1) = (LABEL_W, W - RIGHT);
+    let sx = |v: f64| (v / max) * (x1 - x0);
+    let axis_y = TOP + bars.len() as f64 * ROW + 4.0;
+    for t in ticks(0.0, max, 5) {
+        let x = x0 + sx(t);
+        let _ = write!(
+            out,
+            r#"<line x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{axis_y}" class="grid"/><text x="{x:.1}" y="{}" class="xt">{}</text>"#,
+            axis_y + 14.0,
+            tick_label(t)
+        );
+    }
+    for (row, b) in bars.iter().enumerate() {
+        let y = TOP + row as f64 * ROW + 4.0;
+        let _ = write!(
+            out,
+            r#"<text x="{}" y="{:.1}" class="bl">{}</text>"#,
+            x0 - 6.0,
+            y + 13.0,
+            esc(&truncate(&b.label, 28))
+        );
+        let mut at = x0;
+        for (i, v) in b.values.iter().enumerate() {
+            let Some(v) = v.filter(|v| *v > 0.0 && v.is_finite()) else {
+                continue;
+            };
+            let w = sx(v);
+            let _ = write!(
+                out,
+                r#"<rect x="{at:.1}" y="{y:.1}" width="{w:.2}" height="18" fill="{}"><title>{}: {} {}</title></rect>"#,
+                PALETTE[i % PALETTE.len()],
+                esc(segments.get(i).copied().unwrap_or("")),
+                tick_label(v),
+                esc(unit)
+            );
+            at += w;
+        }
+        let _ = write!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" class="bv">{}</text>"#,
+            (at + 4.0).min(x1 - 2.0),
+            y + 13.0,
+            tick_label(total(b))
+        );
+    }
+    let _ = write!(
+        out,
+        r#"<text x="{}" y="{}" class="al">{}</text>"#,
+        (x0 + x1) / 2.0,
+        axis_y + 30.0,
+        esc(unit)
+    );
+    // The legend names only the segments some bar has, laid out by text width.
+    let (mut lx, mut ly) = (10.0, axis_y + 48.0);
+    for (i, s) in segments.iter().enumerate() {
+        if !bars
+            .iter()
+            .any(|b| b.values.get(i).is_some_and(|v| v.is_some_and(|v| v > 0.0)))
+        {
+            continue;
+        }
+        let w = 30.0 + 6.5 * s.chars().count() as f64;
+        if lx + w > W {
+            (lx, ly) = (10.0, ly + 16.0);
+        }
+        let _ = write!(
+            out,
+            r#"<rect x="{lx:.1}" y="{}" width="12" height="10" fill="{}"/><text x="{:.1}" y="{ly}" class="lg">{}</text>"#,
+            ly - 9.0,
+            PALETTE[i % PALETTE.len()],
+            lx + 16.0,
+            esc(s)
+        );
+        lx += w;
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// At most `n` characters, with an ellipsis when cut.
+pub fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// The empirical CDF of `samples` as at most `max_points` points (x sorted, y in (0, 1]).
+pub fn cdf(samples: &[f64], max_points: usize) -> Vec<(f64, f64)> {
+    let mut v: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_unstable_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let step = n.div_ceil(max_points.max(2)).max(1);
+    let mut out: Vec<(f64, f64)> = (0..n)
+        .step_by(step)
+        .map(|i| (v[i], (i + 1) as f64 / n as f64))
+        .collect();
+    if out.last().map(|p| p.1) != Some(1.0) {
+        out.push((v[n - 1], 1.0));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_everywhere() {
+        assert_eq!(
+            esc(r#"<img src=x onerror="a">&'"#),
+            "&lt;img src=x onerror=&quot;a&quot;&gt;&amp;&#39;"
+        );
+        let s = line_chart(
+            &LineChart {
+                title: "<script>".into(),
+                ..LineChart::default()
+            },
+            &[Series {
+                label: "<b>".into(),
+                points: vec![(1.0, 0.5)],
+            }],
+        );
+        assert!(!s.contains("<script>") && !s.contains("<b>"), "{s}");
+    }
+
+    #[test]
+    fn nice_ticks_and_cdf() {
+        assert_eq!(ticks(0.0, 10.0, 5), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+        let t = ticks(0.0, 1.0, 5);
+        assert_eq!(t.len(), 6);
+        assert!(
+            (t[3] - 0.6).abs() < 1e-12 && (t[5] - 1.0).abs() < 1e-12,
+            "{t:?}"
+        );
+        assert_eq!(
+            cdf(&[3.0, 1.0, 2.0, 4.0], 100),
+            vec![(1.0, 0.25), (2.0, 0.5), (3.0, 0.75), (4.0, 1.0)]
+        );
+        let big: Vec<f64> = (0..10_000).map(f64::from).collect();
+        let c = cdf(&big, 100);
+        assert!(
+            c.len() <= 101 && c.last() == Some(&(9999.0, 1.0)),
+            "{}",
+            c.len()
+        );
+    }
+
+    #[test]
+    fn bars_and_empty_charts_render() {
+        let s = stacked_bars(
+            "phases",
+            "ms",
+            &["a", "b"],
+            &[Bar {
+                label: "x".into(),
+                values: vec![Some(1.0), None],
+            }],
+        );
+        assert!(s.contains("<rect") && s.ends_with("</svg>"));
+        let e = line_chart(&LineChart::default(), &[]);
+        assert!(e.contains("no data"));
+    }
+}

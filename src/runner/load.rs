@@ -1,0 +1,245 @@
+//! The load generator: drives an OpenAI-compatible server with many requests in flight
+//! on a tokio runtime, under a concurrency limit and an arrival process, for a number of
+//! prompts or a duration. Every request ends as one [`RequestRecord`], as in the
+//! in-process runner, and the caller sees the same [`RunEvent`]s.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, Semaphore};
+
+use super::arrival::Arrival;
+use super::sweep::Sweep;
+use super::{RunEvent, RunOutcome};
+use crate::engine::http::{HttpClient, HttpReply};
+use crate::engine::{EngineConfig, EngineError, Mark, Recorder, Request};
+use crate::error::{Error, Result};
+use crate::metrics::goodput::Slo;
+use crate::metrics::{MarkRecorder, RequestRecord};
+
+/// How the load generator offers requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadConfig {
+    /// Most requests in flight at once.
+    pub concurrency: usize,
+    pub arrival: Arrival,
+    /// Requests sent before measuring, not recorded.
+    pub warmup: usize,
+    /// Passes over the request list (ignored with a duration).
+    pub repetitions: usize,
+    /// Send for this long, cycling through the requests, instead of a fixed count.
+    pub duration_s: Option<f64>,
+    /// Latency objectives for goodput.
+    pub goodput: Option<Slo>,
+    /// Seed of the arrival process.
+    pub seed: u64,
+    /// Run once per value of a concurrency or rate list instead of once.
+    pub sweep: Option<Sweep>,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        LoadConfig {
+            concurrency: 1,
+            arrival: Arrival::Unlimited,
+            warmup: 1,
+            repetitions: 1,
+            duration_s: None,
+            goodput: None,
+            seed: 0,
+            sweep: None,
+        }
+    }
+}
+
+/// The name under which the client-side share of a request's time is recorded: its E2E
+/// minus the server's reported queue wait and engine time (network, HTTP, serialization
+/// on both sides).
+pub const HTTP_OVERHEAD: &str = "http_overhead_ms";
+
+/// Recorders of spawned requests need a stop flag that lives forever; the load
+/// generator itself watches the user's flag and stops sending.
+static NEVER: AtomicBool = AtomicBool::new(false);
+
+/// Runs `requests` against the server of `engine` (its `http` settings) under `load`.
+/// `on_event` sees every event; an error from it ends the run.
+pub fn run_http(
+    engine: &EngineConfig,
+    requests: &[Request],
+    load: &LoadConfig,
+    stop: &AtomicBool,
+    on_event: &mut dyn FnMut(RunEvent<'_>) -> Result<()>,
+) -> Result<RunOutcome> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(async {
+        let mut client = HttpClient::new(engine)?;
+        client.discover_model().await;
+        drive(Arc::new(client), requests, load, stop, on_event).await
+    })
+}
+
+/// One request, start to record: the unit every spawned task runs.
+async fn one(
+    client: Arc<HttpClient>,
+    req: Request,
+    repetition: u32,
+    run_start: Instant,
+) -> RequestRecord {
+    let mut rec = MarkRecorder::start(req.max_tokens as usize, &NEVER);
+    let result = client.generate(&req, &mut rec).await;
+    let te = Instant::now();
+    record_of(rec, &req, result, te, run_start, repetition)
+}
+
+/// Turns a reply into a record, adding what only HTTP replies carry.
+pub fn record_of(
+    rec: MarkRecorder<'_>,
+    req: &Request,
+    result: std::result::Result<HttpReply, EngineError>,
+    te: Instant,
+    run_start: Instant,
+    repetition: u32,
+) -> RequestRecord {
+    let (result, reasoning, server) = match result {
+        Ok(r) => (Ok(r.outcome), r.reasoning_tokens, r.server),
+        Err(e) => (Err(e), None, None),
+    };
+    let mut r = rec.finish(req, result, te, run_start);
+    r.repetition = repetition;
+    r.reasoning_tokens = reasoning;
+    if let Some(s) = server.filter(|_| r.ok) {
+        r.engine_timings_ms.insert(
+            HTTP_OVERHEAD.into(),
+            (r.e2e_ms - s.queue_ms - s.engine_ms).max(0.0),
+        );
+    }
+    r
+}
+
+/// Warmup requests: sent like the others, their records thrown away.
+struct Discard;
+impl Recorder for Discard {
+    fn mark(&mut self, _: Mark) {}
+}
+
+async fn warmup(client: &Arc<HttpClient>, requests: &[Request], load: &LoadConfig) {
+    let n = if requests.is_empty() { 0 } else { load.warmup };
+    let sem = Arc::new(Semaphore::new(load.concurrency.max(1)));
+    let mut tasks = Vec::with_capacity(n);
+    for req in requests.iter().cycle().take(n) {
+        let Ok(permit) = sem.clone().acquire_owned().await else {
+            break;
+        };
+        let (client, req) = (client.clone(), req.clone());
+        tasks.push(tokio::spawn(async move {
+            let _ = client.generate(&req, &mut Discard).await;
+            drop(permit);
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+async fn drive(
+    client: Arc<HttpClient>,
+    requests: &[Request],
+    load: &LoadConfig,
+    stop: &AtomicBool,
+    on_event: &mut dyn FnMut(RunEvent<'_>) -> Result<()>,
+) -> Result<RunOutcome> {
+    let warm = if requests.is_empty() { 0 } else { load.warmup };
+    let measured = match load.duration_s {
+        Some(_) => 0,
+        None => requests.len() * load.repetitions,
+    };
+    on_event(RunEvent::Started {
+        warmup: warm,
+        measured,
+    })?;
+    warmup(&client, requests, load).await;
+    for _ in 0..warm {
+        on_event(RunEvent::WarmupDone)?;
+    }
+    let mut notes = Vec::new();
+    if let Some(rate) = load.arrival.rate() {
+        notes.push(format!(
+            "arrivals: {:?} at {rate} req/s, at most {} in flight",
+            load.arrival, load.concurrency
+        ));
+    }
+
+    let run_start = Instant::now();
+    let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
+    let sem = Arc::new(Semaphore::new(load.concurrency.max(1)));
+    let abort = Cell::new(false);
+    let interrupted = Cell::new(false);
+    let deadline = load
+        .duration_s
+        .map(|d| run_start + Duration::from_secs_f64(d));
+
+    let dispatch = async {
+        let mut gaps = load.arrival.gaps(load.seed);
+        let mut next = run_start;
+        let schedule: Box<dyn Iterator<Item = (u32, &Request)> + '_> = match load.duration_s {
+            Some(_) => Box::new(requests.iter().cycle().map(|r| (0, r))),
+            None => Box::new(
+                (0..load.repetitions as u32).flat_map(|rep| requests.iter().map(move |r| (rep, r))),
+            ),
+        };
+        for (rep, req) in schedule {
+            tokio::time::sleep_until(next.into()).await;
+            next += gaps.next_gap();
+            let Ok(permit) = sem.clone().acquire_owned().await else {
+                break;
+            };
+            if stop.load(Ordering::Relaxed) {
+                interrupted.set(true);
+                break;
+            }
+            if abort.get() || deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            let (client, req, tx) = (client.clone(), req.clone(), tx.clone());
+            tokio::spawn(async move {
+                let record = one(client, req, rep, run_start).await;
+                drop(permit);
+                // The receiver outlives every sender; a closed channel means the run
+                // was abandoned, and the record has nowhere to go.
+                let _ = tx.send(record);
+            });
+        }
+        drop(tx);
+    };
+    let mut records = Vec::with_capacity(measured);
+    let mut failure = None;
+    let collect = async {
+        while let Some(r) = rx.recv().await {
+            if failure.is_none() {
+                if let Err(e) = on_event(RunEvent::Request(&r)) {
+                    failure = Some(e);
+                    abort.set(true);
+                }
+            }
+            records.push(r);
+        }
+    };
+    tokio::join!(dispatch, collect);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    records.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+    Ok(RunOutcome {
+        records,
+        interrupted: interrupted.get(),
+        notes,
+    })
+}

@@ -1,0 +1,110 @@
+//! The engine thread: requests arrive FIFO on a channel and run one at a time on the
+//! in-process engine, which lives on this thread alone (engines need not be `Send`).
+//! Each request's queue wait, engine time and time to first token are measured here, on
+//! the server's side, so a client can split server time from network time.
+
+use std::sync::mpsc as std_mpsc;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use crate::engine::openai::ServerTimings;
+use crate::engine::{
+    self, EngineConfig, EngineError, EngineInfo, Mark, Outcome, Recorder, Request,
+};
+
+/// One request for the engine.
+pub struct Job {
+    pub req: Request,
+    /// When the server finished reading the request.
+    pub arrived: Instant,
+    pub events: mpsc::UnboundedSender<JobEvent>,
+}
+
+/// What the engine thread reports about a job, in order.
+#[derive(Debug)]
+pub enum JobEvent {
+    /// `n` more output tokens exist.
+    Tokens(u32),
+    /// The request is done.
+    Done(Result<(Outcome, ServerTimings), EngineError>),
+}
+
+/// Reports marks to the connection handling the request, and stops the engine early
+/// when the client has gone.
+struct JobRecorder<'a> {
+    events: &'a mpsc::UnboundedSender<JobEvent>,
+    first: Option<Instant>,
+}
+
+impl Recorder for JobRecorder<'_> {
+    fn mark(&mut self, mark: Mark) {
+        if let Mark::Tokens(k) = mark {
+            self.first.get_or_insert_with(Instant::now);
+            let _ = self.events.send(JobEvent::Tokens(k));
+        }
+    }
+
+    fn interrupted(&self) -> bool {
+        self.events.is_closed()
+    }
+}
+
+fn ms(a: Instant, b: Instant) -> f64 {
+    b.saturating_duration_since(a).as_secs_f64() * 1e3
+}
+
+/// Starts the engine thread. Returns the job queue and the engine's facts once the
+/// engine is built, or the error that kept it from building.
+pub fn start(config: EngineConfig) -> Result<(std_mpsc::Sender<Job>, EngineInfo), EngineError> {
+    let (jobs_tx, jobs_rx) = std_mpsc::channel::<Job>();
+    let (ready_tx, ready_rx) = std_mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("nativebench-engine".into())
+        .spawn(move || {
+            let mut engine = match engine::build(&config) {
+                Ok(e) => {
+                    let _ = ready_tx.send(Ok(e.info()));
+                    e
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            for job in jobs_rx {
+                if job.events.is_closed() {
+                    continue; // the client left while queued
+                }
+                let start = Instant::now();
+                let mut rec = JobRecorder {
+                    events: &job.events,
+                    first: None,
+                };
+                let result = engine.generate(&job.req, &mut rec);
+                let end = Instant::now();
+                let timings = ServerTimings {
+                    queue_ms: ms(job.arrived, start),
+                    engine_ms: ms(start, end),
+                    engine_ttft_ms: rec.first.map(|t| ms(start, t)),
+                };
+                let _ = job
+                    .events
+                    .send(JobEvent::Done(result.map(|o| (o, timings))));
+            }
+        });
+    if let Err(e) = spawned {
+        return Err(EngineError::Setup {
+            engine: "serve",
+            message: format!("cannot start the engine thread: {e}"),
+        });
+    }
+    match ready_rx.recv() {
+        Ok(Ok(info)) => Ok((jobs_tx, info)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(EngineError::Setup {
+            engine: "serve",
+            message: "the engine thread stopped while building the engine".into(),
+        }),
+    }
+}

@@ -1,0 +1,236 @@
+//! Fault injection for the http engine: a small loopback server inside the test answers
+//! each request with a different fault. Every fault must be recorded as a failed request
+//! with its error type, counted in error_rate, and the run must go on.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::support::*;
+
+const SSE_HEAD: &str =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+
+fn chunk(content: &str) -> String {
+    format!("data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{content}\"}}}}]}}\n\n")
+}
+
+const USAGE: &str =
+    "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\n";
+const ROLE: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n";
+
+/// The faults, in the order requests receive them, and the error kind each must give.
+const FAULTS: [(&str, Option<&str>); 9] = [
+    ("ok", None),
+    ("status_500", Some("http_500")),
+    ("status_404", Some("http_404")),
+    ("not_sse", Some("not_sse")),
+    ("bad_json", Some("parse")),
+    ("cut_midway", Some("disconnected")),
+    ("stall", Some("timeout")),
+    ("no_usage", Some("no_usage")),
+    ("error_event", Some("stream_error")),
+];
+
+/// Reads one request (head and Content-Length body), so the client sees a clean exchange.
+async fn read_request(s: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut tmp))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&tmp[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let len = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return Some(text[..end].to_owned());
+            }
+        }
+    }
+}
+
+async fn answer(mut s: TcpStream, fault: &str) {
+    let reply = match fault {
+        "ok" => format!("{SSE_HEAD}{ROLE}{}{}{USAGE}data: [DONE]\n\n", chunk("a"), chunk("b")),
+        "status_500" => "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\nConnection: close\r\n\r\nboom".into(),
+        "status_404" => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+        "not_sse" => "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".into(),
+        "bad_json" => format!("{SSE_HEAD}{}data: {{oops\n\ndata: [DONE]\n\n", chunk("a")),
+        "cut_midway" => format!("{SSE_HEAD}{ROLE}{}data: {{\"choices\":[{{\"del", chunk("a")),
+        "stall" => {
+            let _ = s.write_all(format!("{SSE_HEAD}{ROLE}{}", chunk("a")).as_bytes()).await;
+            // Past the client's 1 s timeout, then give up; bounded either way.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            return;
+        }
+        "no_usage" => format!("{SSE_HEAD}{ROLE}{}data: [DONE]\n\n", chunk("a")),
+        "error_event" => format!("{SSE_HEAD}{}data: {{\"error\":{{\"message\":\"overloaded\"}}}}\n\ndata: [DONE]\n\n", chunk("a")),
+        other => unreachable!("fault {other}"),
+    };
+    let _ = s.write_all(reply.as_bytes()).await;
+    let _ = s.shutdown().await;
+}
+
+/// Starts the faulty server on its own thread; it serves requests in FAULTS order and
+/// stops after `limit` connections or 60 s.
+fn faulty_server(limit: usize) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let count = Arc::new(AtomicUsize::new(0));
+            let serve = async {
+                for _ in 0..limit {
+                    let Ok((mut s, _)) = listener.accept().await else {
+                        break;
+                    };
+                    let count = count.clone();
+                    tokio::spawn(async move {
+                        if let Some(head) = read_request(&mut s).await {
+                            if head.starts_with("POST") {
+                                let i = count.fetch_add(1, Ordering::SeqCst);
+                                answer(s, FAULTS[i % FAULTS.len()].0).await;
+                            }
+                        }
+                    });
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(60), serve).await;
+            tokio::time::sleep(Duration::from_secs(4)).await;
+        });
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the faulty server starts");
+    format!("http://127.0.0.1:{port}/v1")
+}
+
+#[test]
+fn every_fault_is_recorded_with_its_kind_and_the_run_goes_on() {
+    let url = faulty_server(FAULTS.len() + 4);
+    let tmp = tempdir();
+    let out = tmp.path().join("faults");
+    let o = run(&[
+        "run",
+        "--engine",
+        "http",
+        "--url",
+        &url,
+        "--served-model",
+        "m",
+        "--num-prompts",
+        &FAULTS.len().to_string(),
+        "--warmup",
+        "0",
+        "--concurrency",
+        "1",
+        "--timeout",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        o.status.success(),
+        "one request succeeds, so the run succeeds: {}",
+        stderr(&o)
+    );
+    let samples = samples(&out);
+    assert_eq!(samples.len(), FAULTS.len(), "nothing lost");
+    let mut by_id = samples.clone();
+    by_id.sort_by_key(|s| s["request_id"].as_u64());
+    for (s, (fault, kind)) in by_id.iter().zip(FAULTS) {
+        assert_eq!(s["error_kind"].as_str(), kind, "fault {fault}: {s}");
+        assert_eq!(s["ok"], kind.is_none(), "fault {fault}: {s}");
+        if kind.is_some() {
+            assert!(
+                !s["error"].as_str().unwrap_or("").is_empty(),
+                "fault {fault} has no message"
+            );
+        }
+    }
+    let ok = &by_id[0];
+    assert_eq!(ok["output_tokens"], 2);
+    assert_eq!(
+        ok["token_ms"].as_array().unwrap().len(),
+        2,
+        "the role-only chunk is not a token"
+    );
+    let m = json(&out.join("metrics.json"));
+    assert_eq!(m["num_requests"], FAULTS.len());
+    assert_eq!(m["failed"], FAULTS.len() - 1);
+    let rate = m["error_rate"].as_f64().unwrap();
+    assert!((rate - 8.0 / 9.0).abs() < 1e-9, "{rate}");
+    for (_, kind) in FAULTS.iter().skip(1) {
+        assert_eq!(m["errors_by_kind"][kind.unwrap()], 1, "{m}");
+    }
+}
+
+#[test]
+fn connection_refused_is_recorded_not_fatal() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tmp = tempdir();
+    let out = tmp.path().join("refused");
+    let o = run(&[
+        "run",
+        "--engine",
+        "http",
+        "--url",
+        &format!("http://127.0.0.1:{port}/v1"),
+        "--served-model",
+        "m",
+        "--num-prompts",
+        "3",
+        "--warmup",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "every request failed: {}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("every request failed"),
+        "{}",
+        stderr(&o)
+    );
+    let samples = samples(&out);
+    assert_eq!(samples.len(), 3);
+    assert!(
+        samples.iter().all(|s| s["error_kind"] == "connection"),
+        "{samples:?}"
+    );
+    assert_eq!(
+        json(&out.join("metrics.json"))["errors_by_kind"]["connection"],
+        3
+    );
+}

@@ -1,0 +1,288 @@
+//! The load generator against `nativebench serve --engine sim`: concurrency, arrival
+//! rates, a duration limit, sweeps and goodput.
+
+use crate::serve::serve;
+use crate::support::*;
+
+fn run_http(url: &str, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let o = bin()
+        .args([
+            "run",
+            "--engine",
+            "http",
+            "--url",
+            url,
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--output-len", "4", "--warmup", "0"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
+
+#[test]
+fn sweeps_write_a_run_per_point_and_a_summary_with_goodput() {
+    let s = serve(&[
+        "--engine",
+        "sim",
+        "--sim-prefill-ms",
+        "0",
+        "--sim-decode-ms",
+        "0.2",
+    ]);
+    let tmp = tempdir();
+    let out = tmp.path().join("sweep");
+    let o = run_http(
+        &s.url,
+        &out,
+        &[
+            "--num-prompts",
+            "6",
+            "--concurrency-list",
+            "1,3",
+            "--goodput",
+            "ttft:60000,e2el:60000",
+        ],
+    );
+    assert!(stdout(&o).contains("concurrency-3"), "{}", stdout(&o));
+    for point in ["concurrency-1", "concurrency-3"] {
+        let m = json(&out.join(point).join("metrics.json"));
+        assert_eq!(m["completed"], 6, "{point}: {m}");
+        assert_eq!(m["goodput"]["good_requests"], 6, "{point}: {m}");
+        assert_eq!(samples(&out.join(point)).len(), 6);
+    }
+    let summary = json(&out.join("sweep_summary.json"));
+    let points = summary["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    assert_eq!(points[1]["concurrency"], 3);
+    assert!(points[1]["goodput_req_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn goodput_excludes_requests_that_miss_an_objective() {
+    // Every request takes at least 10 ms of prefill: none meets a 1 ms TTFT objective.
+    let s = serve(&[
+        "--engine",
+        "sim",
+        "--sim-prefill-ms",
+        "10",
+        "--sim-decode-ms",
+        "0",
+    ]);
+    let tmp = tempdir();
+    let out = tmp.path().join("g");
+    run_http(&s.url, &out, &["--num-prompts", "3", "--goodput", "ttft:1"]);
+    let m = json(&out.join("metrics.json"));
+    assert_eq!(m["goodput"]["good_requests"], 0, "{m}");
+    assert_eq!(m["goodput"]["goodput_req_s"], 0.0);
+    assert_eq!(m["completed"], 3);
+}
+
+#[test]
+fn a_constant_request_rate_paces_the_run() {
+    let s = serve(&[
+        "--engine",
+        "sim",
+        "--sim-prefill-ms",
+        "0",
+        "--sim-decode-ms",
+        "0",
+    ]);
+    let tmp = tempdir();
+    let out = tmp.path().join("rate");
+    run_http(
+        &s.url,
+        &out,
+        &[
+            "--num-prompts",
+            "5",
+            "--request-rate",
+            "20",
+            "--arrival",
+            "constant",
+            "--concurrency",
+            "8",
+        ],
+    );
+    let mut starts: Vec<f64> = samples(&out)
+        .iter()
+        .map(|r| r["start_ms"].as_f64().unwrap())
+        .collect();
+    starts.sort_by(f64::total_cmp);
+    // Requests leave every 50 ms: the known injected pacing, with generous tolerance.
+    for (i, w) in starts.windows(2).enumerate() {
+        let gap = w[1] - w[0];
+        assert!(
+            (35.0..=120.0).contains(&gap),
+            "gap {i}: {gap} ms in {starts:?}"
+        );
+    }
+}
+
+#[test]
+fn a_duration_limits_the_run_instead_of_a_count() {
+    let s = serve(&[
+        "--engine",
+        "sim",
+        "--sim-prefill-ms",
+        "1",
+        "--sim-decode-ms",
+        "1",
+    ]);
+    let tmp = tempdir();
+    let out = tmp.path().join("dur");
+    run_http(
+        &s.url,
+        &out,
+        &[
+            "--num-prompts",
+            "2",
+            "--duration",
+            "0.4",
+            "--concurrency",
+            "2",
+        ],
+    );
+    let rs = samples(&out);
+    assert!(
+        rs.len() > 2,
+        "the prompts are cycled for the duration: {}",
+        rs.len()
+    );
+    assert!(rs.iter().all(|r| r["ok"] == true));
+    assert!(
+        rs.iter().all(|r| r["start_ms"].as_f64().unwrap() < 400.0),
+        "none starts after the duration"
+    );
+}
+
+/// Kills a child process when dropped.
+struct Kill(std::process::Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The http engine against a server nobody here wrote: llama.cpp's own `llama-server`
+/// (built by benches/llama-cpp-tools.sh) on a synthetic model. Skipped with a note when
+/// NATIVEBENCH_LLAMA_SERVER is unset, and failed when NATIVEBENCH_REQUIRE_LLAMA_SERVER=1.
+#[test]
+fn the_http_engine_completes_a_workload_against_llama_server() {
+    let server = std::env::var_os("NATIVEBENCH_LLAMA_SERVER")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_file());
+    let Some(server) = server else {
+        assert_ne!(
+            std::env::var("NATIVEBENCH_REQUIRE_LLAMA_SERVER").as_deref(),
+            Ok("1"),
+            "NATIVEBENCH_REQUIRE_LLAMA_SERVER=1, but NATIVEBENCH_LLAMA_SERVER does not name a llama-server binary (benches/llama-cpp-tools.sh builds one)"
+        );
+        eprintln!("note: llama-server test skipped: set NATIVEBENCH_LLAMA_SERVER=$(benches/llama-cpp-tools.sh)/llama-server");
+        return;
+    };
+    let tmp = tempdir();
+    let model = tmp.path().join("tiny-q8_0.gguf");
+    let o = run(&[
+        "model",
+        "synth",
+        "--preset",
+        "tiny",
+        "--quant",
+        "q8_0",
+        "--out",
+        model.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = std::fs::File::create(tmp.path().join("llama-server.log")).unwrap();
+    let child = std::process::Command::new(&server)
+        .args([
+            "-m",
+            model.to_str().unwrap(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
+        .args(["-t", "2", "-c", "2048", "-np", "2"])
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("llama-server starts");
+    let _guard = Kill(child);
+    let addr = format!("127.0.0.1:{port}");
+    let ready = (0..600).any(|_| {
+        let ok = std::net::TcpStream::connect(&addr).is_ok()
+            && crate::serve::http_raw(
+                &addr,
+                "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            )
+            .starts_with("HTTP/1.1 200");
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        ok
+    });
+    let log_text =
+        || std::fs::read_to_string(tmp.path().join("llama-server.log")).unwrap_or_default();
+    assert!(
+        ready,
+        "llama-server did not become healthy in 120 s: {}",
+        log_text()
+    );
+    let out = tmp.path().join("llama");
+    let o = bin()
+        .args([
+            "run",
+            "--engine",
+            "http",
+            "--url",
+            &format!("http://{addr}/v1"),
+            "--api",
+            "completions",
+        ])
+        .args([
+            "--no-chat",
+            "--served-model",
+            "tiny",
+            "--num-prompts",
+            "3",
+            "--output-len",
+            "8",
+        ])
+        .args([
+            "--concurrency",
+            "2",
+            "--warmup",
+            "1",
+            "--timeout",
+            "120",
+            "--quiet",
+        ])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{}", stderr(&o), log_text());
+    let rs = samples(&out);
+    assert_eq!(rs.len(), 3);
+    for r in &rs {
+        assert_eq!(r["ok"], true, "{r}");
+        // ignore_eos and max_tokens reach the server: exactly 8 tokens each.
+        assert_eq!(r["output_tokens"], 8, "{r}");
+        assert!(r["ttft_ms"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(
+            r["prompt_tokens"].as_u64().unwrap() > 0,
+            "usage came back: {r}"
+        );
+    }
+}

@@ -1,0 +1,578 @@
+//! `nativebench report` over sim runs: CSV, Markdown and HTML checked against each run's
+//! metrics.json, partial and corrupt runs, HTML escaping, regression verdicts, and the
+//! page in headless Chromium.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// Makes a sim run in `dir` with a short workload; `extra` adds flags.
+fn sim_run(dir: &Path, decode_ms: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["run", "-e", "sim"];
+    if !extra.contains(&"--prompt") {
+        args.extend(["-w", "short"]);
+    }
+    args.extend([
+        "--output-len",
+        "24",
+        "-q",
+        "--sim-decode-ms",
+        decode_ms,
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    json(&dir.join("metrics.json"))
+}
+
+/// A minimal RFC 4180 reader: rows of fields, quotes honoured.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => row.push(std::mem::take(&mut field)),
+            ('\r', false) => {}
+            ('\n', false) => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (c, _) => field.push(c),
+        }
+    }
+    rows
+}
+
+/// CSV rows as maps from column to text, keyed by run_id.
+fn csv_by_run(path: &Path) -> HashMap<String, HashMap<String, String>> {
+    let rows = parse_csv(&std::fs::read_to_string(path).expect("the CSV"));
+    let header = rows[0].clone();
+    rows[1..]
+        .iter()
+        .map(|r| {
+            assert_eq!(r.len(), header.len(), "ragged row {r:?}");
+            let m: HashMap<String, String> =
+                header.iter().cloned().zip(r.iter().cloned()).collect();
+            (m["run_id"].clone(), m)
+        })
+        .collect()
+}
+
+fn f(m: &HashMap<String, String>, col: &str) -> f64 {
+    m[col]
+        .parse()
+        .unwrap_or_else(|_| panic!("{col} = `{}` is not a number", m[col]))
+}
+
+/// Rows of the first Markdown table after `heading`, as maps from column to cell.
+fn md_table(md: &str, heading: &str) -> Vec<HashMap<String, String>> {
+    let after = &md[md
+        .find(heading)
+        .unwrap_or_else(|| panic!("no `{heading}` in {md}"))..];
+    let lines: Vec<&str> = after
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let cells = |l: &str| -> Vec<String> {
+        l.trim_matches('|')
+            .split(" | ")
+            .map(|c| c.trim().to_owned())
+            .collect()
+    };
+    let header = cells(lines[0]);
+    lines[2..]
+        .iter()
+        .map(|l| header.iter().cloned().zip(cells(l)).collect())
+        .collect()
+}
+
+fn close(got: f64, want: f64, rel: f64) -> bool {
+    (got - want).abs() <= rel * want.abs().max(1e-9)
+}
+
+#[test]
+fn csv_markdown_and_html_agree_with_metrics_json() {
+    let tmp = tempdir();
+    let results = tmp.path().join("results");
+    let fast = sim_run(&results.join("a-fast"), "1", &[]);
+    let slow = sim_run(&results.join("b-slow"), "3", &["-r", "2"]);
+    let conc = sim_run(&results.join("c-conc"), "1", &["--concurrency", "2"]);
+    let (csv, md, html) = (
+        tmp.path().join("all.csv"),
+        tmp.path().join("latest.md"),
+        tmp.path().join("report.html"),
+    );
+    let o = run(&[
+        "report",
+        results.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+        "--md",
+        md.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // CSV: one row per run, full precision, identity from manifest.json.
+    let rows = csv_by_run(&csv);
+    assert_eq!(rows.len(), 3);
+    let header = parse_csv(&std::fs::read_to_string(&csv).unwrap())[0].clone();
+    assert_eq!(
+        &header[..4],
+        ["run_id", "started_at", "engine", "engine_version"]
+    );
+    for (name, m) in [("a-fast", &fast), ("b-slow", &slow), ("c-conc", &conc)] {
+        let row = &rows[name];
+        let manifest = json(&results.join(name).join("manifest.json"));
+        assert_eq!(row["engine"], "sim");
+        assert_eq!(
+            row["git_sha"],
+            manifest["build"]["git_sha"].as_str().unwrap()
+        );
+        assert_eq!(
+            row["device"],
+            manifest["engine"]["device"].as_str().unwrap()
+        );
+        assert_eq!(f(row, "completed"), m["completed"].as_f64().unwrap());
+        for (col, path) in [
+            ("output_throughput_tok_s", "/output_throughput_tok_s"),
+            ("ttft_p50_ms", "/ttft_ms/p50"),
+            ("tpot_p99_ms", "/tpot_ms/p99"),
+            ("itl_mean_ms", "/itl_ms/mean"),
+            ("e2e_max_ms", "/e2e_ms/max"),
+            ("prefill_mean_ms", "/prefill_ms/mean"),
+        ] {
+            let want = m.pointer(path).and_then(Value::as_f64).unwrap();
+            assert!(
+                close(f(row, col), want, 1e-12),
+                "{name} {col}: {} vs {want}",
+                row[col]
+            );
+        }
+        let per_req = m["total_output_tokens"].as_f64().unwrap() / m["completed"].as_f64().unwrap();
+        assert_eq!(f(row, "output_tokens_per_request"), per_req);
+        assert_eq!(per_req, 24.0);
+    }
+    assert_eq!(rows["b-slow"]["repetitions"], "2");
+    assert_eq!(rows["c-conc"]["concurrency"], "2");
+    // The slower configuration shows as slower (the median gap is robust to a busy
+    // machine's scheduling hiccups).
+    assert!(f(&rows["b-slow"], "itl_p50_ms") > 2.0 * f(&rows["a-fast"], "itl_p50_ms"));
+
+    // Markdown: the newest run of each setup; a-fast and b-slow share one.
+    let md = std::fs::read_to_string(&md).unwrap();
+    let latest = md_table(&md, "latest runs");
+    assert_eq!(latest.len(), 2, "{md}");
+    for row in &latest {
+        let m = if row["concurrency"] == "2" {
+            &conc
+        } else {
+            &slow
+        };
+        let got: f64 = row["output_throughput_tok_s"].parse().unwrap();
+        let want = m["output_throughput_tok_s"].as_f64().unwrap();
+        assert!(close(got, want, 0.01), "{got} vs {want}\n{md}");
+        let got: f64 = row["tpot_p50_ms"].parse().unwrap();
+        assert!(
+            close(got, m["tpot_ms"]["p50"].as_f64().unwrap(), 0.01),
+            "{md}"
+        );
+    }
+    let derived = md_table(&md, "Derived");
+    assert!(
+        derived
+            .iter()
+            .all(|r| r["output_tokens_per_request"] == "24.00"),
+        "{md}"
+    );
+
+    // HTML: self-contained, with every section, the history and the values.
+    let page = std::fs::read_to_string(&html).unwrap();
+    for needle in [
+        "Latest runs",
+        "Latency distributions",
+        "TTFT (ttft_ms): cumulative distribution",
+        "ITL (itl_ms): cumulative distribution",
+        "E2E (e2e_ms): cumulative distribution",
+        "Phase breakdown per engine",
+        "Throughput and latency vs load",
+        "History",
+        "a-fast",
+        "b-slow",
+        "c-conc",
+    ] {
+        assert!(page.contains(needle), "the page lacks `{needle}`");
+    }
+    let tput = slow["output_throughput_tok_s"].as_f64().unwrap();
+    let shown = format!("<td>{}</td>", human(tput));
+    assert!(page.contains(&shown), "the page lacks {shown}");
+    assert!(page.matches("<svg").count() >= 6);
+    for fetch in ["<script", "<link", "src=", "href=", "@import", "url("] {
+        assert!(!page.contains(fetch), "the page holds `{fetch}`");
+    }
+}
+
+/// The report's number format (flat::human), for finding a value in the HTML.
+fn human(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1000.0 {
+        format!("{v:.0}")
+    } else if a >= 100.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+fn copy_run(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn partial_and_corrupt_runs_are_skipped_by_name_and_samples_alone_recompute() {
+    let tmp = tempdir();
+    let results = tmp.path().join("results");
+    let good = results.join("good");
+    let m = sim_run(&good, "1", &[]);
+
+    // samples.jsonl cut mid-line: skipped.
+    let truncated = results.join("truncated");
+    copy_run(&good, &truncated);
+    let text = std::fs::read_to_string(truncated.join("samples.jsonl")).unwrap();
+    std::fs::write(truncated.join("samples.jsonl"), &text[..text.len() - 40]).unwrap();
+    // No metrics.json: recomputed from the samples.
+    let recomputed = results.join("recomputed");
+    copy_run(&good, &recomputed);
+    std::fs::remove_file(recomputed.join("metrics.json")).unwrap();
+    // Neither usable: skipped.
+    let broken = results.join("broken");
+    copy_run(&good, &broken);
+    std::fs::write(broken.join("metrics.json"), "{\"run_id\": ").unwrap();
+    std::fs::remove_file(broken.join("samples.jsonl")).unwrap();
+    // A run that never got going: skipped.
+    let empty = results.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::copy(good.join("manifest.json"), empty.join("manifest.json")).unwrap();
+
+    let csv = tmp.path().join("out.csv");
+    let o = run(&[
+        "report",
+        results.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    for (dir, why) in [
+        (&truncated, "samples.jsonl is truncated"),
+        (&broken, "metrics.json is unreadable"),
+        (&empty, "it has neither metrics.json nor samples.jsonl"),
+    ] {
+        let line = format!("warning: skipped run {}: {why}", dir.display());
+        assert!(err.contains(&line), "expected `{line}` in:\n{err}");
+    }
+    assert!(
+        err.contains("metrics recomputed from samples.jsonl"),
+        "{err}"
+    );
+    let rows = csv_by_run(&csv);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let r = &rows["recomputed"];
+    assert_eq!(r["metrics_source"], "samples");
+    assert_eq!(rows["good"]["metrics_source"], "metrics_json");
+    assert_eq!(r["engine"], "sim");
+    assert_eq!(r["workload"], "short");
+    for (col, path) in [
+        ("output_throughput_tok_s", "/output_throughput_tok_s"),
+        ("ttft_p50_ms", "/ttft_ms/p50"),
+        ("tpot_mean_ms", "/tpot_ms/mean"),
+        ("e2e_p99_ms", "/e2e_ms/p99"),
+    ] {
+        let want = m.pointer(path).and_then(Value::as_f64).unwrap();
+        assert!(close(f(r, col), want, 1e-9), "{col}: {} vs {want}", r[col]);
+    }
+}
+
+/// Text between `<` and `>` of every tag in `html`.
+fn tags(html: &str) -> Vec<&str> {
+    html.split('<')
+        .skip(1)
+        .filter_map(|s| s.split_once('>').map(|(t, _)| t))
+        .collect()
+}
+
+#[test]
+fn prompts_outputs_and_names_are_escaped_in_every_format() {
+    let tmp = tempdir();
+    let dir = tmp.path().join("xss");
+    let payload = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    sim_run(&dir, "0.2", &["--prompt", payload]);
+    // The sim's output is plain words: put a payload there too, and in the model name.
+    let samples = std::fs::read_to_string(dir.join("samples.jsonl")).unwrap();
+    let mut lines = Vec::new();
+    for l in samples.lines() {
+        let mut v: Value = serde_json::from_str(l).unwrap();
+        assert!(v["prompt_preview"].as_str().unwrap().contains("<script>"));
+        v["output_text"] = Value::from("\"><svg onload=alert(3)></svg><b onmouseover=x>");
+        lines.push(v.to_string());
+    }
+    std::fs::write(dir.join("samples.jsonl"), lines.join("\n") + "\n").unwrap();
+    let mut m = json(&dir.join("metrics.json"));
+    m["model"] = Value::from("<iframe onload=alert(4)>|model");
+    std::fs::write(dir.join("metrics.json"), m.to_string()).unwrap();
+
+    let (html, md) = (tmp.path().join("r.html"), tmp.path().join("r.md"));
+    let o = run(&[
+        "report",
+        dir.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+        "--md",
+        md.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = std::fs::read_to_string(&html).unwrap();
+    for t in tags(&page) {
+        let lower = t.to_ascii_lowercase();
+        assert!(
+            !lower.starts_with("script")
+                && !lower.starts_with("img")
+                && !lower.starts_with("iframe"),
+            "live tag <{t}>"
+        );
+        assert!(
+            !lower.contains("onerror")
+                && !lower.contains("onload")
+                && !lower.contains("onmouseover"),
+            "live handler in <{t}>"
+        );
+    }
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the prompt is not shown escaped"
+    );
+    assert!(
+        page.contains("&lt;svg onload=alert(3)&gt;"),
+        "the output is not shown escaped"
+    );
+    assert!(
+        page.contains("&lt;iframe onload=alert(4)&gt;"),
+        "the model is not shown escaped"
+    );
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        !md.contains("<iframe") && md.contains("&lt;iframe onload=alert(4)&gt;\\|model"),
+        "{md}"
+    );
+}
+
+fn compare(base: &Path, new: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "report",
+        "--compare",
+        base.to_str().unwrap(),
+        new.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// The verdict cell of `metric` in compare's table.
+fn verdict_of(out: &str, metric: &str) -> String {
+    out.lines()
+        .find(|l| l.starts_with(&format!("| {metric} |")))
+        .and_then(|l| l.trim_end_matches('|').rsplit('|').next())
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("no row for {metric} in:\n{out}"))
+}
+
+#[test]
+fn compare_flags_a_slower_configuration_and_passes_an_identical_one() {
+    let tmp = tempdir();
+    let fast = tmp.path().join("fast");
+    let again = tmp.path().join("again");
+    let slow = tmp.path().join("slow");
+    sim_run(&fast, "1", &["-r", "3"]);
+    sim_run(&again, "1", &["-r", "3"]);
+    sim_run(&slow, "4", &["-r", "3"]);
+
+    let o = compare(&fast, &slow, &[]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}{}", stderr(&o));
+    // The per-token metrics and E2E, on a loaded machine too (throughput's noise there
+    // can be wide; the median gap's is not).
+    for metric in ["tpot_p50_ms", "itl_p50_ms", "e2e_p50_ms"] {
+        assert_eq!(
+            verdict_of(&out, metric),
+            "**REGRESSION**",
+            "{metric}:\n{out}"
+        );
+    }
+    assert!(!out.contains("no regression"), "{out}");
+    assert!(
+        out.contains("REGRESSION in ") && out.contains("itl_p50_ms"),
+        "{out}"
+    );
+
+    // The other way round it is an improvement, and exits 0.
+    let o = compare(&slow, &fast, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(verdict_of(&stdout(&o), "itl_p50_ms"), "improvement");
+
+    // The same configuration twice: no regression. Back-to-back runs on a shared CI
+    // machine can drift by ~20% in TTFT when a neighbour gets busy, which no
+    // within-run spread can see, so this uses a generous 30% threshold; the default
+    // threshold's logic is unit-tested on synthetic samples in src/report/compare.rs.
+    let o = compare(&fast, &again, &["--threshold", "30%"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("threshold 30% and 3 standard errors of noise: no regression"),
+        "{out}"
+    );
+    assert!(!out.contains("**REGRESSION**"), "{out}");
+    assert_eq!(verdict_of(&out, "itl_p50_ms"), "unchanged", "{out}");
+
+    // A threshold above the change silences even the slower run.
+    let o = compare(&fast, &slow, &["--threshold", "500%"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+
+    // Sets: a directory of runs on each side, matched by setup.
+    let (base_set, new_set) = (tmp.path().join("base-set"), tmp.path().join("new-set"));
+    copy_run(&fast, &base_set.join("one"));
+    copy_run(&again, &base_set.join("two"));
+    copy_run(&slow, &new_set.join("one"));
+    let o = compare(&base_set, &new_set, &[]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(out.contains("(2 base runs, 1 new run)"), "{out}");
+}
+
+#[test]
+fn bad_report_input_gets_a_one_line_error() {
+    let tmp = tempdir();
+    let missing = tmp.path().join("missing");
+    let o = run(&["report", missing.to_str().unwrap()]);
+    assert_one_line_error(&o, 2, "no such directory");
+    let o = run(&["report", tmp.path().to_str().unwrap()]);
+    assert_one_line_error(&o, 2, "no usable run under");
+    let o = run(&[
+        "report",
+        "--compare",
+        tmp.path().to_str().unwrap(),
+        missing.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&o, 2, "no usable run under");
+    let good = tmp.path().join("good");
+    sim_run(&good, "0.2", &[]);
+    let o = run(&[
+        "report",
+        "--compare",
+        good.to_str().unwrap(),
+        good.to_str().unwrap(),
+        "--threshold",
+        "lots",
+    ]);
+    assert_one_line_error(&o, 2, "--threshold must be a percentage");
+    let o = run(&[
+        "report",
+        good.to_str().unwrap(),
+        "--csv",
+        tmp.path().join("no/such/dir.csv").to_str().unwrap(),
+    ]);
+    assert_one_line_error(&o, 1, "dir.csv");
+}
+
+/// The HTML report in headless Chromium: it renders, logs no console error, and leaves a
+/// screenshot. Skips with a note when Chromium is absent, unless
+/// NATIVEBENCH_REQUIRE_CHROMIUM=1 (CI installs it and sets that).
+#[test]
+fn html_report_renders_in_headless_chromium_without_console_errors() {
+    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+    else {
+        assert!(
+            std::env::var("NATIVEBENCH_REQUIRE_CHROMIUM").as_deref() != Ok("1"),
+            "NATIVEBENCH_REQUIRE_CHROMIUM=1 but no chromium is installed"
+        );
+        eprintln!("note: chromium not found; skipping the HTML screenshot check");
+        return;
+    };
+    let tmp = tempdir();
+    let results = tmp.path().join("results");
+    sim_run(&results.join("a"), "1", &["-r", "2"]);
+    sim_run(&results.join("b"), "2", &["--concurrency", "2"]);
+    sim_run(&results.join("c"), "1", &[]);
+    let html = tmp.path().join("report.html");
+    let o = run(&[
+        "report",
+        results.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
+    let _ = std::fs::remove_file(&shot);
+    let profile = tempdir();
+    let o = std::process::Command::new(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1280,2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium starts");
+    let log = stderr(&o);
+    assert!(o.status.success(), "chromium failed: {log}");
+    for bad in ["Uncaught", "ERROR:CONSOLE", ":CONSOLE("] {
+        assert!(
+            !log.contains(bad),
+            "console error in chromium's log:\n{log}"
+        );
+    }
+    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
+    );
+    eprintln!("screenshot: {}", shot.display());
+}
