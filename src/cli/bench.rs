@@ -30,7 +30,7 @@ pub struct BenchArgs {
     /// Engines, comma-separated. Default: every in-process engine compiled in.
     #[arg(long, short = 'e', value_delimiter = ',')]
     pub engine: Vec<String>,
-    /// Model spec (as for `run`).
+    /// Model spec (as for `run`). Default: synth:llama-135m:q8_0.
     #[arg(long, short = 'm')]
     pub model: Option<String>,
     /// Prompt sizes for pp tests (0: none).
@@ -81,6 +81,9 @@ pub struct BenchArgs {
     /// Keep the engine's own log on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+
+    #[command(flatten)]
+    pub sim: super::run::SimArgs,
 }
 
 /// Parses `512`, `128,256`, `128-512+128` or `128-1024*2`.
@@ -223,9 +226,13 @@ impl BenchArgs {
         Ok(BenchConfig {
             engine: EngineConfig {
                 kind: engines[0],
-                model: self.model.clone(),
+                model: self.model.clone().or_else(|| {
+                    (engines.iter().any(|&e| e != EngineKind::Sim))
+                        .then(|| super::run::DEFAULT_MODEL.to_owned())
+                }),
                 seed: self.seed,
                 llama,
+                sim: self.sim.config()?,
                 ..EngineConfig::default()
             },
             engines,

@@ -14,6 +14,9 @@ use crate::workload::{Overrides, WorkloadSpec};
 
 /// The workload used when none is named.
 pub const DEFAULT_WORKLOAD: &str = "short";
+/// The model of the embedded default run (no engine named): a synthetic model shaped
+/// like SmolLM2-135M, generated on first use, so the default needs no download.
+pub const DEFAULT_MODEL: &str = "synth:llama-135m:q8_0";
 
 /// Flags of `nativebench run`, as typed. Numbers that must be positive are parsed signed,
 /// so a negative value gets a message about the flag rather than a parse error.
@@ -162,11 +165,13 @@ pub struct RunConfig {
 impl RunArgs {
     /// Validates the flags once, into a config.
     pub fn validate(&self) -> Result<RunConfig> {
+        let mut model = self.model.clone();
         let engines = if self.engine.is_empty() {
             let real = EngineKind::in_process_compiled();
             if real.is_empty() {
                 vec![EngineKind::Sim]
             } else {
+                model = model.or_else(|| Some(DEFAULT_MODEL.to_owned()));
                 real
             }
         } else {
@@ -221,7 +226,7 @@ impl RunArgs {
         Ok(RunConfig {
             engine: EngineConfig {
                 kind: engines[0],
-                model: self.model.clone(),
+                model,
                 threads,
                 seed: self.seed,
                 sampling: self.engine_args.sampling()?,

@@ -319,8 +319,6 @@ impl LlamaCppEngine {
         let mut timings = BTreeMap::new();
         timings.insert("llama_t_p_eval_ms".into(), t.t_p_eval_ms());
         timings.insert("llama_t_eval_ms".into(), t.t_eval_ms());
-        timings.insert("llama_n_p_eval".into(), f64::from(t.n_p_eval()));
-        timings.insert("llama_n_eval".into(), f64::from(t.n_eval()));
         Ok(Outcome {
             prompt_tokens: prompt.len() as u32,
             output_tokens: out.len() as u32,

@@ -155,9 +155,11 @@ impl SimEngine {
 }
 
 /// Waits until `deadline`: sleeps while far away, then spins, so a wait ends within a few
-/// microseconds of its deadline without burning a core for its whole length.
+/// microseconds of its deadline without burning a core for its whole length. The spin
+/// window covers the usual oversleep of a timer wakeup; keeping it short matters on a
+/// busy machine, where a thread that spins long is the one the scheduler preempts.
 pub fn wait_until(deadline: Instant) {
-    const SPIN: Duration = Duration::from_micros(1500);
+    const SPIN: Duration = Duration::from_micros(500);
     loop {
         let now = Instant::now();
         if now >= deadline {

@@ -11,6 +11,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Mutex;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -242,6 +243,10 @@ impl ModelSpec {
             } => {
                 let path = synth_cache_path(&opts.model_cache, preset, *quant, *seed);
                 let tok = synth::tokenizer_json_path(&path);
+                // One generator at a time in this process: threads asking for the same
+                // model wait for the first and then reuse its file.
+                static GENERATING: Mutex<()> = Mutex::new(());
+                let _one = GENERATING.lock().unwrap_or_else(|e| e.into_inner());
                 if !(path.is_file() && tok.is_file()) {
                     let preset = registry()?.preset(preset)?;
                     synth::synthesize(preset, *quant, *seed, &path)?;

@@ -384,12 +384,15 @@ pub fn synthesize(preset: &Preset, quant: Quant, seed: u64, out: &Path) -> Resul
     })
 }
 
-/// `dir/name` -> `dir/.name.tmp-<pid>`: unique per process, on the same filesystem.
+/// `dir/name` -> `dir/.name.tmp-<pid>-<n>`: unique per process and call, on the same
+/// filesystem as the target so that the final rename is atomic.
 fn temp_path(path: &Path) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let name = path
         .file_name()
         .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
 #[cfg(test)]

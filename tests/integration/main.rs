@@ -3,6 +3,8 @@
 mod compare;
 mod faults;
 mod http;
+#[cfg(feature = "llama-cpp")]
+mod llama_cpp;
 mod model;
 mod report;
 mod run;

@@ -589,6 +589,7 @@ fn engines_agree_on_tiny_at_f32() {
     let a = llama_greedy(gguf, &prompt, 16);
     let b = candle_greedy(gguf, &prompt, 16);
     let agree = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    eprintln!("tiny f32 greedy: {agree}/16 agree\n  llama.cpp {a:?}\n  candle    {b:?}");
     assert!(agree >= 8, "llama.cpp {a:?} vs candle {b:?}");
 }
 

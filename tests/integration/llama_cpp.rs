@@ -1,0 +1,96 @@
+//! The llama.cpp engine on the synthetic tiny model: complete run directories, exact
+//! output lengths, agreement with llama.cpp's own timings, bad input, and `bench`.
+
+use serde_json::Value;
+
+use crate::support::*;
+
+const TINY: &str = "synth:tiny:q8_0";
+
+fn num(v: &Value, k: &str) -> f64 {
+    v[k].as_f64().unwrap_or_else(|| panic!("{k} is not a number in {v}"))
+}
+
+#[test]
+fn runs_the_short_workload_with_exact_lengths() {
+    let tmp = tempdir();
+    let out = tmp.path().join("lc");
+    let o = run(&["run", "-e", "llama-cpp", "-m", TINY, "-w", "short", "-t", "2", "-o", out.to_str().unwrap(), "-q"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = samples(&out);
+    assert_eq!(s.len(), 5);
+    for r in &s {
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["output_tokens"], 128, "ignore-EOS makes the output length exact");
+        assert_eq!(r["token_ms"].as_array().unwrap().len(), 128);
+        // The prompt is fitted with the model's own tokenizer, template included.
+        assert_eq!(r["prompt_tokens"], 128, "{r}");
+        // The harness's prefill and llama.cpp's own prompt-eval time measure the same
+        // decode calls: they agree within 5% or 1 ms.
+        let ours = num(r, "prefill_ms");
+        let theirs = num(&r["engine_timings_ms"], "llama_t_p_eval_ms");
+        assert!(
+            (ours - theirs).abs() <= (0.05 * theirs).max(1.0),
+            "prefill {ours} ms vs llama.cpp t_p_eval {theirs} ms"
+        );
+        assert!(!r["output_text"].as_str().unwrap().is_empty());
+    }
+    let manifest = json(&out.join("manifest.json"));
+    assert_eq!(manifest["engine"]["name"], "llama-cpp");
+    assert_eq!(manifest["engine"]["threads"], 2);
+    assert_eq!(manifest["engine"]["details"]["llama_cpp_sys_2"], "0.1.161");
+    let sha = manifest["model_file"]["sha256"].as_str().unwrap();
+    assert_eq!(sha.len(), 64);
+    assert!(manifest["model_file"]["size_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let tmp = tempdir();
+    let d = tmp.path();
+    let o = d.join("x");
+    let o = o.to_str().unwrap();
+    let corrupt = write(d, "corrupt.gguf", "GGUF but not really a model");
+    let r = run(&["run", "-e", "llama-cpp", "-m", corrupt.to_str().unwrap(), "-o", o, "-q"]);
+    assert_one_line_error(&r, 1, "corrupt.gguf");
+    assert_one_line_error(&run(&["run", "-e", "llama-cpp", "-m", TINY, "-ngl", "1", "-o", o, "-q"]), 1, "--n-gpu-layers needs a GPU build");
+    assert_one_line_error(&run(&["run", "-e", "llama-cpp", "-m", TINY, "-t", "0", "-o", o, "-q"]), 2, "--threads must be at least 1");
+    assert_one_line_error(&run(&["run", "-e", "llama-cpp", "-o", o, "-q"]), 1, "needs --model");
+
+    // A prompt longer than the context fails that request, clearly, and the run goes on.
+    let out = d.join("ctx");
+    let r = run(&["run", "-e", "llama-cpp", "-m", TINY, "-c", "64", "--num-prompts", "2", "-o", out.to_str().unwrap(), "-q"]);
+    assert_eq!(r.status.code(), Some(1), "every request failed: {}", stderr(&r));
+    let s = samples(&out);
+    assert_eq!(s.len(), 2);
+    for r in &s {
+        assert_eq!(r["error_kind"], "invalid_request");
+        assert!(r["error"].as_str().unwrap().contains("does not fit the context of 64"), "{r}");
+    }
+}
+
+#[test]
+fn bench_reports_llama_bench_tests() {
+    let tmp = tempdir();
+    let out = tmp.path().join("b");
+    let r = run(&[
+        "bench", "-e", "llama-cpp", "-m", TINY, "-p", "64", "-n", "16", "-pg", "32,8", "-r", "2",
+        "-t", "2", "-o", "json", "--out", out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let v: Value = serde_json::from_str(&stdout(&r)).unwrap();
+    let tests: Vec<&str> = v.as_array().unwrap().iter().map(|t| t["test"].as_str().unwrap()).collect();
+    assert_eq!(tests, vec!["pp64", "tg16", "pp32+tg8"]);
+    for t in v.as_array().unwrap() {
+        assert_eq!(t["samples_ns"].as_array().unwrap().len(), 2);
+        assert!(num(t, "avg_ts") > 0.0);
+        assert_eq!(t["n_threads"], 2);
+        assert_eq!(t["backend"], "CPU");
+    }
+    let pg = &v[2];
+    assert!(num(pg, "pp_avg_ts") > 0.0 && num(pg, "tg_avg_ts") > 0.0);
+    // bench.jsonl holds the same records, written as each test completed.
+    let lines = std::fs::read_to_string(out.join("bench.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 3);
+    assert!(out.join("manifest.json").exists());
+}
