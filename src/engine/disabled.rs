@@ -18,6 +18,7 @@ fn unavailable(engine: &'static str, feature: &'static str, on: bool) -> EngineE
 }
 
 /// The llama.cpp engine in a build without the `llama-cpp` feature.
+#[cfg(not(feature = "llama-cpp"))]
 pub mod llama_cpp {
     use super::super::{Engine, EngineConfig, EngineError};
 

