@@ -35,7 +35,9 @@ fn engines(c: &mut Criterion) {
             g.throughput(Throughput::Elements(n as u64));
             g.bench_function(BenchmarkId::new("prefill", n), |b| {
                 b.iter_custom(|iters| {
-                    let tb = eng.token_bench().expect("in-process engines offer token access");
+                    let tb = eng
+                        .token_bench()
+                        .expect("in-process engines offer token access");
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
                         tb.clear().expect("clear");
@@ -51,7 +53,9 @@ fn engines(c: &mut Criterion) {
         g.throughput(Throughput::Elements(1));
         g.bench_function("decode_step", |b| {
             b.iter_custom(|iters| {
-                let tb = eng.token_bench().expect("in-process engines offer token access");
+                let tb = eng
+                    .token_bench()
+                    .expect("in-process engines offer token access");
                 tb.clear().expect("clear");
                 tb.prefill(&[1, 2, 3, 4]).expect("prefill");
                 tb.synchronize();

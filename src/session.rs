@@ -10,11 +10,10 @@ use std::sync::OnceLock;
 use crate::cli::run::RunConfig;
 use crate::cli::OutputFormat;
 use crate::engine::{self, EngineConfig, EngineKind};
-use crate::env::{BuildInfo, MachineInfo};
 use crate::error::{Error, Result};
 use crate::metrics::resources::ResourceSampler;
 use crate::metrics::RunMetrics;
-use crate::report::run_dir::{self, default_run_id, ModelFile, MANIFEST, METRICS, RUN_CONFIG};
+use crate::report::run_dir::{self, default_run_id, MANIFEST, METRICS, RUN_CONFIG};
 use crate::report::{summary, Manifest, MetricsFile, RunDir};
 use crate::runner::{self, progress::Progress, RunEvent};
 
@@ -125,17 +124,7 @@ fn run_one(
     };
     recorded.out = Some(dir.clone());
     run_dir.write_json(RUN_CONFIG, &recorded)?;
-    let model_file = info.model_path.as_deref().map(ModelFile::of).transpose()?;
-    run_dir.write_json(
-        MANIFEST,
-        &Manifest {
-            timestamp: started.to_rfc3339(),
-            build: BuildInfo::current(),
-            machine: MachineInfo::detect(),
-            engine: info.clone(),
-            model_file,
-        },
-    )?;
+    run_dir.write_json(MANIFEST, &Manifest::capture(&started, &info)?)?;
 
     let mut progress = Progress::new(kind.name(), config.quiet);
     let sampler = ResourceSampler::start();

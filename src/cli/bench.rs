@@ -7,11 +7,10 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::engine_args::EngineArgs;
-use crate::engine::{EngineConfig, EngineInfo, EngineKind};
-use crate::env::{BuildInfo, MachineInfo};
+use crate::engine::{EngineConfig, EngineKind};
 use crate::error::{Error, Result};
 use crate::report::bench as fmt;
-use crate::report::run_dir::{default_run_id, write_json_atomic, Manifest, ModelFile};
+use crate::report::run_dir::{default_run_id, write_json_atomic, Manifest};
 use crate::runner::bench::{run_all, BenchConfig, BenchRecord, BenchTest};
 
 /// Output formats, as llama-bench's `-o`.
@@ -215,6 +214,7 @@ impl BenchArgs {
             top_k: None,
             top_p: None,
             threads_batch: None,
+            parallel: Some(1),
             ctx_size: None,
             batch_size: 2048,
             ubatch_size: 512,
@@ -222,7 +222,7 @@ impl BenchArgs {
             flash_attn: self.flash_attn,
             verbose: self.verbose,
         }
-        .llama()?;
+        .llama(1)?;
         Ok(BenchConfig {
             engine: EngineConfig {
                 kind: engines[0],
@@ -272,20 +272,13 @@ pub fn run(
     let jsonl_path = dir.join("bench.jsonl");
     let mut jsonl = std::fs::File::create(&jsonl_path).map_err(|e| Error::io(&jsonl_path, e))?;
     let mut records = Vec::new();
-    let mut first_info: Option<EngineInfo> = None;
+    let mut manifest_written = false;
     run_all(&config, stop, &mut |r, info| {
-        if first_info.is_none() {
-            first_info = Some(info.clone());
-            let model_file = info.model_path.as_deref().map(ModelFile::of).transpose()?;
+        if !manifest_written {
+            manifest_written = true;
             write_json_atomic(
                 &dir.join("manifest.json"),
-                &Manifest {
-                    timestamp: started.to_rfc3339(),
-                    build: BuildInfo::current(),
-                    machine: MachineInfo::detect(),
-                    engine: info.clone(),
-                    model_file,
-                },
+                &Manifest::capture(&started, info)?,
             )?;
         }
         let line = serde_json::to_string(r).unwrap_or_default() + "\n";

@@ -22,7 +22,11 @@ pub struct EngineArgs {
     /// Threads for prompt processing (llama.cpp); default: --threads.
     #[arg(long, visible_alias = "tb", allow_negative_numbers = true)]
     pub threads_batch: Option<i64>,
-    /// Context size in tokens (llama.cpp); default: fits the workload.
+    /// Sequences decoded together in one context (llama.cpp batched decoding); default:
+    /// the workload's concurrency.
+    #[arg(long, visible_aliases = ["batch", "np"], allow_negative_numbers = true)]
+    pub parallel: Option<i64>,
+    /// Context size in tokens (llama.cpp), shared by the parallel sequences.
     #[arg(long, short = 'c', allow_negative_numbers = true)]
     pub ctx_size: Option<i64>,
     /// Logical batch size: prefill runs in chunks of this many tokens (llama.cpp).
@@ -71,8 +75,8 @@ impl EngineArgs {
         Ok(s)
     }
 
-    /// The llama.cpp settings.
-    pub fn llama(&self) -> Result<LlamaCppConfig> {
+    /// The llama.cpp settings; `concurrency` is the default number of parallel sequences.
+    pub fn llama(&self, concurrency: usize) -> Result<LlamaCppConfig> {
         let n_gpu_layers = match self.n_gpu_layers {
             Some(n) if n < 0 => {
                 return Err(Error::Config(format!(
@@ -90,6 +94,10 @@ impl EngineArgs {
                 .ctx_size
                 .map(|c| at_least_one("--ctx-size", c))
                 .transpose()?,
+            parallel: match self.parallel {
+                Some(p) => at_least_one("--parallel", p)? as usize,
+                None => concurrency.max(1),
+            },
             batch_size: at_least_one("--batch-size", self.batch_size)?,
             ubatch_size: at_least_one("--ubatch-size", self.ubatch_size)?,
             n_gpu_layers,

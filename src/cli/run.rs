@@ -231,7 +231,7 @@ impl RunArgs {
                 seed: self.seed,
                 sampling: self.engine_args.sampling()?,
                 sim: self.sim.config()?,
-                llama: self.engine_args.llama()?,
+                llama: self.engine_args.llama(runner.concurrency)?,
                 http: self.http.http_config(&engines)?,
             },
             load: self.http.load_config(

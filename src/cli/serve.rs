@@ -80,7 +80,7 @@ impl ServeArgs {
                     seed: self.seed,
                     sampling: self.engine_args.sampling()?,
                     sim: self.sim.config()?,
-                    llama: self.engine_args.llama()?,
+                    llama: self.engine_args.llama(1)?,
                     ..EngineConfig::default()
                 }
             }

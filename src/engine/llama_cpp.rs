@@ -80,8 +80,10 @@ pub struct LlamaCppEngine {
     template: Option<ChatTemplate>,
     sampling: SamplingConfig,
     seed: u64,
+    /// Context per sequence: the KV cache is split evenly between parallel sequences.
     n_ctx: u32,
     n_batch: usize,
+    parallel: usize,
     info: EngineInfo,
 }
 
@@ -116,14 +118,16 @@ impl LlamaCppEngine {
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(4, |n| n.get()));
         let threads_batch = lc.threads_batch.unwrap_or(threads);
-        let n_ctx = lc
-            .ctx_size
-            .unwrap_or_else(|| DEFAULT_CTX.min(model.n_ctx_train().max(512)));
+        let parallel = lc.parallel.max(1);
+        let n_ctx = lc.ctx_size.unwrap_or_else(|| {
+            DEFAULT_CTX.min(model.n_ctx_train().max(512)) * parallel as u32
+        });
         let n_batch = lc.batch_size.min(n_ctx);
         let params = LlamaContextParams::default()
             .with_n_ctx(std::num::NonZeroU32::new(n_ctx))
             .with_n_batch(n_batch)
             .with_n_ubatch(lc.ubatch_size.min(n_batch))
+            .with_n_seq_max(parallel as u32)
             .with_n_threads(threads as i32)
             .with_n_threads_batch(threads_batch as i32)
             .with_flash_attention_policy(if lc.flash_attn {
@@ -167,6 +171,7 @@ impl LlamaCppEngine {
         };
         put("llama_cpp_sys_2", LLAMA_CPP_SYS_VERSION.into());
         put("n_ctx", n_ctx.to_string());
+        put("parallel", parallel.to_string());
         put("n_batch", n_batch.to_string());
         put("n_ubatch", lc.ubatch_size.min(n_batch).to_string());
         put("threads_batch", threads_batch.to_string());
@@ -206,8 +211,9 @@ impl LlamaCppEngine {
             template,
             sampling: config.sampling.clone(),
             seed: config.seed,
-            n_ctx,
+            n_ctx: n_ctx / parallel as u32,
             n_batch: n_batch as usize,
+            parallel,
             info,
         })
     }
@@ -266,7 +272,9 @@ impl LlamaCppEngine {
         let _ = self.ctx.clear_kv_cache_seq(None, None, None);
     }
 
-    fn run(&mut self, req: &Request, rec: &mut dyn Recorder) -> Result<Outcome, EngineError> {
+    /// Template and tokenize, marking both, and check the request fits its sequence's
+    /// share of the context.
+    fn prepare(&self, req: &Request, rec: &mut dyn Recorder) -> Result<Vec<LlamaToken>, EngineError> {
         let text = self.render(&req.prompt)?;
         self.ctx.synchronize();
         rec.mark(Mark::Templated);
@@ -285,7 +293,11 @@ impl LlamaCppEngine {
                 ),
             });
         }
+        Ok(prompt)
+    }
 
+    fn run(&mut self, req: &Request, rec: &mut dyn Recorder) -> Result<Outcome, EngineError> {
+        let prompt = self.prepare(req, rec)?;
         self.ctx.reset_timings();
         let mut sampler = self.sampler(req.id);
         let vocab = self.model.vocab();
@@ -326,6 +338,141 @@ impl LlamaCppEngine {
             text: Some(text),
             engine_timings_ms: timings,
         })
+    }
+}
+
+/// One sequence of a batched generation.
+struct Seq {
+    sampler: LlamaSampler,
+    out: Vec<LlamaToken>,
+    pos: i32,
+    prompt_tokens: u32,
+    /// Index of this sequence's logits in the last decoded batch.
+    logits_at: i32,
+}
+
+impl LlamaCppEngine {
+    /// Batched decoding: each request is templated, tokenized and prefilled in turn as its
+    /// own sequence, then every unfinished sequence advances one token per joint decode.
+    /// Each sequence's tokens are marked on its own recorder.
+    fn run_batch(&mut self, reqs: &[Request], recs: &mut [&mut dyn Recorder]) -> Vec<Result<Outcome, EngineError>> {
+        let n = reqs.len();
+        let mut results: Vec<Option<Result<Outcome, EngineError>>> = vec![None; n];
+        let mut seqs: Vec<Option<Seq>> = Vec::with_capacity(n);
+        let mut batch = LlamaBatch::new(self.n_batch.max(n), 1);
+        for (i, req) in reqs.iter().enumerate() {
+            let prompt = match self.prepare(req, &mut *recs[i]) {
+                Ok(p) => p,
+                Err(e) => {
+                    results[i] = Some(Err(e));
+                    seqs.push(None);
+                    continue;
+                }
+            };
+            let mut sampler = self.sampler(req.id);
+            let mut logits_at = 0;
+            let mut ok = Ok(());
+            for (c, chunk) in prompt.chunks(self.n_batch.max(1)).enumerate() {
+                batch.clear();
+                let last_chunk = (c + 1) * self.n_batch.max(1) >= prompt.len();
+                for (j, &t) in chunk.iter().enumerate() {
+                    let pos = (c * self.n_batch.max(1) + j) as i32;
+                    let logits = last_chunk && j + 1 == chunk.len();
+                    if let Err(e) = batch.add(t, pos, &[i as i32], logits) {
+                        ok = Err(failed(e.to_string()));
+                    }
+                    if logits {
+                        logits_at = j as i32;
+                    }
+                }
+                if ok.is_ok() {
+                    ok = self.ctx.decode(&mut batch).map_err(|e| failed(format!("llama_decode: {e}")));
+                }
+                if ok.is_err() {
+                    break;
+                }
+            }
+            if let Err(e) = ok {
+                results[i] = Some(Err(e));
+                seqs.push(None);
+                continue;
+            }
+            let token = sampler.sample(&self.ctx, logits_at);
+            self.ctx.synchronize();
+            recs[i].mark(Mark::Tokens(1));
+            seqs.push(Some(Seq {
+                sampler,
+                out: vec![token],
+                pos: prompt.len() as i32,
+                prompt_tokens: prompt.len() as u32,
+                logits_at: 0,
+            }));
+        }
+
+        let vocab = self.model.vocab();
+        loop {
+            // Retire finished sequences; their last mark is their end.
+            for i in 0..n {
+                let Some(seq) = &seqs[i] else { continue };
+                let last = *seq.out.last().unwrap_or(&LlamaToken(0));
+                let stop = !reqs[i].ignore_eos && vocab.is_eog(last);
+                if seq.out.len() >= reqs[i].max_tokens as usize || stop {
+                    let Some(seq) = seqs[i].take() else { continue };
+                    let bytes = vocab.detokenize(&seq.out, false, false);
+                    recs[i].mark(Mark::Detokenized);
+                    results[i] = Some(Ok(Outcome {
+                        prompt_tokens: seq.prompt_tokens,
+                        output_tokens: seq.out.len() as u32,
+                        finish_reason: if stop { FinishReason::Stop } else { FinishReason::Length },
+                        text: Some(String::from_utf8_lossy(&bytes).into_owned()),
+                        engine_timings_ms: BTreeMap::new(),
+                    }));
+                }
+            }
+            if seqs.iter().all(Option::is_none) {
+                break;
+            }
+            if recs.iter().any(|r| r.interrupted()) {
+                return vec![Err(EngineError::Interrupted); n];
+            }
+            batch.clear();
+            let mut add_err = None;
+            for (i, seq) in seqs.iter_mut().enumerate() {
+                let Some(seq) = seq else { continue };
+                seq.logits_at = batch.n_tokens();
+                let last = *seq.out.last().unwrap_or(&LlamaToken(0));
+                if let Err(e) = batch.add(last, seq.pos, &[i as i32], true) {
+                    add_err = Some(e.to_string());
+                }
+                seq.pos += 1;
+            }
+            let step = match add_err {
+                Some(e) => Err(failed(e)),
+                None => self.ctx.decode(&mut batch).map_err(|e| failed(format!("llama_decode: {e}"))),
+            };
+            if let Err(e) = step {
+                for i in 0..n {
+                    if seqs[i].take().is_some() {
+                        results[i] = Some(Err(e.clone()));
+                    }
+                }
+                break;
+            }
+            for seq in seqs.iter_mut().flatten() {
+                let t = seq.sampler.sample(&self.ctx, seq.logits_at);
+                seq.out.push(t);
+            }
+            self.ctx.synchronize();
+            for (i, seq) in seqs.iter().enumerate() {
+                if seq.is_some() {
+                    recs[i].mark(Mark::Tokens(1));
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(failed("sequence ended without a result"))))
+            .collect()
     }
 }
 
@@ -393,7 +540,7 @@ impl Engine for LlamaCppEngine {
         Capabilities {
             in_process: true,
             separable_prefill: true,
-            max_batch: 1,
+            max_batch: self.parallel,
             device_timer: false,
         }
     }
@@ -408,6 +555,16 @@ impl Engine for LlamaCppEngine {
         // happened to this one.
         self.clear_kv();
         result
+    }
+
+    fn generate_batch(
+        &mut self,
+        reqs: &[Request],
+        recs: &mut [&mut dyn Recorder],
+    ) -> Vec<Result<Outcome, EngineError>> {
+        let results = self.run_batch(reqs, recs);
+        self.clear_kv();
+        results
     }
 
     fn token_bench(&mut self) -> Option<&mut dyn TokenBench> {

@@ -230,6 +230,19 @@ pub trait Engine {
     fn capabilities(&self) -> Capabilities;
     /// Generates one request, marking each phase on `rec` as it ends.
     fn generate(&mut self, req: &Request, rec: &mut dyn Recorder) -> Result<Outcome, EngineError>;
+    /// Generates several requests together, decoding them in one batch, with each request
+    /// marked on its own recorder. The runner calls it with at most
+    /// `capabilities().max_batch` requests; by default they run one after another.
+    fn generate_batch(
+        &mut self,
+        reqs: &[Request],
+        recs: &mut [&mut dyn Recorder],
+    ) -> Vec<Result<Outcome, EngineError>> {
+        reqs.iter()
+            .zip(recs.iter_mut())
+            .map(|(r, rec)| self.generate(r, &mut **rec))
+            .collect()
+    }
     /// How many tokens the engine's prefill would see for this request (template rendered
     /// and tokenized), when it can tell. Workloads use it to hit exact input lengths.
     fn prompt_tokens(&mut self, _req: &Request) -> Result<Option<usize>, EngineError> {

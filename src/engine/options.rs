@@ -43,7 +43,11 @@ impl SamplingConfig {
 pub struct LlamaCppConfig {
     /// Threads for batch (prompt) processing; `None` uses the generation thread count.
     pub threads_batch: Option<usize>,
-    /// Context size in tokens; `None` fits the workload (prompt + output, at least 512).
+    /// Sequences decoded together in one context (batched decoding); 1 runs requests
+    /// one at a time.
+    pub parallel: usize,
+    /// Context size in tokens, shared by the parallel sequences; `None` gives each
+    /// sequence min(4096, the model's trained context).
     pub ctx_size: Option<u32>,
     /// Logical batch: prefill runs in chunks of this many tokens.
     pub batch_size: u32,
@@ -61,6 +65,7 @@ impl Default for LlamaCppConfig {
         // llama-bench's defaults.
         LlamaCppConfig {
             threads_batch: None,
+            parallel: 1,
             ctx_size: None,
             batch_size: 2048,
             ubatch_size: 512,

@@ -135,8 +135,9 @@ struct Plan {
     shape: Vec<usize>,
     /// Standard deviation of the weights; `None` for norm weights (all ones).
     std: Option<f32>,
-    /// Rows from this index on are special or reserved tokens (embedding matrices only).
-    damp_rows_from: Option<(usize, usize)>,
+    /// Embedding matrices only: the rows `[start, end)` of learned tokens; the other rows
+    /// (special and reserved tokens) are scaled by `RESERVED_ROW_SCALE`.
+    learned_rows: Option<(usize, usize)>,
     dtype: GgmlDType,
 }
 
@@ -148,14 +149,14 @@ fn plans(p: &Preset, quant: Quant, learned: &[bool]) -> Vec<Plan> {
         name,
         shape: vec![rows, cols],
         std: Some(1.0 / (cols as f32).sqrt()),
-        damp_rows_from: None,
+        learned_rows: None,
         dtype: quant.dtype_for_rows(cols),
     };
     let norm = |name: String| Plan {
         name,
         shape: vec![h],
         std: None,
-        damp_rows_from: None,
+        learned_rows: None,
         dtype: GgmlDType::F32,
     };
     // Logits get a standard deviation of about 2 either way (a normalised hidden state
@@ -164,7 +165,7 @@ fn plans(p: &Preset, quant: Quant, learned: &[bool]) -> Vec<Plan> {
         name: name.to_string(),
         shape: vec![v, h],
         std: Some(2.0 / (h as f32).sqrt()),
-        damp_rows_from: Some(learned_span(learned)),
+        learned_rows: Some(learned_span(learned)),
         dtype: quant.dtype_for_rows(h),
     };
     let mut out = vec![embedding("token_embd.weight")];
@@ -242,7 +243,7 @@ fn generate(plan: &Plan, seed: u64) -> candle_core::Result<QTensor> {
             let a = std * 3f32.sqrt();
             let mut rng = SplitMix64(tensor_seed(seed, &plan.name));
             let mut data: Vec<f32> = (0..n).map(|_| rng.next_signed_unit() * a).collect();
-            if let Some((start, end)) = plan.damp_rows_from {
+            if let Some((start, end)) = plan.learned_rows {
                 let cols = plan.shape[1];
                 for (row, chunk) in data.chunks_mut(cols).enumerate() {
                     if row < start || row >= end {

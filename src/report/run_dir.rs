@@ -3,11 +3,10 @@
 //! `run_config.json` and `manifest.json`.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::engine::EngineInfo;
 use crate::env::{BuildInfo, MachineInfo};
@@ -44,22 +43,12 @@ pub struct ModelFile {
 impl ModelFile {
     /// Hashes a model file.
     pub fn of(path: &Path) -> Result<Self> {
-        let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut size = 0u64;
-        loop {
-            let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-            if n == 0 {
-                break;
-            }
-            size += n as u64;
-            h.update(&buf[..n]);
-        }
+        let (sha256, size_bytes) =
+            crate::model::spec::sha256_file(path).map_err(|e| Error::Config(e.to_string()))?;
         Ok(ModelFile {
             path: path.to_owned(),
-            size_bytes: size,
-            sha256: format!("{:x}", h.finalize()),
+            size_bytes,
+            sha256,
         })
     }
 }
@@ -72,6 +61,24 @@ pub struct Manifest {
     pub machine: MachineInfo,
     pub engine: EngineInfo,
     pub model_file: Option<ModelFile>,
+}
+
+impl Manifest {
+    /// The manifest of a run that started at `started` on the engine `engine`: this build,
+    /// this machine, and the model file's identity.
+    pub fn capture(started: &chrono::DateTime<chrono::Local>, engine: &EngineInfo) -> Result<Self> {
+        Ok(Manifest {
+            timestamp: started.to_rfc3339(),
+            build: BuildInfo::current(),
+            machine: MachineInfo::detect(),
+            engine: engine.clone(),
+            model_file: engine
+                .model_path
+                .as_deref()
+                .map(ModelFile::of)
+                .transpose()?,
+        })
+    }
 }
 
 /// An open run directory.

@@ -105,8 +105,10 @@ pub fn run(
 
     let run_start = Instant::now();
     let mut records = Vec::with_capacity(requests.len() * config.repetitions);
+    // Requests offered at once: as many as the engine decodes together, at most.
+    let group = config.concurrency.clamp(1, batch);
     for rep in 0..config.repetitions {
-        for req in requests {
+        for reqs in requests.chunks(group) {
             if stop.load(Ordering::Relaxed) {
                 return Ok(RunOutcome {
                     records,
@@ -114,10 +116,21 @@ pub fn run(
                     notes,
                 });
             }
-            let mut rec = MarkRecorder::start(req.max_tokens as usize, stop);
-            let result = engine.generate(req, &mut rec);
-            let te = Instant::now();
-            if matches!(result, Err(EngineError::Interrupted)) {
+            let mut recs: Vec<MarkRecorder> = reqs
+                .iter()
+                .map(|r| MarkRecorder::start(r.max_tokens as usize, stop))
+                .collect();
+            let results = if reqs.len() == 1 {
+                vec![engine.generate(&reqs[0], &mut recs[0])]
+            } else {
+                let mut dyn_recs: Vec<&mut dyn crate::engine::Recorder> = recs
+                    .iter_mut()
+                    .map(|r| r as &mut dyn crate::engine::Recorder)
+                    .collect();
+                engine.generate_batch(reqs, &mut dyn_recs)
+            };
+            let returned = Instant::now();
+            if results.iter().any(|r| matches!(r, Err(EngineError::Interrupted))) {
                 // Cut short by the user: not a measurement, not a failure.
                 return Ok(RunOutcome {
                     records,
@@ -125,10 +138,15 @@ pub fn run(
                     notes,
                 });
             }
-            let mut record = rec.finish(req, result, te, run_start);
-            record.repetition = rep as u32;
-            on_event(RunEvent::Request(&record))?;
-            records.push(record);
+            for ((req, rec), result) in reqs.iter().zip(recs).zip(results) {
+                // In a batch a request ends at its own last mark, not when the slowest
+                // sequence of the batch does.
+                let te = if reqs.len() == 1 { returned } else { rec.last_mark().unwrap_or(returned) };
+                let mut record = rec.finish(req, result, te, run_start);
+                record.repetition = rep as u32;
+                on_event(RunEvent::Request(&record))?;
+                records.push(record);
+            }
         }
     }
     Ok(RunOutcome {

@@ -8,20 +8,37 @@ use crate::support::*;
 const TINY: &str = "synth:tiny:q8_0";
 
 fn num(v: &Value, k: &str) -> f64 {
-    v[k].as_f64().unwrap_or_else(|| panic!("{k} is not a number in {v}"))
+    v[k].as_f64()
+        .unwrap_or_else(|| panic!("{k} is not a number in {v}"))
 }
 
 #[test]
 fn runs_the_short_workload_with_exact_lengths() {
     let tmp = tempdir();
     let out = tmp.path().join("lc");
-    let o = run(&["run", "-e", "llama-cpp", "-m", TINY, "-w", "short", "-t", "2", "-o", out.to_str().unwrap(), "-q"]);
+    let o = run(&[
+        "run",
+        "-e",
+        "llama-cpp",
+        "-m",
+        TINY,
+        "-w",
+        "short",
+        "-t",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let s = samples(&out);
     assert_eq!(s.len(), 5);
     for r in &s {
         assert_eq!(r["ok"], true, "{r}");
-        assert_eq!(r["output_tokens"], 128, "ignore-EOS makes the output length exact");
+        assert_eq!(
+            r["output_tokens"], 128,
+            "ignore-EOS makes the output length exact"
+        );
         assert_eq!(r["token_ms"].as_array().unwrap().len(), 128);
         // The prompt is fitted with the model's own tokenizer, template included.
         assert_eq!(r["prompt_tokens"], 128, "{r}");
@@ -51,21 +68,88 @@ fn bad_input_is_a_clear_error() {
     let o = d.join("x");
     let o = o.to_str().unwrap();
     let corrupt = write(d, "corrupt.gguf", "GGUF but not really a model");
-    let r = run(&["run", "-e", "llama-cpp", "-m", corrupt.to_str().unwrap(), "-o", o, "-q"]);
+    let r = run(&[
+        "run",
+        "-e",
+        "llama-cpp",
+        "-m",
+        corrupt.to_str().unwrap(),
+        "-o",
+        o,
+        "-q",
+    ]);
     assert_one_line_error(&r, 1, "corrupt.gguf");
-    assert_one_line_error(&run(&["run", "-e", "llama-cpp", "-m", TINY, "-ngl", "1", "-o", o, "-q"]), 1, "--n-gpu-layers needs a GPU build");
-    assert_one_line_error(&run(&["run", "-e", "llama-cpp", "-m", TINY, "-t", "0", "-o", o, "-q"]), 2, "--threads must be at least 1");
-    assert_one_line_error(&run(&["run", "-e", "llama-cpp", "-o", o, "-q"]), 1, "needs --model");
+    assert_one_line_error(
+        &run(&[
+            "run",
+            "-e",
+            "llama-cpp",
+            "-m",
+            TINY,
+            "-ngl",
+            "1",
+            "-o",
+            o,
+            "-q",
+        ]),
+        1,
+        "--n-gpu-layers needs a GPU build",
+    );
+    assert_one_line_error(
+        &run(&[
+            "run",
+            "-e",
+            "llama-cpp",
+            "-m",
+            TINY,
+            "-t",
+            "0",
+            "-o",
+            o,
+            "-q",
+        ]),
+        2,
+        "--threads must be at least 1",
+    );
+    assert_one_line_error(
+        &run(&["run", "-e", "llama-cpp", "-o", o, "-q"]),
+        1,
+        "needs --model",
+    );
 
     // A prompt longer than the context fails that request, clearly, and the run goes on.
     let out = d.join("ctx");
-    let r = run(&["run", "-e", "llama-cpp", "-m", TINY, "-c", "64", "--num-prompts", "2", "-o", out.to_str().unwrap(), "-q"]);
-    assert_eq!(r.status.code(), Some(1), "every request failed: {}", stderr(&r));
+    let r = run(&[
+        "run",
+        "-e",
+        "llama-cpp",
+        "-m",
+        TINY,
+        "-c",
+        "64",
+        "--num-prompts",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(
+        r.status.code(),
+        Some(1),
+        "every request failed: {}",
+        stderr(&r)
+    );
     let s = samples(&out);
     assert_eq!(s.len(), 2);
     for r in &s {
         assert_eq!(r["error_kind"], "invalid_request");
-        assert!(r["error"].as_str().unwrap().contains("does not fit the context of 64"), "{r}");
+        assert!(
+            r["error"]
+                .as_str()
+                .unwrap()
+                .contains("does not fit the context of 64"),
+            "{r}"
+        );
     }
 }
 
@@ -74,12 +158,34 @@ fn bench_reports_llama_bench_tests() {
     let tmp = tempdir();
     let out = tmp.path().join("b");
     let r = run(&[
-        "bench", "-e", "llama-cpp", "-m", TINY, "-p", "64", "-n", "16", "-pg", "32,8", "-r", "2",
-        "-t", "2", "-o", "json", "--out", out.to_str().unwrap(),
+        "bench",
+        "-e",
+        "llama-cpp",
+        "-m",
+        TINY,
+        "-p",
+        "64",
+        "-n",
+        "16",
+        "-pg",
+        "32,8",
+        "-r",
+        "2",
+        "-t",
+        "2",
+        "-o",
+        "json",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     assert!(r.status.success(), "{}", stderr(&r));
     let v: Value = serde_json::from_str(&stdout(&r)).unwrap();
-    let tests: Vec<&str> = v.as_array().unwrap().iter().map(|t| t["test"].as_str().unwrap()).collect();
+    let tests: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["test"].as_str().unwrap())
+        .collect();
     assert_eq!(tests, vec!["pp64", "tg16", "pp32+tg8"]);
     for t in v.as_array().unwrap() {
         assert_eq!(t["samples_ns"].as_array().unwrap().len(), 2);
@@ -93,4 +199,36 @@ fn bench_reports_llama_bench_tests() {
     let lines = std::fs::read_to_string(out.join("bench.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 3);
     assert!(out.join("manifest.json").exists());
+}
+
+#[test]
+fn concurrency_decodes_sequences_together() {
+    let tmp = tempdir();
+    let out = tmp.path().join("batch");
+    let o = run(&[
+        "run", "-e", "llama-cpp", "-m", TINY, "--concurrency", "4", "--num-prompts", "4",
+        "--output-len", "12", "-t", "2", "-o", out.to_str().unwrap(), "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = samples(&out);
+    assert_eq!(s.len(), 4);
+    for r in &s {
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["output_tokens"], 12);
+        assert_eq!(r["token_ms"].as_array().unwrap().len(), 12);
+    }
+    // The four sequences started together and decoded together: every request's first
+    // token comes before any request's last one.
+    let abs = |r: &Value, i: usize| num(r, "start_ms") + r["token_ms"][i].as_f64().unwrap();
+    let last_first = s.iter().map(|r| abs(r, 0)).fold(f64::MIN, f64::max);
+    let first_last = s.iter().map(|r| abs(r, 11)).fold(f64::MAX, f64::min);
+    assert!(last_first < first_last, "sequences did not overlap: {last_first} >= {first_last}");
+    let m = json(&out.join("manifest.json"));
+    assert_eq!(m["engine"]["details"]["parallel"], "4");
+    let metrics = json(&out.join("metrics.json"));
+    assert!(
+        !metrics["warnings"].to_string().contains("one after another"),
+        "{}",
+        metrics["warnings"]
+    );
 }

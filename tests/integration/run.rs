@@ -656,12 +656,31 @@ fn bench_recovers_the_sim_delays() {
     let tmp = tempdir();
     let out = tmp.path().join("b");
     let o = run(&[
-        "bench", "-e", "sim", "-p", "100", "-n", "10", "-r", "3", "-o", "jsonl", "--out",
-        out.to_str().unwrap(), "--sim-prefill-ms", "20", "--sim-prefill-ms-per-token", "0.1",
-        "--sim-decode-ms", "10",
+        "bench",
+        "-e",
+        "sim",
+        "-p",
+        "100",
+        "-n",
+        "10",
+        "-r",
+        "3",
+        "-o",
+        "jsonl",
+        "--out",
+        out.to_str().unwrap(),
+        "--sim-prefill-ms",
+        "20",
+        "--sim-prefill-ms-per-token",
+        "0.1",
+        "--sim-decode-ms",
+        "10",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let recs: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let recs: Vec<Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(recs.len(), 2);
     let close = |got: f64, want: f64| (got - want).abs() / want < 0.25;
     assert_eq!(recs[0]["test"], "pp100");
@@ -669,10 +688,29 @@ fn bench_recovers_the_sim_delays() {
     assert_eq!(recs[1]["test"], "tg10");
     assert!(close(num(&recs[1], "avg_ts"), 10.0 / 0.100), "{}", recs[1]);
 
-    let md = run(&["bench", "-e", "sim", "-p", "8", "-n", "0", "-r", "1", "--out", tmp.path().join("m").to_str().unwrap()]);
+    let md = run(&[
+        "bench",
+        "-e",
+        "sim",
+        "-p",
+        "8",
+        "-n",
+        "0",
+        "-r",
+        "1",
+        "--out",
+        tmp.path().join("m").to_str().unwrap(),
+    ]);
     let text = stdout(&md);
-    assert!(text.lines().next().unwrap().contains("| test |") || text.contains("test |"), "{text}");
+    assert!(
+        text.lines().next().unwrap().contains("| test |") || text.contains("test |"),
+        "{text}"
+    );
     assert!(text.contains("pp8"), "{text}");
-    assert_one_line_error(&run(&["bench", "-e", "sim", "-p", "0", "-n", "0"]), 2, "no test to run");
+    assert_one_line_error(
+        &run(&["bench", "-e", "sim", "-p", "0", "-n", "0"]),
+        2,
+        "no test to run",
+    );
     assert_one_line_error(&run(&["bench", "-e", "sim", "-p", "1-x"]), 2, "-p `1-x`");
 }
