@@ -119,9 +119,9 @@ impl LlamaCppEngine {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(4, |n| n.get()));
         let threads_batch = lc.threads_batch.unwrap_or(threads);
         let parallel = lc.parallel.max(1);
-        let n_ctx = lc.ctx_size.unwrap_or_else(|| {
-            DEFAULT_CTX.min(model.n_ctx_train().max(512)) * parallel as u32
-        });
+        let n_ctx = lc
+            .ctx_size
+            .unwrap_or_else(|| DEFAULT_CTX.min(model.n_ctx_train().max(512)) * parallel as u32);
         let n_batch = lc.batch_size.min(n_ctx);
         let params = LlamaContextParams::default()
             .with_n_ctx(std::num::NonZeroU32::new(n_ctx))
@@ -274,7 +274,11 @@ impl LlamaCppEngine {
 
     /// Template and tokenize, marking both, and check the request fits its sequence's
     /// share of the context.
-    fn prepare(&self, req: &Request, rec: &mut dyn Recorder) -> Result<Vec<LlamaToken>, EngineError> {
+    fn prepare(
+        &self,
+        req: &Request,
+        rec: &mut dyn Recorder,
+    ) -> Result<Vec<LlamaToken>, EngineError> {
         let text = self.render(&req.prompt)?;
         self.ctx.synchronize();
         rec.mark(Mark::Templated);
@@ -355,7 +359,11 @@ impl LlamaCppEngine {
     /// Batched decoding: each request is templated, tokenized and prefilled in turn as its
     /// own sequence, then every unfinished sequence advances one token per joint decode.
     /// Each sequence's tokens are marked on its own recorder.
-    fn run_batch(&mut self, reqs: &[Request], recs: &mut [&mut dyn Recorder]) -> Vec<Result<Outcome, EngineError>> {
+    fn run_batch(
+        &mut self,
+        reqs: &[Request],
+        recs: &mut [&mut dyn Recorder],
+    ) -> Vec<Result<Outcome, EngineError>> {
         let n = reqs.len();
         let mut results: Vec<Option<Result<Outcome, EngineError>>> = vec![None; n];
         let mut seqs: Vec<Option<Seq>> = Vec::with_capacity(n);
@@ -386,7 +394,10 @@ impl LlamaCppEngine {
                     }
                 }
                 if ok.is_ok() {
-                    ok = self.ctx.decode(&mut batch).map_err(|e| failed(format!("llama_decode: {e}")));
+                    ok = self
+                        .ctx
+                        .decode(&mut batch)
+                        .map_err(|e| failed(format!("llama_decode: {e}")));
                 }
                 if ok.is_err() {
                     break;
@@ -423,7 +434,11 @@ impl LlamaCppEngine {
                     results[i] = Some(Ok(Outcome {
                         prompt_tokens: seq.prompt_tokens,
                         output_tokens: seq.out.len() as u32,
-                        finish_reason: if stop { FinishReason::Stop } else { FinishReason::Length },
+                        finish_reason: if stop {
+                            FinishReason::Stop
+                        } else {
+                            FinishReason::Length
+                        },
                         text: Some(String::from_utf8_lossy(&bytes).into_owned()),
                         engine_timings_ms: BTreeMap::new(),
                     }));
@@ -448,7 +463,10 @@ impl LlamaCppEngine {
             }
             let step = match add_err {
                 Some(e) => Err(failed(e)),
-                None => self.ctx.decode(&mut batch).map_err(|e| failed(format!("llama_decode: {e}"))),
+                None => self
+                    .ctx
+                    .decode(&mut batch)
+                    .map_err(|e| failed(format!("llama_decode: {e}"))),
             };
             if let Err(e) = step {
                 for i in 0..n {

@@ -127,10 +127,16 @@ impl<'a> MarkRecorder<'a> {
 
     /// The latest mark taken: the end of the request as the engine reported it.
     pub fn last_mark(&self) -> Option<Instant> {
-        [self.templated, self.tokenized, self.sent, self.tokens.last().copied(), self.detokenized]
-            .into_iter()
-            .flatten()
-            .max()
+        [
+            self.templated,
+            self.tokenized,
+            self.sent,
+            self.tokens.last().copied(),
+            self.detokenized,
+        ]
+        .into_iter()
+        .flatten()
+        .max()
     }
 
     /// Ends the request at `te` and derives its record from the marks.

@@ -130,7 +130,10 @@ pub fn run(
                 engine.generate_batch(reqs, &mut dyn_recs)
             };
             let returned = Instant::now();
-            if results.iter().any(|r| matches!(r, Err(EngineError::Interrupted))) {
+            if results
+                .iter()
+                .any(|r| matches!(r, Err(EngineError::Interrupted)))
+            {
                 // Cut short by the user: not a measurement, not a failure.
                 return Ok(RunOutcome {
                     records,
@@ -141,7 +144,11 @@ pub fn run(
             for ((req, rec), result) in reqs.iter().zip(recs).zip(results) {
                 // In a batch a request ends at its own last mark, not when the slowest
                 // sequence of the batch does.
-                let te = if reqs.len() == 1 { returned } else { rec.last_mark().unwrap_or(returned) };
+                let te = if reqs.len() == 1 {
+                    returned
+                } else {
+                    rec.last_mark().unwrap_or(returned)
+                };
                 let mut record = rec.finish(req, result, te, run_start);
                 record.repetition = rep as u32;
                 on_event(RunEvent::Request(&record))?;

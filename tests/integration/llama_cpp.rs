@@ -206,8 +206,22 @@ fn concurrency_decodes_sequences_together() {
     let tmp = tempdir();
     let out = tmp.path().join("batch");
     let o = run(&[
-        "run", "-e", "llama-cpp", "-m", TINY, "--concurrency", "4", "--num-prompts", "4",
-        "--output-len", "12", "-t", "2", "-o", out.to_str().unwrap(), "-q",
+        "run",
+        "-e",
+        "llama-cpp",
+        "-m",
+        TINY,
+        "--concurrency",
+        "4",
+        "--num-prompts",
+        "4",
+        "--output-len",
+        "12",
+        "-t",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let s = samples(&out);
@@ -222,12 +236,17 @@ fn concurrency_decodes_sequences_together() {
     let abs = |r: &Value, i: usize| num(r, "start_ms") + r["token_ms"][i].as_f64().unwrap();
     let last_first = s.iter().map(|r| abs(r, 0)).fold(f64::MIN, f64::max);
     let first_last = s.iter().map(|r| abs(r, 11)).fold(f64::MAX, f64::min);
-    assert!(last_first < first_last, "sequences did not overlap: {last_first} >= {first_last}");
+    assert!(
+        last_first < first_last,
+        "sequences did not overlap: {last_first} >= {first_last}"
+    );
     let m = json(&out.join("manifest.json"));
     assert_eq!(m["engine"]["details"]["parallel"], "4");
     let metrics = json(&out.join("metrics.json"));
     assert!(
-        !metrics["warnings"].to_string().contains("one after another"),
+        !metrics["warnings"]
+            .to_string()
+            .contains("one after another"),
         "{}",
         metrics["warnings"]
     );
