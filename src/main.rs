@@ -24,19 +24,7 @@ fn main() -> ExitCode {
 fn dispatch(args: Cli) -> anyhow::Result<ExitCode> {
     match args.command {
         // Bare `nativebench` is `nativebench run` with every default.
-        None => match Cli::parse_from(["nativebench", "run"]).command {
-            Some(Command::Run(a)) => run(&a),
-            Some(Command::Bench(a)) => {
-                let stop = nativebench::session::stop_flag();
-                cli::bench::run(&a, stop, &mut std::io::stdout().lock())?;
-                Ok(if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    ExitCode::from(130)
-                } else {
-                    ExitCode::SUCCESS
-                })
-            }
-            _ => unreachable!("`run` parses as the run command"),
-        },
+        None => dispatch(Cli::parse_from(["nativebench", "run"])),
         Some(Command::Run(a)) => run(&a),
         Some(Command::Bench(a)) => {
             let stop = nativebench::session::stop_flag();
