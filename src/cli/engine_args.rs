@@ -48,9 +48,9 @@ pub struct EngineArgs {
     /// Layers to offload to the GPU (llama.cpp).
     #[arg(long, visible_alias = "ngl", allow_negative_numbers = true)]
     pub n_gpu_layers: Option<i64>,
-    /// Use flash attention (llama.cpp).
-    #[arg(long, visible_alias = "fa")]
-    pub flash_attn: bool,
+    /// Flash attention (llama.cpp): on, off or auto (llama.cpp's default); also `-fa`.
+    #[arg(long, visible_alias = "fa", value_enum, default_value_t = crate::engine::FlashAttn::Auto)]
+    pub flash_attn: crate::engine::FlashAttn,
     /// Keep the engine's own log on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,

@@ -18,8 +18,8 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::{
-    Capabilities, Engine, EngineConfig, EngineError, EngineInfo, FailureKind, FinishReason, Mark,
-    Outcome, Prompt, Recorder, Request, SamplingConfig, TokenBench,
+    Capabilities, Engine, EngineConfig, EngineError, EngineInfo, FailureKind, FinishReason,
+    FlashAttn, Mark, Outcome, Prompt, Recorder, Request, SamplingConfig, TokenBench,
 };
 use crate::workload::template::ChatTemplate;
 
@@ -130,10 +130,10 @@ impl LlamaCppEngine {
             .with_n_seq_max(parallel as u32)
             .with_n_threads(threads as i32)
             .with_n_threads_batch(threads_batch as i32)
-            .with_flash_attention_policy(if lc.flash_attn {
-                llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED
-            } else {
-                llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED
+            .with_flash_attention_policy(match lc.flash_attn {
+                FlashAttn::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
+                FlashAttn::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
+                FlashAttn::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
             })
             // llama.cpp's own per-context timings stay zero unless perf is on.
             .with_no_perf(false);
@@ -175,7 +175,7 @@ impl LlamaCppEngine {
         put("n_batch", n_batch.to_string());
         put("n_ubatch", lc.ubatch_size.min(n_batch).to_string());
         put("threads_batch", threads_batch.to_string());
-        put("flash_attn", lc.flash_attn.to_string());
+        put("flash_attn", format!("{:?}", lc.flash_attn).to_lowercase());
         put(
             "n_gpu_layers",
             lc.n_gpu_layers.map_or("default".into(), |n| n.to_string()),

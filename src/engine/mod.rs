@@ -24,7 +24,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use http::{HttpApi, HttpConfig};
-pub use options::{LlamaCppConfig, SamplingConfig};
+pub use options::{FlashAttn, LlamaCppConfig, SamplingConfig};
 pub use sim::{SimConfig, SimEngine};
 
 /// One chat message.

@@ -38,6 +38,19 @@ impl SamplingConfig {
     }
 }
 
+/// Flash attention, as llama.cpp's tools take it: on, off, or auto (llama.cpp decides
+/// per device; its default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum FlashAttn {
+    #[value(alias = "1")]
+    On,
+    #[value(alias = "0")]
+    Off,
+    #[default]
+    Auto,
+}
+
 /// llama.cpp context settings, named as llama.cpp's own tools name them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LlamaCppConfig {
@@ -55,7 +68,7 @@ pub struct LlamaCppConfig {
     pub ubatch_size: u32,
     /// Layers offloaded to the GPU; `None` leaves llama.cpp's default (CPU here).
     pub n_gpu_layers: Option<u32>,
-    pub flash_attn: bool,
+    pub flash_attn: FlashAttn,
     /// Keep llama.cpp's own log on stderr.
     pub verbose: bool,
 }
@@ -70,7 +83,7 @@ impl Default for LlamaCppConfig {
             batch_size: 2048,
             ubatch_size: 512,
             n_gpu_layers: None,
-            flash_attn: false,
+            flash_attn: FlashAttn::Auto,
             verbose: false,
         }
     }

@@ -260,8 +260,13 @@ fn bare_invocation_runs_the_embedded_default() {
     let o = bin().current_dir(tmp.path()).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
-    assert!(text.contains("engine llama-cpp  model synth:llama-135m:q8_0  workload short"), "{text}");
-    let runs: Vec<_> = std::fs::read_dir(tmp.path().join("results")).unwrap().collect();
+    assert!(
+        text.contains("engine llama-cpp  model synth:llama-135m:q8_0  workload short"),
+        "{text}"
+    );
+    let runs: Vec<_> = std::fs::read_dir(tmp.path().join("results"))
+        .unwrap()
+        .collect();
     assert_eq!(runs.len(), 1, "one run directory per engine");
     let dir = runs[0].as_ref().unwrap().path();
     let s = samples(&dir);
