@@ -364,20 +364,31 @@ impl HttpClient {
     ) -> Result<HttpReply, EngineError> {
         let body = serde_json::to_vec(&self.body(req))
             .map_err(|e| fail(FailureKind::InvalidRequest, e.to_string()))?;
-        let mut builder = hyper::Request::post(self.endpoint.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .header(hyper::header::ACCEPT, "text/event-stream");
-        if let Some(k) = &self.api_key {
-            builder = builder.header(AUTHORIZATION, k.0.clone());
-        }
-        for (k, v) in &self.headers {
-            builder = builder.header(k, v.clone());
-        }
-        let http_req = builder
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| fail(FailureKind::InvalidRequest, e.to_string()))?;
+        let body = Bytes::from(body);
+        let make = || {
+            let mut builder = hyper::Request::post(self.endpoint.clone())
+                .header(CONTENT_TYPE, "application/json")
+                .header(hyper::header::ACCEPT, "text/event-stream");
+            if let Some(k) = &self.api_key {
+                builder = builder.header(AUTHORIZATION, k.0.clone());
+            }
+            for (k, v) in &self.headers {
+                builder = builder.header(k, v.clone());
+            }
+            builder
+                .body(Full::new(body.clone()))
+                .map_err(|e| fail(FailureKind::InvalidRequest, e.to_string()))
+        };
+        let first = make()?;
         rec.mark(Mark::Sent);
-        let resp = self.client.request(http_req).await.map_err(|e| {
+        let mut sent = self.client.request(first).await;
+        if sent.as_ref().err().is_some_and(stale_connection) {
+            // A pooled keep-alive connection that the server had already closed (llama.cpp's
+            // server closes one after a fixed number of requests): nothing was answered on
+            // it, so the request goes once more, on a fresh connection.
+            sent = self.client.request(make()?).await;
+        }
+        let resp = sent.map_err(|e| {
             let kind = if e.is_connect() {
                 FailureKind::Connection
             } else {
@@ -657,6 +668,14 @@ impl Engine for HttpEngine {
 /// Builds the engine (the dispatch arm of `engine::build`).
 pub fn build(config: &EngineConfig) -> Result<Box<dyn Engine>, EngineError> {
     Ok(Box::new(HttpEngine::new(config)?))
+}
+
+/// Whether a request failed because its pooled connection was closed by the server before
+/// any reply: hyper's "connection closed before message completed".
+fn stale_connection(e: &hyper_util::client::legacy::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<hyper::Error>())
+        .is_some_and(|h| h.is_incomplete_message())
 }
 
 #[cfg(test)]
