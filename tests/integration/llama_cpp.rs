@@ -273,3 +273,59 @@ fn bare_invocation_runs_the_embedded_default() {
     assert_eq!(s.len(), 5);
     assert!(s.iter().all(|r| r["output_tokens"] == 128));
 }
+
+#[test]
+fn gemma3_270m_writes_a_complete_run_directory() {
+    let Some(path) = gemma() else { return };
+    let tmp = tempdir();
+    let out = tmp.path().join("gemma");
+    let o = run(&[
+        "run",
+        "-e",
+        "llama-cpp",
+        "-m",
+        "gemma3-270m",
+        "-w",
+        "short",
+        "--num-prompts",
+        "2",
+        "--output-len",
+        "32",
+        "-t",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "samples.jsonl",
+        "metrics.json",
+        "run_config.json",
+        "manifest.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let s = samples(&out);
+    assert_eq!(s.len(), 2);
+    for r in &s {
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["output_tokens"], 32, "ignore-EOS keeps going past <eos>");
+        assert_eq!(
+            r["prompt_tokens"], 128,
+            "fitted with Gemma's own tokenizer: {r}"
+        );
+        assert!(num(r, "prefill_ms") > 0.0 && num(r, "tpot_ms") > 0.0, "{r}");
+    }
+    let m = json(&out.join("manifest.json"));
+    let model_type = m["engine"]["details"]["model_type"].as_str().unwrap();
+    assert!(model_type.starts_with("gemma3 "), "{model_type}");
+    assert_eq!(
+        m["model_file"]["size_bytes"],
+        std::fs::metadata(&path).unwrap().len(),
+        "the manifest names the fetched file"
+    );
+    let metrics = json(&out.join("metrics.json"));
+    assert_eq!(metrics["completed"], 2, "{metrics}");
+    assert_eq!(metrics["failed"], 0, "{metrics}");
+}

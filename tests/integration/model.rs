@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use crate::support::gemma;
+
 use nativebench::model::{
     self, registry, spec::sha256_file, synth::tokenizer_json_path, GgufFile, ModelReport, Quant,
 };
@@ -648,20 +650,6 @@ fn tokenizer_parity_without_llama_cpp_says_how_to_rebuild() {
 }
 
 // ---- Gemma 3 270M ----------------------------------------------------------------
-
-/// The fetched Gemma file, or `None` (a skip) unless NATIVEBENCH_REQUIRE_GEMMA=1.
-fn gemma() -> Option<PathBuf> {
-    match model::resolve("gemma3-270m") {
-        Ok(m) => Some(m.path),
-        Err(e) if std::env::var("NATIVEBENCH_REQUIRE_GEMMA").as_deref() == Ok("1") => {
-            panic!("NATIVEBENCH_REQUIRE_GEMMA=1 but: {e}")
-        }
-        Err(e) => {
-            eprintln!("skipping Gemma 3 270M test: {e}");
-            None
-        }
-    }
-}
 
 #[test]
 fn gemma3_270m_metadata() {

@@ -67,3 +67,18 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).expect("write a fixture");
     p
 }
+
+/// The fetched Gemma 3 270M file, or `None` (the test is skipped, with a note) unless
+/// NATIVEBENCH_REQUIRE_GEMMA=1, when its absence fails the test.
+pub fn gemma() -> Option<PathBuf> {
+    match nativebench::model::resolve("gemma3-270m") {
+        Ok(m) => Some(m.path),
+        Err(e) if std::env::var("NATIVEBENCH_REQUIRE_GEMMA").as_deref() == Ok("1") => {
+            panic!("NATIVEBENCH_REQUIRE_GEMMA=1 but: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping a Gemma 3 270M test: {e}");
+            None
+        }
+    }
+}
