@@ -11,6 +11,9 @@ pub struct GpuInfo {
     pub name: String,
     pub driver: String,
     pub memory_mib: Option<u64>,
+    /// The newest CUDA version the driver supports (from NVML).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda_driver: Option<String>,
 }
 
 /// The machine.
@@ -97,8 +100,22 @@ fn os_name() -> String {
         .unwrap_or_else(|| std::env::consts::OS.to_owned())
 }
 
-/// GPUs through `nvidia-smi` when it exists; an empty list on machines without one.
+/// GPUs through NVML, else `nvidia-smi`; an empty list on machines without a driver.
 fn detect_gpus() -> Vec<GpuInfo> {
+    if let Some(probe) = crate::metrics::gpu::GpuProbe::open() {
+        let driver = probe.driver_version().unwrap_or_default();
+        let cuda_driver = probe.cuda_driver_version();
+        return probe
+            .gpus()
+            .into_iter()
+            .map(|g| GpuInfo {
+                name: g.name,
+                driver: driver.clone(),
+                memory_mib: g.memory_mib,
+                cuda_driver: cuda_driver.clone(),
+            })
+            .collect();
+    }
     let out = Command::new("nvidia-smi")
         .args([
             "--query-gpu=name,driver_version,memory.total",
@@ -117,6 +134,7 @@ fn detect_gpus() -> Vec<GpuInfo> {
                 name: f.first()?.to_string(),
                 driver: f.get(1)?.to_string(),
                 memory_mib: f.get(2).and_then(|m| m.parse().ok()),
+                cuda_driver: None,
             })
         })
         .collect()
@@ -140,7 +158,14 @@ pub fn describe(m: &MachineInfo, b: &BuildInfo) -> String {
     }
     for g in &m.gpus {
         let mem = g.memory_mib.map_or(String::new(), |x| format!(", {x} MiB"));
-        line("gpu", format!("{} (driver {}{mem})", g.name, g.driver));
+        let cuda = g
+            .cuda_driver
+            .as_ref()
+            .map_or(String::new(), |c| format!(", CUDA {c}"));
+        line(
+            "gpu",
+            format!("{} (driver {}{cuda}{mem})", g.name, g.driver),
+        );
     }
     line(
         "nativebench",

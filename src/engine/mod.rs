@@ -5,6 +5,7 @@
 //! (through [`Recorder::mark`]); it never reads the clock for a metric, never formats and
 //! never prints.
 
+pub mod device;
 mod disabled;
 #[cfg(feature = "llama-cpp")]
 pub mod llama_cpp;

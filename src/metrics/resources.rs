@@ -1,5 +1,6 @@
 //! Resource sampling of this process: resident memory (peak and average) and CPU use,
-//! sampled on a background thread while a run measures.
+//! sampled on a background thread while a run measures, plus the GPUs' utilisation,
+//! memory, power and temperature where an NVIDIA driver is present.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -7,6 +8,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+
+use super::gpu::{self, GpuProbe, GpuReading, GpuSummary};
 
 /// How often memory is sampled.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(50);
@@ -21,12 +24,15 @@ pub struct ResourceSummary {
     /// CPU time over wall time, in percent of one core.
     pub cpu_avg_percent: Option<f64>,
     pub samples: usize,
+    /// GPU figures (`gpu_*` fields), absent where no NVIDIA driver is present.
+    #[serde(flatten)]
+    pub gpu: GpuSummary,
 }
 
 /// A running sampler; [`ResourceSampler::stop`] ends it and summarises.
 pub struct ResourceSampler {
     stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<Vec<f64>>>,
+    handle: Option<JoinHandle<(Vec<f64>, Vec<GpuReading>)>>,
     started: Instant,
     cpu_start: Option<f64>,
 }
@@ -39,14 +45,20 @@ impl ResourceSampler {
         let handle = std::thread::Builder::new()
             .name("nativebench-rss".into())
             .spawn(move || {
-                let mut samples = Vec::new();
+                // Opened here, not on the measuring thread, so loading NVML costs the run
+                // nothing.
+                let probe = GpuProbe::open();
+                let (mut samples, mut gpu) = (Vec::new(), Vec::new());
                 while !flag.load(Ordering::Relaxed) {
                     if let Some(rss) = rss_mib() {
                         samples.push(rss);
                     }
+                    if let Some(p) = &probe {
+                        gpu.push(p.read());
+                    }
                     std::thread::sleep(SAMPLE_EVERY);
                 }
-                samples
+                (samples, gpu)
             })
             .ok();
         ResourceSampler {
@@ -60,7 +72,7 @@ impl ResourceSampler {
     /// Stops sampling. `None` where the OS gives no figures.
     pub fn stop(mut self) -> Option<ResourceSummary> {
         self.stop.store(true, Ordering::Relaxed);
-        let mut samples = self.handle.take()?.join().ok()?;
+        let (mut samples, gpu) = self.handle.take()?.join().ok()?;
         if let Some(rss) = rss_mib() {
             samples.push(rss);
         }
@@ -80,6 +92,7 @@ impl ResourceSampler {
             rss_avg_mib: avg,
             cpu_avg_percent: cpu,
             samples: samples.len(),
+            gpu: gpu::summarize(&gpu).unwrap_or_default(),
         })
     }
 }
@@ -134,5 +147,27 @@ mod tests {
             "{r:?}"
         );
         assert!(r.samples >= 2);
+    }
+
+    #[test]
+    fn gpu_fields_are_absent_without_a_driver_and_read_back() {
+        let mut r = ResourceSummary {
+            rss_peak_mib: 10.0,
+            rss_avg_mib: 9.0,
+            cpu_avg_percent: None,
+            samples: 3,
+            gpu: GpuSummary::default(),
+        };
+        let json = serde_json::to_value(r).unwrap();
+        assert!(json.get("rss_peak_mib").is_some());
+        assert!(json.get("gpu_util_avg_percent").is_none(), "{json}");
+        // metrics.json files written before GPU telemetry existed still load.
+        let back: ResourceSummary = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
+
+        r.gpu.gpu_mem_used_peak_mib = Some(1234.5);
+        let json = serde_json::to_value(r).unwrap();
+        assert_eq!(json["gpu_mem_used_peak_mib"], 1234.5);
+        assert_eq!(serde_json::from_value::<ResourceSummary>(json).unwrap(), r);
     }
 }

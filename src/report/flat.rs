@@ -92,6 +92,10 @@ pub struct FlatRun {
     pub rep_tpot_p50_cv: Option<f64>,
     pub rss_peak_mib: Option<f64>,
     pub cpu_avg_percent: Option<f64>,
+    /// NVML figures, empty where no NVIDIA driver was present.
+    pub gpu_util_avg_percent: Option<f64>,
+    pub gpu_mem_used_peak_mib: Option<f64>,
+    pub gpu_power_avg_w: Option<f64>,
     /// The run's warnings, joined by "; ".
     pub warnings: String,
     pub run_dir: String,
@@ -282,6 +286,9 @@ impl FlatRun {
             rep_tpot_p50_cv: rep_cv(&reps.tpot_p50_ms),
             rss_peak_mib: m.resources.map(|r| r.rss_peak_mib),
             cpu_avg_percent: m.resources.and_then(|r| r.cpu_avg_percent),
+            gpu_util_avg_percent: m.resources.and_then(|r| r.gpu.gpu_util_avg_percent),
+            gpu_mem_used_peak_mib: m.resources.and_then(|r| r.gpu.gpu_mem_used_peak_mib),
+            gpu_power_avg_w: m.resources.and_then(|r| r.gpu.gpu_power_avg_w),
             warnings: m.warnings.join("; "),
             run_dir: run.dir.display().to_string(),
         }

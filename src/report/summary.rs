@@ -69,6 +69,15 @@ pub fn render(m: &MetricsFile, run_dir: &str) -> String {
     if let Some(r) = &x.resources {
         kv("Peak RSS (MiB):", format!("{:.1}", r.rss_peak_mib));
         kv("Average RSS (MiB):", format!("{:.1}", r.rss_avg_mib));
+        if let Some(u) = r.gpu.gpu_util_avg_percent {
+            kv("GPU utilisation (%, mean):", format!("{u:.1}"));
+        }
+        if let Some(m) = r.gpu.gpu_mem_used_peak_mib {
+            kv("GPU memory used (MiB, peak):", format!("{m:.0}"));
+        }
+        if let Some(w) = r.gpu.gpu_power_avg_w {
+            kv("GPU power (W, mean):", format!("{w:.1}"));
+        }
     }
     let _ = writeln!(
         s,

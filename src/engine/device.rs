@@ -1,0 +1,281 @@
+//! The device an in-process engine computes on (`--device cpu|cuda:N|metal`), and the one
+//! place a device spec becomes a candle device.
+//!
+//! Every spec parses in every build; a device this build cannot drive fails when opened,
+//! with an error that names the feature to rebuild with.
+
+use std::fmt;
+use std::str::FromStr;
+
+use candle_core::Device;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::EngineError;
+
+/// A device as the user names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DeviceSpec {
+    /// The host CPU.
+    #[default]
+    Cpu,
+    /// The CUDA device with this ordinal.
+    Cuda(usize),
+    /// The default Metal device (macOS).
+    Metal,
+}
+
+impl DeviceSpec {
+    /// Whether work on this device runs asynchronously to the host, so that host clocks
+    /// need a synchronize before they are read.
+    pub fn is_accelerator(self) -> bool {
+        !matches!(self, DeviceSpec::Cpu)
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceSpec::Cpu => f.write_str("cpu"),
+            DeviceSpec::Cuda(n) => write!(f, "cuda:{n}"),
+            DeviceSpec::Metal => f.write_str("metal"),
+        }
+    }
+}
+
+impl FromStr for DeviceSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_lowercase();
+        let bad =
+            || format!("unknown device `{s}`: choose cpu, cuda, cuda:N (N = 0, 1, ...) or metal");
+        match wanted.as_str() {
+            "cpu" => Ok(DeviceSpec::Cpu),
+            "cuda" => Ok(DeviceSpec::Cuda(0)),
+            "metal" => Ok(DeviceSpec::Metal),
+            other => match other.strip_prefix("cuda:") {
+                Some(n) => n.parse().map(DeviceSpec::Cuda).map_err(|_| bad()),
+                None => Err(bad()),
+            },
+        }
+    }
+}
+
+impl Serialize for DeviceSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Opens the device a spec names, or says in one line why this build or machine cannot.
+pub fn open(spec: &DeviceSpec) -> Result<Device, EngineError> {
+    match *spec {
+        DeviceSpec::Cpu => Ok(Device::Cpu),
+        DeviceSpec::Cuda(ordinal) => open_cuda(ordinal),
+        DeviceSpec::Metal => open_metal(),
+    }
+}
+
+/// Waits until all work queued on the device has finished (a no-op on the CPU).
+pub fn synchronize(device: &Device) -> Result<(), EngineError> {
+    device.synchronize().map_err(|e| EngineError::Request {
+        kind: super::FailureKind::Engine,
+        message: format!("device synchronize failed: {}", first_line(&e.to_string())),
+    })
+}
+
+/// The spec of an open device, for reports (`cuda:1`, not candle's debug form).
+pub fn spec_of(device: &Device) -> DeviceSpec {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => DeviceSpec::Cpu,
+        candle_core::DeviceLocation::Cuda { gpu_id } => DeviceSpec::Cuda(gpu_id),
+        candle_core::DeviceLocation::Metal { .. } => DeviceSpec::Metal,
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn open_cuda(ordinal: usize) -> Result<Device, EngineError> {
+    // cudarc panics, rather than erroring, when it loads the driver library itself and
+    // finds none; candle links the driver instead, but asking first costs one dlopen and
+    // keeps the error a sentence whichever way cudarc was built.
+    if !cuda_driver_present() {
+        return Err(setup(
+            "CUDA",
+            "no CUDA driver found (libcuda.so.1 could not be loaded): is an NVIDIA driver installed?".into(),
+        ));
+    }
+    // Creating a context can still fail (bad ordinal, driver/runtime mismatch); a panic
+    // from inside cudarc must not take the process down with a backtrace.
+    match std::panic::catch_unwind(|| Device::new_cuda(ordinal)) {
+        Ok(Ok(device)) => Ok(device),
+        Ok(Err(e)) => Err(setup(
+            "CUDA",
+            format!("cannot open cuda:{ordinal}: {}", first_line(&e.to_string())),
+        )),
+        Err(_) => Err(setup(
+            "CUDA",
+            format!("cannot open cuda:{ordinal}: the CUDA driver library failed to load"),
+        )),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn open_cuda(_ordinal: usize) -> Result<Device, EngineError> {
+    Err(EngineError::NotCompiled {
+        engine: "CUDA",
+        feature: "cuda",
+    })
+}
+
+/// Whether the CUDA driver library can be loaded in this process.
+#[cfg(feature = "cuda")]
+pub fn cuda_driver_present() -> bool {
+    ["libcuda.so.1", "libcuda.so"]
+        .iter()
+        .any(|name| can_dlopen(name))
+}
+
+/// Whether the dynamic loader finds and loads this library (then lets it go again).
+#[cfg(feature = "cuda")]
+fn can_dlopen(name: &str) -> bool {
+    let Ok(c_name) = std::ffi::CString::new(name) else {
+        return false;
+    };
+    // SAFETY: `c_name` is a valid NUL-terminated string; a non-null handle from dlopen is
+    // released exactly once. Loading libcuda runs no code of ours.
+    unsafe {
+        let handle = libc::dlopen(c_name.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL);
+        if handle.is_null() {
+            return false;
+        }
+        libc::dlclose(handle);
+    }
+    true
+}
+
+/// Whether the CUDA driver library can be loaded (never, in a build without CUDA).
+#[cfg(not(feature = "cuda"))]
+pub fn cuda_driver_present() -> bool {
+    false
+}
+
+#[cfg(all(feature = "metal", target_os = "macos"))]
+fn open_metal() -> Result<Device, EngineError> {
+    Device::new_metal(0).map_err(|e| {
+        setup(
+            "Metal",
+            format!(
+                "cannot open the Metal device: {}",
+                first_line(&e.to_string())
+            ),
+        )
+    })
+}
+
+#[cfg(all(feature = "metal", not(target_os = "macos")))]
+fn open_metal() -> Result<Device, EngineError> {
+    Err(setup("Metal", "Metal devices exist only on macOS".into()))
+}
+
+#[cfg(not(feature = "metal"))]
+fn open_metal() -> Result<Device, EngineError> {
+    Err(EngineError::NotCompiled {
+        engine: "Metal",
+        feature: "metal",
+    })
+}
+
+#[cfg(any(feature = "cuda", feature = "metal"))]
+fn setup(engine: &'static str, message: String) -> EngineError {
+    EngineError::Setup { engine, message }
+}
+
+/// Errors from candle's backends can span lines (a driver's error and its context); a
+/// setup error stays on one.
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s).trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_spelling_and_prints_it_back() {
+        for (s, want) in [
+            ("cpu", DeviceSpec::Cpu),
+            ("CPU", DeviceSpec::Cpu),
+            ("cuda", DeviceSpec::Cuda(0)),
+            ("cuda:0", DeviceSpec::Cuda(0)),
+            ("cuda:3", DeviceSpec::Cuda(3)),
+            ("metal", DeviceSpec::Metal),
+        ] {
+            assert_eq!(s.parse::<DeviceSpec>().unwrap(), want, "{s}");
+        }
+        assert_eq!(DeviceSpec::Cuda(0).to_string(), "cuda:0");
+        assert_eq!(DeviceSpec::Cuda(2).to_string(), "cuda:2");
+        assert_eq!(DeviceSpec::default(), DeviceSpec::Cpu);
+        for spec in [DeviceSpec::Cpu, DeviceSpec::Cuda(5), DeviceSpec::Metal] {
+            assert_eq!(spec.to_string().parse::<DeviceSpec>().unwrap(), spec);
+        }
+    }
+
+    #[test]
+    fn rejects_unknown_devices_naming_the_choices() {
+        for bad in ["tpu", "cuda:", "cuda:x", "cuda:-1", "", "metal:1"] {
+            let e = bad.parse::<DeviceSpec>().unwrap_err();
+            assert!(e.contains("cuda:N") && e.contains("metal"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn serializes_as_the_string() {
+        let json = serde_json::to_string(&DeviceSpec::Cuda(1)).unwrap();
+        assert_eq!(json, "\"cuda:1\"");
+        let back: DeviceSpec = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, DeviceSpec::Cuda(1));
+        assert!(serde_json::from_str::<DeviceSpec>("\"npu\"").is_err());
+    }
+
+    #[test]
+    fn cpu_opens_and_synchronizes() {
+        let d = open(&DeviceSpec::Cpu).unwrap();
+        assert!(d.is_cpu());
+        synchronize(&d).unwrap();
+        assert_eq!(spec_of(&d), DeviceSpec::Cpu);
+    }
+
+    #[test]
+    #[cfg(not(feature = "cuda"))]
+    fn cuda_without_the_feature_names_the_feature() {
+        let e = open(&DeviceSpec::Cuda(0)).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "this build has no CUDA support: rebuild with --features cuda"
+        );
+    }
+
+    #[test]
+    #[cfg(feature = "cuda")]
+    fn cuda_without_a_driver_is_an_error_not_a_panic() {
+        if cuda_driver_present() {
+            return; // a machine with a GPU: the open may well succeed
+        }
+        let e = open(&DeviceSpec::Cuda(0)).unwrap_err().to_string();
+        assert!(e.contains("no CUDA driver"), "{e}");
+    }
+
+    #[test]
+    #[cfg(not(feature = "metal"))]
+    fn metal_without_the_feature_names_the_feature() {
+        let e = open(&DeviceSpec::Metal).unwrap_err().to_string();
+        assert!(e.contains("--features metal"), "{e}");
+    }
+}
