@@ -68,6 +68,10 @@ fn dispatch(args: Cli) -> anyhow::Result<ExitCode> {
             cli::serve::run(&a)?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::CheckAgreement(a)) => {
+            cli::agreement::run(&a, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Compare(a)) => {
             let stop = nativebench::session::stop_flag();
             cli::compare::run(&a, stop, &mut std::io::stdout().lock())?;

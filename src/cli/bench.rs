@@ -80,6 +80,12 @@ pub struct BenchArgs {
     /// Keep the engine's own log on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Device for candle: cpu, cuda:N or metal.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Dtype candle computes a safetensors model in: f32 (default), f16 or bf16.
+    #[arg(long)]
+    pub dtype: Option<String>,
 
     #[command(flatten)]
     pub sim: super::run::SimArgs,
@@ -221,8 +227,11 @@ impl BenchArgs {
             n_gpu_layers: self.n_gpu_layers,
             flash_attn: self.flash_attn,
             verbose: self.verbose,
+            device: self.device.clone(),
+            dtype: self.dtype.clone(),
         }
         .llama(1)?;
+        let candle = super::engine_args::candle_config(&self.device, self.dtype.as_deref())?;
         Ok(BenchConfig {
             engine: EngineConfig {
                 kind: engines[0],
@@ -232,6 +241,7 @@ impl BenchArgs {
                 }),
                 seed: self.seed,
                 llama,
+                candle,
                 sim: self.sim.config()?,
                 ..EngineConfig::default()
             },

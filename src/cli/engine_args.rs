@@ -1,9 +1,9 @@
-//! Engine flags shared by `run`, `bench` and `serve`: sampling and the llama.cpp context,
-//! named as llama.cpp's tools name them.
+//! Engine flags shared by `run`, `bench` and `serve`: sampling, the llama.cpp context
+//! (named as llama.cpp's tools name them), and candle's device and dtype.
 
 use clap::Args;
 
-use crate::engine::{LlamaCppConfig, SamplingConfig};
+use crate::engine::{CandleConfig, LlamaCppConfig, SamplingConfig};
 use crate::error::{Error, Result};
 
 /// Engine settings, as typed.
@@ -54,6 +54,22 @@ pub struct EngineArgs {
     /// Keep the engine's own log on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Device for candle: cpu, cuda:N or metal (GPU devices need a build with
+    /// --features cuda or metal).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Dtype candle computes a safetensors model in: f32 (default), f16 or bf16. GGUF
+    /// models keep their own weight types.
+    #[arg(long)]
+    pub dtype: Option<String>,
+}
+
+/// candle's settings from `--device` and `--dtype`, as typed.
+pub fn candle_config(device: &str, dtype: Option<&str>) -> Result<CandleConfig> {
+    Ok(CandleConfig {
+        device: device.parse().map_err(Error::Config)?,
+        dtype: dtype.map(str::parse).transpose().map_err(Error::Config)?,
+    })
 }
 
 fn at_least_one(flag: &str, v: i64) -> Result<u32> {
@@ -73,6 +89,11 @@ impl EngineArgs {
         };
         s.validate().map_err(Error::Config)?;
         Ok(s)
+    }
+
+    /// candle's device and dtype.
+    pub fn candle(&self) -> Result<CandleConfig> {
+        candle_config(&self.device, self.dtype.as_deref())
     }
 
     /// The llama.cpp settings; `concurrency` is the default number of parallel sequences.

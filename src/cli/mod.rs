@@ -1,6 +1,7 @@
 //! The command line: clap definitions that mirror what users type, and the one step that
 //! validates them into config structs. Nothing downstream re-checks a flag.
 
+pub mod agreement;
 pub mod bench;
 pub mod compare;
 pub mod engine_args;
@@ -39,6 +40,9 @@ pub enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Run a workload in-process and through `serve`, and decompose the served overhead.
     Compare(Box<compare::CompareArgs>),
+    /// Load one GGUF in candle and in llama.cpp, decode greedily with both from the same
+    /// prompt tokens, and print how many tokens agree and the first step's logit gap.
+    CheckAgreement(agreement::AgreementArgs),
 }
 
 /// llama.cpp tools spell some flags with one dash and several letters (`-pg`, `-ub`,

@@ -232,6 +232,7 @@ impl RunArgs {
                 sampling: self.engine_args.sampling()?,
                 sim: self.sim.config()?,
                 llama: self.engine_args.llama(runner.concurrency)?,
+                candle: self.engine_args.candle()?,
                 http: self.http.http_config(&engines)?,
             },
             load: self.http.load_config(

@@ -81,6 +81,7 @@ impl ServeArgs {
                     sampling: self.engine_args.sampling()?,
                     sim: self.sim.config()?,
                     llama: self.engine_args.llama(1)?,
+                    candle: self.engine_args.candle()?,
                     ..EngineConfig::default()
                 }
             }

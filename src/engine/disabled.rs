@@ -1,21 +1,8 @@
-//! Engines this build cannot run. Each is a function with the real engine's signature
+//! Engines this build cannot run. Each is a module with the real engine's entry point
 //! that returns a clear error, so the dispatch in `engine::build` needs no `cfg`.
 
-use super::{Engine, EngineConfig, EngineError};
-
-pub const CANDLE_AVAILABLE: bool = false;
-
-fn unavailable(engine: &'static str, feature: &'static str, on: bool) -> EngineError {
-    if on {
-        // The feature is on but the engine has not landed in this version yet.
-        EngineError::Setup {
-            engine,
-            message: "not implemented in this version of nativebench".into(),
-        }
-    } else {
-        EngineError::NotCompiled { engine, feature }
-    }
-}
+/// Whether this build includes the candle engine.
+pub const CANDLE_AVAILABLE: bool = cfg!(feature = "candle");
 
 /// The llama.cpp engine in a build without the `llama-cpp` feature.
 #[cfg(not(feature = "llama-cpp"))]
@@ -30,6 +17,15 @@ pub mod llama_cpp {
     }
 }
 
-pub fn candle(_config: &EngineConfig) -> Result<Box<dyn Engine>, EngineError> {
-    Err(unavailable("candle", "candle", cfg!(feature = "candle")))
+/// The candle engine in a build without the `candle` feature.
+#[cfg(not(feature = "candle"))]
+pub mod candle {
+    use super::super::{Engine, EngineConfig, EngineError};
+
+    pub fn open(_config: &EngineConfig) -> Result<Box<dyn Engine>, EngineError> {
+        Err(EngineError::NotCompiled {
+            engine: "candle",
+            feature: "candle",
+        })
+    }
 }

@@ -188,7 +188,7 @@ impl LlamaCppEngine {
             if template.is_some() {
                 "model".into()
             } else {
-                "none: message contents joined by newlines".into()
+                super::prompt::NO_TEMPLATE.into()
             },
         );
         put("system_info", system_info());
@@ -219,18 +219,7 @@ impl LlamaCppEngine {
     }
 
     fn render(&self, prompt: &Prompt) -> Result<String, EngineError> {
-        match (prompt, &self.template) {
-            (Prompt::Text(t), _) => Ok(t.clone()),
-            (Prompt::Chat(ms), Some(t)) => t.render(ms, true).map_err(|e| EngineError::Request {
-                kind: FailureKind::InvalidRequest,
-                message: format!("chat template: {e}"),
-            }),
-            (Prompt::Chat(ms), None) => Ok(ms
-                .iter()
-                .map(|m| m.content.as_str())
-                .collect::<Vec<_>>()
-                .join("\n")),
-        }
+        super::prompt::render(prompt, self.template.as_ref())
     }
 
     fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
@@ -251,7 +240,7 @@ impl LlamaCppEngine {
         }
         chain.push(LlamaSampler::temp(s.temperature));
         // Seeded per request, so a request samples the same tokens whatever ran before.
-        let seed = self.seed.wrapping_add(request_id.wrapping_mul(0x9e37_79b9)) as u32;
+        let seed = SamplingConfig::request_seed(self.seed, request_id) as u32;
         chain.push(LlamaSampler::dist(seed));
         LlamaSampler::chain_simple(chain)
     }
@@ -285,18 +274,12 @@ impl LlamaCppEngine {
 
         let prompt = self.tokenize(&text);
         rec.mark(Mark::Tokenized);
-        let need = prompt.len() + req.max_tokens as usize;
-        if prompt.is_empty() || need > self.n_ctx as usize {
-            return Err(EngineError::Request {
-                kind: FailureKind::InvalidRequest,
-                message: format!(
-                    "prompt of {} tokens plus {} output tokens does not fit the context of {} (raise --ctx-size)",
-                    prompt.len(),
-                    req.max_tokens,
-                    self.n_ctx
-                ),
-            });
-        }
+        super::prompt::check_fits(
+            prompt.len(),
+            req.max_tokens,
+            self.n_ctx as usize,
+            "raise --ctx-size",
+        )?;
         Ok(prompt)
     }
 
@@ -491,6 +474,40 @@ impl LlamaCppEngine {
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err(failed("sequence ended without a result"))))
             .collect()
+    }
+}
+
+impl LlamaCppEngine {
+    /// llama.cpp's tokenization of a prompt (BOS added where the model wants it, special
+    /// tokens parsed), as ids; for `check-agreement`.
+    pub(crate) fn tokenize_ids(&self, text: &str) -> Vec<u32> {
+        self.tokenize(text).iter().map(|t| t.0 as u32).collect()
+    }
+
+    /// Greedy decoding of `n` tokens after `prompt` from an empty cache, with the logits
+    /// of the first step; for `check-agreement`.
+    pub(crate) fn greedy_trace(
+        &mut self,
+        prompt: &[u32],
+        n: usize,
+    ) -> Result<(Vec<u32>, Vec<f32>), EngineError> {
+        self.clear_kv();
+        let toks: Vec<LlamaToken> = prompt.iter().map(|&t| LlamaToken(t as i32)).collect();
+        self.eval(&toks)?;
+        let first = self.ctx.get_logits_ith(-1).to_vec();
+        let mut logits = first.clone();
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            super::logits::check_nan(&logits, out.len())?;
+            let t = super::logits::argmax(&logits);
+            out.push(t);
+            if out.len() < n {
+                self.eval(&[LlamaToken(t as i32)])?;
+                logits = self.ctx.get_logits_ith(-1).to_vec();
+            }
+        }
+        self.clear_kv();
+        Ok((out, first))
     }
 }
 

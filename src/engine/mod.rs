@@ -5,6 +5,11 @@
 //! (through [`Recorder::mark`]); it never reads the clock for a metric, never formats and
 //! never prints.
 
+pub mod agreement;
+#[cfg(feature = "candle")]
+pub mod candle;
+#[cfg(not(feature = "candle"))]
+pub use disabled::candle;
 pub mod device;
 mod disabled;
 #[cfg(feature = "llama-cpp")]
@@ -12,8 +17,10 @@ pub mod llama_cpp;
 #[cfg(not(feature = "llama-cpp"))]
 pub use disabled::llama_cpp;
 pub mod http;
+pub mod logits;
 pub mod openai;
 pub mod options;
+pub mod prompt;
 pub mod sim;
 pub mod sse;
 
@@ -25,7 +32,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use http::{HttpApi, HttpConfig};
-pub use options::{FlashAttn, LlamaCppConfig, SamplingConfig};
+pub use options::{CandleConfig, FlashAttn, LlamaCppConfig, SamplingConfig, WeightDType};
 pub use sim::{SimConfig, SimEngine};
 
 /// One chat message.
@@ -353,6 +360,9 @@ pub struct EngineConfig {
     pub sampling: SamplingConfig,
     pub sim: SimConfig,
     pub llama: LlamaCppConfig,
+    /// The candle engine's device and dtype.
+    #[serde(default)]
+    pub candle: CandleConfig,
     /// The `http` engine's settings (server URL, API, headers; never the API key).
     #[serde(default)]
     pub http: HttpConfig,
@@ -368,6 +378,7 @@ impl Default for EngineConfig {
             sampling: SamplingConfig::default(),
             sim: SimConfig::default(),
             llama: LlamaCppConfig::default(),
+            candle: CandleConfig::default(),
             http: HttpConfig::default(),
         }
     }
@@ -378,7 +389,7 @@ pub fn build(config: &EngineConfig) -> Result<Box<dyn Engine>, EngineError> {
     match config.kind {
         EngineKind::Sim => Ok(Box::new(SimEngine::new(config.sim.clone(), config.seed))),
         EngineKind::LlamaCpp => llama_cpp::open(config),
-        EngineKind::Candle => disabled::candle(config),
+        EngineKind::Candle => candle::open(config),
         EngineKind::Http => http::build(config),
     }
 }

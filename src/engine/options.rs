@@ -1,8 +1,14 @@
-//! Settings shared by the in-process engines: sampling, and the llama.cpp context.
+//! Settings shared by the in-process engines: sampling, the llama.cpp context, and
+//! candle's device and dtype.
 //! They live outside the engine modules so that a build without an engine still parses,
 //! validates and records them.
 
+use std::fmt;
+use std::str::FromStr;
+
 use serde::{Deserialize, Serialize};
+
+use super::device::DeviceSpec;
 
 /// How the next token is chosen. Greedy (temperature 0) by default, so runs repeat.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -16,6 +22,12 @@ pub struct SamplingConfig {
 impl SamplingConfig {
     pub fn is_greedy(&self) -> bool {
         self.temperature <= 0.0
+    }
+
+    /// The seed of one request's sampler: derived from the run's seed and the request's
+    /// id, so a request samples the same tokens whatever ran before it, in every engine.
+    pub fn request_seed(base: u64, request_id: u64) -> u64 {
+        base.wrapping_add(request_id.wrapping_mul(0x9e37_79b9))
     }
 
     /// Checks the values are usable.
@@ -87,4 +99,54 @@ impl Default for LlamaCppConfig {
             verbose: false,
         }
     }
+}
+
+/// The dtype candle computes a safetensors model in (`--dtype`). Quantized GGUF models
+/// keep their own storage types and compute in f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightDType {
+    #[default]
+    F32,
+    F16,
+    Bf16,
+}
+
+impl WeightDType {
+    pub const ALL: [WeightDType; 3] = [WeightDType::F32, WeightDType::F16, WeightDType::Bf16];
+
+    /// The CLI spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WeightDType::F32 => "f32",
+            WeightDType::F16 => "f16",
+            WeightDType::Bf16 => "bf16",
+        }
+    }
+}
+
+impl fmt::Display for WeightDType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for WeightDType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_lowercase();
+        WeightDType::ALL
+            .into_iter()
+            .find(|d| d.as_str() == wanted)
+            .ok_or_else(|| format!("unknown --dtype `{s}`: choose f32, f16 or bf16"))
+    }
+}
+
+/// candle's settings: where it computes, and in what dtype.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CandleConfig {
+    pub device: DeviceSpec,
+    /// `None`: f32 (safetensors); GGUF models compute in f32 whatever their storage.
+    pub dtype: Option<WeightDType>,
 }

@@ -1,5 +1,7 @@
 //! The one integration-test binary: each module covers one area, sharing `support`.
 
+#[cfg(feature = "candle")]
+mod candle;
 mod compare;
 mod faults;
 mod http;

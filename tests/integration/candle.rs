@@ -1,0 +1,476 @@
+//! The candle engine: complete run directories with exact lengths on the synthetic tiny
+//! model and on Gemma 3 270M, a llama safetensors directory in every dtype, KV-cache reset
+//! between requests, agreement with llama.cpp, NaN logits, `bench`, and bad input.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+const TINY: &str = "synth:tiny:q8_0";
+
+fn ok_run(args: &[&str]) -> std::process::Output {
+    let o = run(args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
+
+#[test]
+fn runs_the_short_workload_with_exact_lengths() {
+    let tmp = tempdir();
+    let out = tmp.path().join("c");
+    ok_run(&[
+        "run",
+        "-e",
+        "candle",
+        "-m",
+        TINY,
+        "-w",
+        "short",
+        "-t",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let s = samples(&out);
+    assert_eq!(s.len(), 5);
+    for r in &s {
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["output_tokens"], 128, "ignore-EOS makes lengths exact");
+        assert_eq!(r["token_ms"].as_array().unwrap().len(), 128);
+        // Fitted with candle's own tokenizer and template: 128 prefill tokens.
+        assert_eq!(r["prompt_tokens"], 128, "{r}");
+        assert!(r["prefill_ms"].as_f64().unwrap() > 0.0);
+        assert!(!r["output_text"].as_str().unwrap().is_empty());
+    }
+    let m = json(&out.join("manifest.json"));
+    assert_eq!(m["engine"]["name"], "candle");
+    assert_eq!(m["engine"]["version"], "0.11.1");
+    assert_eq!(m["engine"]["device"], "cpu");
+    assert_eq!(m["engine"]["threads"], 2);
+    assert_eq!(m["engine"]["details"]["architecture"], "llama");
+    assert_eq!(m["model_file"]["sha256"].as_str().unwrap().len(), 64);
+    assert!(m["model_file"]["size_bytes"].as_u64().unwrap() > 0);
+}
+
+/// The same prompt three times in one run: with the cache reset between requests, greedy
+/// decoding gives the same text each time.
+fn assert_repeats(model: &str, dir: &Path) {
+    let out = dir.join("repeat");
+    ok_run(&[
+        "run",
+        "-e",
+        "candle",
+        "-m",
+        model,
+        "--prompt",
+        "Once upon a time there was a small program that measured everything",
+        "--output-len",
+        "16",
+        "-r",
+        "3",
+        "--warmup",
+        "0",
+        "-t",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let s = samples(&out);
+    assert_eq!(s.len(), 3);
+    let texts: Vec<&str> = s
+        .iter()
+        .map(|r| r["output_text"].as_str().unwrap())
+        .collect();
+    assert!(!texts[0].is_empty());
+    assert!(
+        texts.iter().all(|t| *t == texts[0]),
+        "the KV cache leaked between requests: {texts:?}"
+    );
+}
+
+#[test]
+fn the_kv_cache_is_reset_between_requests() {
+    let tmp = tempdir();
+    assert_repeats(TINY, tmp.path());
+}
+
+#[test]
+fn gemma3_270m_writes_a_complete_run_directory() {
+    let Some(path) = gemma() else { return };
+    let tmp = tempdir();
+    let out = tmp.path().join("g");
+    ok_run(&[
+        "run",
+        "-e",
+        "candle",
+        "-m",
+        path.to_str().unwrap(),
+        "-w",
+        "short",
+        "--num-prompts",
+        "2",
+        "--output-len",
+        "16",
+        "-t",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let s = samples(&out);
+    assert_eq!(s.len(), 2);
+    for r in &s {
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["output_tokens"], 16);
+        assert_eq!(r["prompt_tokens"], 128, "{r}");
+    }
+    let m = json(&out.join("manifest.json"));
+    assert_eq!(m["engine"]["details"]["architecture"], "gemma3");
+    assert_eq!(
+        m["model_file"]["sha256"],
+        "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+    );
+    assert_repeats(path.to_str().unwrap(), tmp.path());
+}
+
+fn agreement(model: &str) -> Value {
+    let o = ok_run(&[
+        "check-agreement",
+        "-m",
+        model,
+        "--tokens",
+        "32",
+        "-t",
+        "2",
+        "--format",
+        "json",
+    ]);
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+#[test]
+fn candle_and_llama_cpp_agree_on_the_tiny_model() {
+    let f32 = agreement("synth:tiny:f32");
+    assert_eq!(f32["tokens"], 32);
+    assert_eq!(f32["matching_prefix"], 32, "{f32}");
+    assert_eq!(f32["tokenizers_agree"], true);
+    let rel = f32["max_rel_logit_diff"].as_f64().unwrap();
+    assert!(rel < 0.05, "f32 logits far apart: {f32}");
+
+    let q8 = agreement(TINY);
+    assert!(q8["matching_prefix"].as_u64().unwrap() >= 8, "{q8}");
+
+    // The table says the same in words.
+    let o = ok_run(&[
+        "check-agreement",
+        "-m",
+        "synth:tiny:f32",
+        "-n",
+        "4",
+        "-t",
+        "2",
+    ]);
+    assert!(
+        stdout(&o).contains("greedy tokens: 4/4 agree from the start"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// A copy of the tiny f32 model whose final norm is NaN: every logit is NaN.
+fn nan_model(dir: &Path) -> PathBuf {
+    let src = nativebench::model::resolve("synth:tiny:f32").unwrap().path;
+    let g = nativebench::model::GgufFile::open(&src).unwrap();
+    let t = g.tensor("output_norm.weight").expect("an output norm");
+    assert_eq!(t.ggml_type.name, "F32");
+    let mut bytes = std::fs::read(&src).unwrap();
+    let start = (g.data_offset + t.offset) as usize;
+    for chunk in bytes[start..start + t.n_bytes as usize].chunks_mut(4) {
+        chunk.copy_from_slice(&f32::NAN.to_le_bytes());
+    }
+    let p = dir.join("nan.gguf");
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn nan_logits_fail_the_request_and_say_so() {
+    let tmp = tempdir();
+    let model = nan_model(tmp.path());
+    let out = tmp.path().join("nan");
+    let o = run(&[
+        "run",
+        "-e",
+        "candle",
+        "-m",
+        model.to_str().unwrap(),
+        "--prompt",
+        "hello",
+        "--output-len",
+        "4",
+        "-r",
+        "2",
+        "--warmup",
+        "0",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "every request failed: {}",
+        stderr(&o)
+    );
+    let s = samples(&out);
+    assert_eq!(s.len(), 2, "the run goes on after a failed request");
+    for r in &s {
+        assert_eq!(r["ok"], false);
+        assert_eq!(r["error_kind"], "engine");
+        let e = r["error"].as_str().unwrap();
+        assert!(e.contains("NaN in the logits at step 0"), "{r}");
+    }
+}
+
+#[test]
+fn bench_runs_llama_bench_tests_on_candle() {
+    let o = ok_run(&[
+        "bench", "-e", "candle", "-m", TINY, "-p", "64", "-n", "8", "-r", "2", "-t", "2", "-o",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let tests: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["test"].as_str().unwrap())
+        .collect();
+    assert_eq!(tests, vec!["pp64", "tg8"]);
+    for t in v.as_array().unwrap() {
+        assert_eq!(t["samples_ns"].as_array().unwrap().len(), 2);
+        assert!(t["avg_ts"].as_f64().unwrap() > 0.0);
+        assert_eq!(t["n_threads"], 2);
+    }
+}
+
+// ---- A llama safetensors directory ----------------------------------------------------
+
+struct Shape {
+    hidden: usize,
+    layers: usize,
+    heads: usize,
+    kv_heads: usize,
+    ffn: usize,
+    vocab: usize,
+}
+
+/// Writes a random llama model directory of `shape`, with tensors shaped for `tensors`
+/// (so a mismatch can be written on purpose) and the tiny model's tokenizer.
+fn llama_dir(dir: &Path, config: &Shape, tensors: &Shape) -> PathBuf {
+    let d = dir.join("llama");
+    std::fs::create_dir_all(&d).unwrap();
+    let tok = nativebench::model::resolve(TINY)
+        .unwrap()
+        .tokenizer_json
+        .expect("a tokenizer.json beside the synthetic model");
+    std::fs::copy(tok, d.join("tokenizer.json")).unwrap();
+    let cfg = json!({
+        "architectures": ["LlamaForCausalLM"],
+        "hidden_size": config.hidden,
+        "intermediate_size": config.ffn,
+        "vocab_size": config.vocab,
+        "num_hidden_layers": config.layers,
+        "num_attention_heads": config.heads,
+        "num_key_value_heads": config.kv_heads,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0,
+        "max_position_embeddings": 512,
+        "tie_word_embeddings": true,
+        "bos_token_id": 1,
+        "eos_token_id": 2
+    });
+    std::fs::write(d.join("config.json"), cfg.to_string()).unwrap();
+
+    let s = tensors;
+    let head_dim = s.hidden / s.heads;
+    let dev = Device::Cpu;
+    let rand = |shape: &[usize]| Tensor::randn(0f32, 0.05, shape, &dev).unwrap();
+    let ones = |n: usize| Tensor::ones(n, DType::F32, &dev).unwrap();
+    let mut ts: HashMap<String, Tensor> = HashMap::new();
+    ts.insert(
+        "model.embed_tokens.weight".into(),
+        rand(&[s.vocab, s.hidden]),
+    );
+    ts.insert("model.norm.weight".into(), ones(s.hidden));
+    for i in 0..s.layers {
+        let p = format!("model.layers.{i}");
+        let q = head_dim * s.heads;
+        let kv = head_dim * s.kv_heads;
+        for (n, shape) in [
+            ("self_attn.q_proj.weight", vec![q, s.hidden]),
+            ("self_attn.k_proj.weight", vec![kv, s.hidden]),
+            ("self_attn.v_proj.weight", vec![kv, s.hidden]),
+            ("self_attn.o_proj.weight", vec![s.hidden, q]),
+            ("mlp.gate_proj.weight", vec![s.ffn, s.hidden]),
+            ("mlp.up_proj.weight", vec![s.ffn, s.hidden]),
+            ("mlp.down_proj.weight", vec![s.hidden, s.ffn]),
+        ] {
+            ts.insert(format!("{p}.{n}"), rand(&shape));
+        }
+        ts.insert(format!("{p}.input_layernorm.weight"), ones(s.hidden));
+        ts.insert(
+            format!("{p}.post_attention_layernorm.weight"),
+            ones(s.hidden),
+        );
+    }
+    candle_core::safetensors::save(&ts, d.join("model.safetensors")).unwrap();
+    d
+}
+
+fn small() -> Shape {
+    Shape {
+        hidden: 64,
+        layers: 2,
+        heads: 4,
+        kv_heads: 2,
+        ffn: 128,
+        vocab: 2048,
+    }
+}
+
+#[test]
+fn a_llama_safetensors_directory_runs_in_every_dtype() {
+    let tmp = tempdir();
+    let dir = llama_dir(tmp.path(), &small(), &small());
+    for dtype in ["f32", "f16", "bf16"] {
+        let out = tmp.path().join(dtype);
+        ok_run(&[
+            "run",
+            "-e",
+            "candle",
+            "-m",
+            dir.to_str().unwrap(),
+            "--dtype",
+            dtype,
+            "--prompt",
+            "The weights are random but the shapes are real",
+            "--output-len",
+            "8",
+            "--warmup",
+            "0",
+            "-t",
+            "2",
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        let s = samples(&out);
+        assert_eq!(s[0]["ok"], true, "{dtype}: {}", s[0]);
+        assert_eq!(s[0]["output_tokens"], 8, "{dtype}");
+        let m = json(&out.join("manifest.json"));
+        assert_eq!(m["engine"]["details"]["dtype"], dtype);
+        assert_eq!(m["engine"]["details"]["format"], "safetensors");
+        // The directory's identity: weights, config and tokenizer hashed together.
+        assert_eq!(m["model_file"]["sha256"].as_str().unwrap().len(), 64);
+    }
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let tmp = tempdir();
+    let d = tmp.path();
+    let o = d.join("x");
+    let o = o.to_str().unwrap();
+    let candle = |extra: &[&str]| {
+        let mut args = vec!["run", "-e", "candle", "-o", o, "-q", "--warmup", "0"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+
+    // An architecture candle does not run: the tiny model relabelled as `mamba`.
+    let src = nativebench::model::resolve(TINY).unwrap().path;
+    let mut bytes = std::fs::read(&src).unwrap();
+    let key = b"general.architecture";
+    let at = bytes
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("the architecture key");
+    // key, then the value's type (u32) and length (u64), then the 5 bytes of "llama".
+    let value = at + key.len() + 4 + 8;
+    assert_eq!(&bytes[value..value + 5], b"llama");
+    bytes[value..value + 5].copy_from_slice(b"mamba");
+    let mamba = d.join("mamba.gguf");
+    std::fs::write(&mamba, bytes).unwrap();
+    assert_one_line_error(
+        &candle(&["-m", mamba.to_str().unwrap()]),
+        1,
+        "architecture `mamba` is not supported by candle here (supported: llama, gemma3, qwen2, qwen3)",
+    );
+
+    let corrupt = write(d, "corrupt.gguf", "GGUF but not really a model");
+    assert_one_line_error(
+        &candle(&["-m", corrupt.to_str().unwrap()]),
+        1,
+        "corrupt.gguf",
+    );
+    assert_one_line_error(
+        &candle(&["-m", TINY, "--device", "cuda:0"]),
+        1,
+        "this build has no CUDA support: rebuild with --features cuda",
+    );
+    assert_one_line_error(
+        &candle(&["-m", TINY, "--device", "tpu"]),
+        2,
+        "unknown device `tpu`",
+    );
+    assert_one_line_error(
+        &candle(&["-m", TINY, "--dtype", "f8"]),
+        2,
+        "unknown --dtype `f8`: choose f32, f16 or bf16",
+    );
+    assert_one_line_error(
+        &candle(&["-m", TINY, "--dtype", "f16"]),
+        1,
+        "--dtype f16 applies to safetensors models",
+    );
+    assert_one_line_error(&candle(&[]), 1, "candle: needs --model");
+
+    // Tensors shaped for another config: named, not a panic.
+    let mut wide = small();
+    wide.hidden = 96;
+    wide.heads = 6;
+    wide.kv_heads = 3;
+    let dir = llama_dir(d, &small(), &wide);
+    assert_one_line_error(
+        &candle(&["-m", dir.to_str().unwrap()]),
+        1,
+        "the safetensors do not match config.json: model.embed_tokens.weight has shape [2048, 96], config.json implies [2048, 64]",
+    );
+    // A config with fewer layers than the files hold.
+    let mut shallow = small();
+    shallow.layers = 1;
+    let dir = llama_dir(&d.join("shallow"), &shallow, &small());
+    assert_one_line_error(
+        &candle(&["-m", dir.to_str().unwrap()]),
+        1,
+        "the files hold 2 layers, config.json says num_hidden_layers = 1",
+    );
+
+    // check-agreement: bad flags and a model llama.cpp cannot load.
+    assert_one_line_error(
+        &run(&["check-agreement", "-m", TINY, "--tokens", "0"]),
+        2,
+        "--tokens must be at least 1",
+    );
+    assert_one_line_error(
+        &run(&["check-agreement", "-m", corrupt.to_str().unwrap()]),
+        1,
+        "corrupt.gguf",
+    );
+}
