@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Client capacity of the http engine's load generator: drives `nativebench serve --engine
-# sim` with every delay at zero, so the server does almost nothing and the client's own
-# cost shows. Prints, per concurrency (64 and 256): streamed tokens/s ingested, and the
-# client-added latency per request (E2E minus the server's reported queue wait and engine
-# time: network, HTTP and serialization on both sides, an upper bound on the client's
-# share) at p50 and p99. Client and server share this machine's cores.
-#   benches/client-capacity.sh            # builds target/release/nativebench if needed
-#   NATIVEBENCH_BIN=path/to/nativebench OUTPUT_LEN=256 PROMPTS_PER_SLOT=8 benches/client-capacity.sh
+# Client capacity of the http engine's load generator (issue 6), against `nativebench
+# serve --engine sim` with every delay at zero: a server that does nothing but format
+# chunks, so the client's own cost shows. Per concurrency (64 and 256) and repetition it
+# prints:
+#   - streamed tokens/s ingested (output throughput of the run);
+#   - CPU per token of the client and of the server (user + system time of each process
+#     over the run, warmup included, divided by every token streamed): the client limits
+#     the server only if it costs more per token than the cheapest possible server;
+#   - the client-added latency per token chunk, p50 and p99, two ways (BENCHMARKS.md):
+#       process:  body frame in hand -> token mark recorded (the client's own work);
+#       delivery: the server handing the chunk to its connection -> token mark (adds the
+#                 loopback and the client's wait to be scheduled; an upper bound).
+# With PIN=1 (the default on 2+ cores) the server runs on core 0 and the client on core 1,
+# so neither takes the other's CPU; PIN=0 lets them share every core.
+#   benches/client-capacity.sh                  # builds the release binary if needed
+#   REPS=5 OUTPUT_LEN=256 PROMPTS_PER_SLOT=8 PIN=1 benches/client-capacity.sh
+#   NATIVEBENCH_BIN=path/to/nativebench benches/client-capacity.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,11 +27,17 @@ fi
 OUTPUT_LEN="${OUTPUT_LEN:-256}"
 PER_SLOT="${PROMPTS_PER_SLOT:-8}"
 CONCURRENCIES="${CONCURRENCIES:-64 256}"
+REPS="${REPS:-3}"
+if [[ -z "${PIN:-}" ]]; then PIN=$([[ $(nproc) -ge 2 ]] && echo 1 || echo 0); fi
+SERVER_CPU=() CLIENT_CPU=()
+if [[ "$PIN" == 1 ]]; then SERVER_CPU=(taskset -c 0) CLIENT_CPU=(taskset -c 1); fi
 WORK=$(mktemp -d)
-trap 'kill "$SERVE_PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+SERVE_PID=""
+trap '[[ -n "$SERVE_PID" ]] && kill "$SERVE_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
-"$BIN" serve --engine sim --sim-template-ms 0 --sim-tokenize-ms-per-kb 0 --sim-prefill-ms 0 \
-  --sim-prefill-ms-per-token 0 --sim-decode-ms 0 --port 0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+"${SERVER_CPU[@]}" "$BIN" serve --engine sim --sim-template-ms 0 --sim-tokenize-ms-per-kb 0 \
+  --sim-prefill-ms 0 --sim-prefill-ms-per-token 0 --sim-decode-ms 0 --stamp-chunks --port 0 \
+  >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVE_PID=$!
 URL=""
 for _ in $(seq 1 300); do
@@ -32,15 +47,32 @@ for _ in $(seq 1 300); do
 done
 [[ -n "$URL" ]] || { echo "serve did not start:" >&2; cat "$WORK/serve.err" >&2; exit 1; }
 
-printf '%-12s %10s %12s %14s %18s %18s %8s\n' concurrency requests "out tok/s" "chunk ITL p50" "client-added p50" "client-added p99" errors
+# User + system CPU seconds of a process so far (fields 14 and 15 of /proc/PID/stat).
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
+
+printf '%-5s %-4s %12s %14s %14s %13s %13s %14s %14s %7s\n' conc rep "tok/s" "client us/tok" \
+  "server us/tok" "process p50" "process p99" "delivery p50" "delivery p99" errors
 for C in $CONCURRENCIES; do
   N=$((C * PER_SLOT))
-  "$BIN" run --engine http --url "$URL" --served-model sim --workload short --num-prompts "$N" \
-    --output-len "$OUTPUT_LEN" --concurrency "$C" --warmup "$C" --timeout 120 --quiet \
-    --out "$WORK/c$C" --format json >/dev/null
-  jq -r --arg c "$C" '[ $c, .num_requests, (.output_throughput_tok_s|floor),
-      (.itl_ms.p50*1000|floor/1000), (.engine_timings_ms.http_overhead_ms.p50*1000|floor/1000),
-      (.engine_timings_ms.http_overhead_ms.p99*1000|floor/1000), .failed ] | @tsv' "$WORK/c$C/metrics.json" |
-    awk -F'\t' '{ printf "%-12s %10s %12s %11s ms %15s ms %15s ms %8s\n", $1, $2, $3, $4, $5, $6, $7 }'
+  for R in $(seq 1 "$REPS"); do
+    OUT="$WORK/c$C-r$R"
+    before=$(cpu_s "$SERVE_PID")
+    "${CLIENT_CPU[@]}" "$BIN" run --engine http --url "$URL" --served-model sim --workload short \
+      --num-prompts "$N" --output-len "$OUTPUT_LEN" --concurrency "$C" --warmup "$C" \
+      --timeout 120 --quiet --out "$OUT" --format json --chunk-profile "$OUT.profile.json" >/dev/null
+    after=$(cpu_s "$SERVE_PID")
+    TOKENS=$(( (N + C) * OUTPUT_LEN ))
+    jq -r --arg c "$C" --arg r "$R" --argjson before "$before" --argjson after "$after" \
+      --argjson tokens "$TOKENS" --slurpfile p "$OUT.profile.json" \
+      '[ $c, $r, (.output_throughput_tok_s|floor),
+         ($p[0].client_cpu_s / $tokens * 1e6 * 100 | floor / 100),
+         (($after - $before) / $tokens * 1e6 * 100 | floor / 100),
+         ($p[0].process.p50_us * 10 | floor / 10), ($p[0].process.p99_us * 10 | floor / 10),
+         ($p[0].delivery.p50_us * 10 | floor / 10), ($p[0].delivery.p99_us * 10 | floor / 10),
+         .failed ] | @tsv' "$OUT/metrics.json" |
+      awk -F'\t' '{ printf "%-5s %-4s %12s %14s %14s %10s us %10s us %11s us %11s us %7s\n",
+                    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
+  done
 done
-echo "(server: nativebench serve --engine sim, zero delays; $(nproc) cores shared by client and server)"
+echo "(nativebench serve --engine sim, zero delays, $OUTPUT_LEN tokens per request; $(nproc) cores;" \
+  "pinned: $([[ "$PIN" == 1 ]] && echo 'server core 0, client core 1' || echo no); load: $(cut -d' ' -f1-3 /proc/loadavg))"

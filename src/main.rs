@@ -74,8 +74,12 @@ fn dispatch(args: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Compare(a)) => {
             let stop = nativebench::session::stop_flag();
-            cli::compare::run(&a, stop, &mut std::io::stdout().lock())?;
-            Ok(ExitCode::SUCCESS)
+            let outcome = cli::compare::run(&a, stop, &mut std::io::stdout().lock())?;
+            Ok(if outcome.interrupted {
+                ExitCode::from(130)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }

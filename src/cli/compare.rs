@@ -3,10 +3,12 @@
 //! queue wait and HTTP/serialization, written to `decomposition.json`.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -124,22 +126,30 @@ pub fn render(d: &Decomposition) -> String {
         ));
     }
     s.push_str("(ms; queue and http+serial. split the overhead)\n");
+    for n in &d.notes {
+        s.push_str(&format!("note: {n}\n"));
+    }
     s
 }
 
-/// Kills the `serve` child when `compare` ends, however it ends.
-struct ServeChild(Child);
+/// The `serve` child. Dropping it kills it; and because it runs with
+/// `--stop-with-parent` and its stdin is this pipe, it also exits when `compare` dies
+/// without running destructors (a second Ctrl-C, a signal), so no server is left behind.
+struct ServeChild {
+    child: Child,
+    _stdin: Option<ChildStdin>,
+}
 
 impl Drop for ServeChild {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 /// Starts `nativebench serve` on loopback with exactly `engine_json`'s engine, and waits
-/// for its `listening on URL` line.
-fn start_serve(engine_json: &Path) -> Result<(ServeChild, String)> {
+/// for its `listening on URL` line. `None` when the user interrupted the wait.
+fn start_serve(engine_json: &Path, stop: &AtomicBool) -> Result<Option<(ServeChild, String)>> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::Config(format!("cannot find the nativebench binary: {e}")))?;
     let mut child = Command::new(exe)
@@ -149,16 +159,24 @@ fn start_serve(engine_json: &Path) -> Result<(ServeChild, String)> {
             "127.0.0.1",
             "--port",
             "0",
-            "--engine-config-json",
+            "--stop-with-parent",
         ])
+        .arg("--engine-config-json")
         .arg(engine_json)
-        .stdin(Stdio::null())
+        // Its own process group: a Ctrl-C at the terminal reaches `compare` alone, which
+        // finishes the requests in flight before it stops the server.
+        .process_group(0)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| Error::Config(format!("cannot start `nativebench serve`: {e}")))?;
     let stdout = child.stdout.take();
-    let guard = ServeChild(child);
+    let stdin = child.stdin.take();
+    let guard = ServeChild {
+        child,
+        _stdin: stdin,
+    };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut line = String::new();
@@ -167,9 +185,19 @@ fn start_serve(engine_json: &Path) -> Result<(ServeChild, String)> {
         }
         let _ = tx.send(line);
     });
-    let line = rx.recv_timeout(SERVE_START_TIMEOUT).unwrap_or_default();
+    let deadline = Instant::now() + SERVE_START_TIMEOUT;
+    let line = loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => break line,
+            Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
+            Err(_) => break String::new(),
+        }
+    };
     match line.trim().strip_prefix("listening on ") {
-        Some(url) => Ok((guard, url.to_owned())),
+        Some(url) => Ok(Some((guard, url.to_owned()))),
         None => Err(Error::Config(
             "`nativebench serve` did not start (see its error above)".into(),
         )),
@@ -190,23 +218,32 @@ fn write_prompts(path: &Path, requests: &[engine::Request]) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::io(path, e))
 }
 
-/// Runs `compare`, printing both runs' summaries and the decomposition to `out`.
-pub fn run(args: &CompareArgs, stop: &AtomicBool, out: &mut dyn Write) -> Result<Decomposition> {
-    let config = args.run.validate()?;
-    let kind =
-        match config.engines.as_slice() {
-            [k] if *k != EngineKind::Http => *k,
-            _ => return Err(Error::Config(
-                "compare needs exactly one in-process engine: --engine sim, llama-cpp or candle"
-                    .into(),
-            )),
-        };
-    let model = config
-        .engine
-        .model
-        .clone()
-        .unwrap_or_else(|| kind.name().into());
-    let base = config.out.clone().unwrap_or_else(|| {
+/// What `compare` produced.
+#[derive(Debug)]
+pub struct CompareOutcome {
+    /// The decomposition, absent when the user stopped `compare` before the served run.
+    pub decomposition: Option<Decomposition>,
+    /// The user stopped it (Ctrl-C); the binary exits 130.
+    pub interrupted: bool,
+}
+
+impl CompareOutcome {
+    fn interrupted_before_serving(out: &mut dyn Write, inp_dir: &Path) -> Self {
+        let _ = writeln!(
+            out,
+            "interrupted: the in-process run is kept in {}; the served run was not started",
+            inp_dir.display()
+        );
+        CompareOutcome {
+            decomposition: None,
+            interrupted: true,
+        }
+    }
+}
+
+/// The directory `compare` writes into: `--out`, else a new one under the results dir.
+fn out_dir(config: &RunConfig, kind: EngineKind, model: &str) -> PathBuf {
+    config.out.clone().unwrap_or_else(|| {
         let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
         let safe: String = model
             .chars()
@@ -221,10 +258,12 @@ pub fn run(args: &CompareArgs, stop: &AtomicBool, out: &mut dyn Write) -> Result
         config
             .results_dir
             .join(format!("{stamp}-compare-{}-{safe}", kind.name()))
-    });
-    std::fs::create_dir_all(&base).map_err(|e| Error::io(&base, e))?;
+    })
+}
 
-    // The prompts, fitted by the in-process engine, shared by both sides.
+/// The prompts, fitted by the in-process engine and written to `base/prompts.jsonl`, as
+/// the workload both sides run.
+fn shared_workload(config: &RunConfig, base: &Path) -> Result<WorkloadSpec> {
     let requests = {
         let mut engine = engine::build(&config.engine)?;
         config
@@ -233,18 +272,39 @@ pub fn run(args: &CompareArgs, stop: &AtomicBool, out: &mut dyn Write) -> Result
     };
     let prompts = base.join("prompts.jsonl");
     write_prompts(&prompts, &requests)?;
-    let workload = WorkloadSpec {
+    let loaded = WorkloadSpec::load(&prompts.display().to_string())?;
+    Ok(WorkloadSpec {
         name: config.workload.name.clone(),
         origin: prompts.display().to_string(),
-        ..WorkloadSpec::load(&prompts.display().to_string())?
-    };
-    let workload = WorkloadSpec {
         num_prompts: requests.len(),
         concurrency: config.workload.concurrency,
         chat: config.workload.chat,
         ignore_eos: config.workload.ignore_eos,
-        ..workload
-    };
+        ..loaded
+    })
+}
+
+/// Runs `compare`, printing both runs' summaries and the decomposition to `out`. The
+/// first Ctrl-C (`stop`) ends the current run after its requests in flight, keeps what
+/// was measured, writes what it can, and stops the server.
+pub fn run(args: &CompareArgs, stop: &AtomicBool, out: &mut dyn Write) -> Result<CompareOutcome> {
+    let config = args.run.validate()?;
+    let kind =
+        match config.engines.as_slice() {
+            [k] if *k != EngineKind::Http => *k,
+            _ => return Err(Error::Config(
+                "compare needs exactly one in-process engine: --engine sim, llama-cpp or candle"
+                    .into(),
+            )),
+        };
+    let model = config
+        .engine
+        .model
+        .clone()
+        .unwrap_or_else(|| kind.name().into());
+    let base = out_dir(&config, kind, &model);
+    std::fs::create_dir_all(&base).map_err(|e| Error::io(&base, e))?;
+    let workload = shared_workload(&config, &base)?;
 
     let inproc = RunConfig {
         engines: vec![kind],
@@ -253,20 +313,24 @@ pub fn run(args: &CompareArgs, stop: &AtomicBool, out: &mut dyn Write) -> Result
         ..config.clone()
     };
     let inp = session::execute(&inproc, stop, out)?;
+    let interrupted = inp.interrupted;
     let (inp_dir, inp_metrics) = inp
         .runs
         .into_iter()
         .next()
         .ok_or_else(|| Error::Config("the in-process run measured nothing".into()))?;
+    if interrupted || stop.load(Ordering::Relaxed) {
+        return Ok(CompareOutcome::interrupted_before_serving(out, &inp_dir));
+    }
 
     let engine_json = base.join("engine_config.json");
     write_json_atomic(&engine_json, &config.engine)?;
-    let (_child, url, served_by) = match &config.engine.http.url {
+    let (server, url, served_by) = match &config.engine.http.url {
         Some(u) => (None, u.clone(), u.clone()),
-        None => {
-            let (child, url) = start_serve(&engine_json)?;
-            (Some(child), url, "nativebench serve".to_owned())
-        }
+        None => match start_serve(&engine_json, stop)? {
+            Some((child, url)) => (Some(child), url, "nativebench serve".to_owned()),
+            None => return Ok(CompareOutcome::interrupted_before_serving(out, &inp_dir)),
+        },
     };
     let mut served = RunConfig {
         engines: vec![EngineKind::Http],
@@ -276,7 +340,9 @@ pub fn run(args: &CompareArgs, stop: &AtomicBool, out: &mut dyn Write) -> Result
     };
     served.engine.kind = EngineKind::Http;
     served.engine.http.url = Some(url);
-    let srv = session::execute(&served, stop, out)?;
+    let srv = session::execute(&served, stop, out);
+    drop(server);
+    let srv = srv?;
     let (srv_dir, srv_metrics) = srv
         .runs
         .into_iter()
@@ -291,6 +357,12 @@ pub fn run(args: &CompareArgs, stop: &AtomicBool, out: &mut dyn Write) -> Result
         .contains_key("server_queue_ms")
     {
         notes.push("the server reports no queue wait: the overhead is not split".into());
+    }
+    if srv.interrupted {
+        notes.push(format!(
+            "interrupted: the served run is partial ({} of {} requests)",
+            srv_metrics.metrics.num_requests, inp_metrics.metrics.num_requests
+        ));
     }
     let d = Decomposition {
         engine: kind.name().into(),
@@ -309,5 +381,8 @@ pub fn run(args: &CompareArgs, stop: &AtomicBool, out: &mut dyn Write) -> Result
         render(&d),
         base.join(DECOMPOSITION).display()
     );
-    Ok(d)
+    Ok(CompareOutcome {
+        decomposition: Some(d),
+        interrupted: srv.interrupted,
+    })
 }

@@ -58,6 +58,9 @@ pub struct HttpArgs {
     /// tokenizer.json used to count output tokens when a reply carries no usage.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
+    /// Write the client's own cost per chunk to this JSON file (benches/client-capacity.sh).
+    #[arg(long, hide = true)]
+    pub chunk_profile: Option<PathBuf>,
     /// Requests per second, or inf (all at once, paced by --concurrency).
     #[arg(long, allow_negative_numbers = true)]
     pub request_rate: Option<String>,
@@ -139,6 +142,7 @@ impl HttpArgs {
             headers,
             timeout_s: self.timeout,
             tokenizer: self.tokenizer.clone(),
+            chunk_profile: self.chunk_profile.clone(),
         })
     }
 

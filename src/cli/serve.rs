@@ -44,6 +44,13 @@ pub struct ServeArgs {
     /// The whole engine config as JSON (used by `compare`, so both sides match exactly).
     #[arg(long, hide = true)]
     pub engine_config_json: Option<PathBuf>,
+    /// Stamp each token chunk with its send time (`"nb_sent_ns"`, the host's monotonic
+    /// clock), for measuring a client's own delay (benches/client-capacity.sh).
+    #[arg(long, hide = true)]
+    pub stamp_chunks: bool,
+    /// Exit when stdin closes: `compare` holds the other end, so no server outlives it.
+    #[arg(long, hide = true)]
+    pub stop_with_parent: bool,
 
     #[command(flatten)]
     pub engine_args: EngineArgs,
@@ -107,6 +114,7 @@ impl ServeArgs {
             port: self.port,
             api_key,
             model_name: self.served_model_name.clone(),
+            stamp_chunks: self.stamp_chunks,
         })
     }
 }
@@ -115,6 +123,13 @@ impl ServeArgs {
 /// `listening on http://HOST:PORT/v1`, for scripts and `compare` to read.
 pub fn run(args: &ServeArgs) -> Result<()> {
     let config = args.validate()?;
+    if args.stop_with_parent {
+        std::thread::spawn(|| {
+            // Nothing is ever written to stdin: EOF or an error means the parent is gone.
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            std::process::exit(0);
+        });
+    }
     serve_forever(&config, |server| {
         let loopback = server.addr.ip().is_loopback();
         let mut out = std::io::stdout().lock();

@@ -2,9 +2,10 @@
 //! and the server-timing comment that `nativebench serve` writes and the client reads, so
 //! one piece of code defines it.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::{EngineError, FailureKind};
 
@@ -82,44 +83,127 @@ pub struct Usage {
     pub reasoning_tokens: Option<u32>,
 }
 
-/// What one streamed chunk carries.
+/// What one streamed chunk carries. Text borrows from the event's data where it can:
+/// this is parsed once per token, on the client's hot path.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct ChunkParts {
-    pub content: String,
-    pub reasoning: String,
-    pub finish_reason: Option<String>,
+pub struct ChunkParts<'a> {
+    pub content: Cow<'a, str>,
+    pub reasoning: Cow<'a, str>,
+    pub finish_reason: Option<Cow<'a, str>>,
     pub usage: Option<Usage>,
     /// llama.cpp's server puts its own `timings` in the last chunk.
     pub native_timings: BTreeMap<String, f64>,
+    /// When `nativebench serve --stamp-chunks` handed the chunk to its connection
+    /// ([`monotonic_ns`]).
+    pub sent_ns: Option<u64>,
 }
 
-fn as_u32(v: &Value) -> Option<u32> {
-    v.as_u64().and_then(|n| u32::try_from(n).ok())
+/// The JSON of a chunk, as far as a benchmark reads it; every other field is skipped
+/// unparsed.
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(borrow, default)]
+    choices: Option<Vec<WireChoice<'a>>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    timings: Option<WireTimings>,
+    /// How vLLM and others report a failure mid-stream; any shape.
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+    #[serde(default, rename = "nb_sent_ns")]
+    sent_ns: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct WireChoice<'a> {
+    #[serde(borrow, default)]
+    delta: Option<WireDelta<'a>>,
+    /// The completions API's text.
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct WireDelta<'a> {
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    content: Option<Cow<'a, str>>,
+    /// vLLM and DeepSeek call it `reasoning_content`; newer servers `reasoning`.
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    reasoning: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens_details: Option<WireUsageDetails>,
+}
+
+#[derive(Deserialize)]
+struct WireUsageDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct WireTimings {
+    #[serde(default)]
+    prompt_ms: Option<f64>,
+    #[serde(default)]
+    predicted_ms: Option<f64>,
+}
+
+/// An optional string that borrows from the input unless it holds escapes (serde
+/// borrows a `Cow` only as a field of its own, not inside an `Option`).
+fn opt_cow<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowed<'de>>::deserialize(d)?.map(|b| b.0))
+}
+
+fn as_u32(v: Option<u64>) -> Option<u32> {
+    v.and_then(|n| u32::try_from(n).ok())
+}
+
+/// `a` then `b`, allocating only when both hold text.
+fn joined<'a>(a: Option<Cow<'a, str>>, b: Option<Cow<'a, str>>) -> Cow<'a, str> {
+    match (a.filter(|s| !s.is_empty()), b.filter(|s| !s.is_empty())) {
+        (Some(a), Some(b)) => Cow::Owned(format!("{a}{b}")),
+        (Some(s), None) | (None, Some(s)) => s,
+        (None, None) => Cow::Borrowed(""),
+    }
+}
+
+fn parse_error(what: &str, data: &str) -> EngineError {
+    EngineError::Request {
+        kind: FailureKind::Parse,
+        message: format!(
+            "a chunk is not {what}: {}",
+            data.chars().take(120).collect::<String>()
+        ),
+    }
 }
 
 /// Parses one `data:` payload. Malformed JSON is a parse failure; an `error` object (how
 /// vLLM and others report a failure mid-stream) is a stream error.
-pub fn parse(data: &str) -> Result<ChunkParts, EngineError> {
-    let v: Value = serde_json::from_str(data).map_err(|e| EngineError::Request {
-        kind: FailureKind::Parse,
-        message: format!(
-            "a chunk is not JSON ({e}): {}",
-            data.chars().take(120).collect::<String>()
-        ),
-    })?;
-    if !v.is_object() {
-        return Err(EngineError::Request {
-            kind: FailureKind::Parse,
-            message: format!(
-                "a chunk is not a JSON object: {}",
-                data.chars().take(120).collect::<String>()
-            ),
-        });
+pub fn parse(data: &str) -> Result<ChunkParts<'_>, EngineError> {
+    if !data.trim_start().starts_with('{') {
+        return Err(parse_error("a JSON object", data));
     }
-    if let Some(err) = v.get("error").filter(|e| !e.is_null()) {
+    let w: Wire<'_> = serde_json::from_str(data)
+        .map_err(|e| parse_error(&format!("a JSON chunk ({e})"), data))?;
+    if let Some(err) = w.error.filter(|e| !e.is_null()) {
         let msg = err
             .get("message")
-            .and_then(Value::as_str)
+            .and_then(serde_json::Value::as_str)
             .map(str::to_owned)
             .unwrap_or_else(|| err.to_string());
         return Err(EngineError::Request {
@@ -127,44 +211,51 @@ pub fn parse(data: &str) -> Result<ChunkParts, EngineError> {
             message: format!("the server reported an error mid-stream: {msg}"),
         });
     }
-    let mut p = ChunkParts::default();
-    if let Some(choice) = v.get("choices").and_then(|c| c.get(0)) {
-        let delta = choice.get("delta");
-        let text = |key: &str| -> &str {
-            delta
-                .and_then(|d| d.get(key))
-                .and_then(Value::as_str)
-                .unwrap_or("")
+    let mut p = ChunkParts {
+        sent_ns: w.sent_ns,
+        ..ChunkParts::default()
+    };
+    if let Some(choice) = w.choices.and_then(|c| c.into_iter().next()) {
+        let (content, reasoning_content, reasoning) = match choice.delta {
+            Some(d) => (d.content, d.reasoning_content, d.reasoning),
+            None => (None, None, None),
         };
-        p.content = text("content").to_owned();
-        // vLLM and DeepSeek call it `reasoning_content`; newer servers `reasoning`.
-        p.reasoning = format!("{}{}", text("reasoning_content"), text("reasoning"));
-        if let Some(t) = choice.get("text").and_then(Value::as_str) {
-            p.content.push_str(t); // completions
-        }
-        p.finish_reason = choice
-            .get("finish_reason")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        p.content = joined(content, choice.text);
+        p.reasoning = joined(reasoning_content, reasoning);
+        p.finish_reason = choice.finish_reason;
     }
-    if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+    if let Some(u) = w.usage {
         p.usage = Some(Usage {
-            prompt_tokens: u.get("prompt_tokens").and_then(as_u32),
-            completion_tokens: u.get("completion_tokens").and_then(as_u32),
-            reasoning_tokens: u
-                .get("completion_tokens_details")
-                .and_then(|d| d.get("reasoning_tokens"))
-                .and_then(as_u32),
+            prompt_tokens: as_u32(u.prompt_tokens),
+            completion_tokens: as_u32(u.completion_tokens),
+            reasoning_tokens: as_u32(u.completion_tokens_details.and_then(|d| d.reasoning_tokens)),
         });
     }
-    if let Some(t) = v.get("timings").and_then(Value::as_object) {
-        for key in ["prompt_ms", "predicted_ms"] {
-            if let Some(x) = t.get(key).and_then(Value::as_f64) {
+    if let Some(t) = w.timings {
+        for (key, v) in [("prompt_ms", t.prompt_ms), ("predicted_ms", t.predicted_ms)] {
+            if let Some(x) = v {
                 p.native_timings.insert(format!("server_native_{key}"), x);
             }
         }
     }
     Ok(p)
+}
+
+/// The host's monotonic clock (`CLOCK_MONOTONIC`, which `Instant` reads too) in
+/// nanoseconds: one clock that a server and a client on the same machine share, so a
+/// chunk's send and receive times can be subtracted across the two processes.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer; CLOCK_MONOTONIC
+    // exists on every Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// A reply being read: the chunks so far.
@@ -184,7 +275,7 @@ pub struct Accumulator {
 }
 
 impl Accumulator {
-    pub fn add(&mut self, p: ChunkParts) {
+    pub fn add(&mut self, p: ChunkParts<'_>) {
         if !p.content.is_empty() || !p.reasoning.is_empty() {
             self.chunks += 1;
         }
@@ -196,8 +287,8 @@ impl Accumulator {
         if p.usage.is_some() {
             self.usage = p.usage;
         }
-        if p.finish_reason.is_some() {
-            self.finish_reason = p.finish_reason;
+        if let Some(f) = p.finish_reason {
+            self.finish_reason = Some(f.into_owned());
         }
         self.server_native.extend(p.native_timings);
     }
@@ -219,10 +310,27 @@ mod tests {
             .unwrap();
         assert!(role.content.is_empty() && role.reasoning.is_empty());
         let r = parse(r#"{"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#).unwrap();
-        assert_eq!((r.content.as_str(), r.reasoning.as_str()), ("", "hmm"));
+        assert_eq!((&*r.content, &*r.reasoning), ("", "hmm"));
         let c = parse(r#"{"choices":[{"text":"abc","finish_reason":"length"}]}"#).unwrap();
         assert_eq!(c.content, "abc");
         assert_eq!(c.finish_reason.as_deref(), Some("length"));
+    }
+
+    #[test]
+    fn text_is_borrowed_unless_escaped_and_other_fields_are_skipped() {
+        let p = parse(r#"{"id":"x","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":null,"choices":[{"index":0,"delta":{"content":" tok"},"logprobs":null,"finish_reason":null}],"nb_sent_ns":42   }"#).unwrap();
+        assert!(matches!(p.content, Cow::Borrowed(" tok")), "{p:?}");
+        assert_eq!(p.sent_ns, Some(42));
+        assert_eq!(p.finish_reason, None);
+        let p =
+            parse(r#"{"choices":[{"delta":{"content":"a\"b\u00e9","reasoning":null}}]}"#).unwrap();
+        assert_eq!(p.content, "a\"bé");
+        assert!(p.reasoning.is_empty());
+        let p =
+            parse(r#"{"choices":[{"delta":{"reasoning_content":"x","reasoning":"y"}}]}"#).unwrap();
+        assert_eq!(p.reasoning, "xy");
+        let e = parse(r#"{"choices":[{"delta":{"content":5}}]}"#).unwrap_err();
+        assert!(e.to_string().starts_with("parse:"), "{e}");
     }
 
     #[test]

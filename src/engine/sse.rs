@@ -24,6 +24,8 @@ pub enum SseError {
     LineTooLong,
     #[error("an SSE line is not UTF-8")]
     NotUtf8,
+    #[error("an SSE event is longer than {MAX_LINE} bytes")]
+    EventTooLong,
 }
 
 /// The parser's state between pieces of the stream.
@@ -52,18 +54,26 @@ impl SseParser {
             }
         }
         while let Some(i) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
-            self.extend_line(&rest[..i])?;
-            let cr = rest[i] == b'\r';
-            rest = &rest[i + 1..];
-            if cr {
+            let (piece, after) = rest.split_at(i);
+            if self.line.is_empty() {
+                // The whole line is in this piece (the usual case): no copy.
+                self.line_done(piece, out)?;
+            } else {
+                self.extend_line(piece)?;
+                let line = std::mem::take(&mut self.line);
+                let done = self.line_done(&line, out);
+                self.line = line; // keep the buffer's capacity for the next split line
+                self.line.clear();
+                done?;
+            }
+            rest = &after[1..];
+            if after[0] == b'\r' {
                 match rest.first() {
                     Some(b'\n') => rest = &rest[1..],
                     None => self.after_cr = true,
                     Some(_) => {}
                 }
             }
-            let line = std::mem::take(&mut self.line);
-            self.line_done(&line, out)?;
         }
         self.extend_line(rest)
     }
@@ -106,6 +116,9 @@ impl SseParser {
         match field {
             "data" => match &mut self.data {
                 Some(d) => {
+                    if d.len() + value.len() >= MAX_LINE {
+                        return Err(SseError::EventTooLong);
+                    }
                     d.push('\n');
                     d.push_str(value);
                 }

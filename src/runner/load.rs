@@ -73,7 +73,8 @@ pub fn run_http(
     stop: &AtomicBool,
     on_event: &mut dyn FnMut(RunEvent<'_>) -> Result<()>,
 ) -> Result<RunOutcome> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+    // One worker per core this process may use (taskset narrows it), at most 8.
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
@@ -82,7 +83,12 @@ pub fn run_http(
     rt.block_on(async {
         let mut client = HttpClient::new(engine)?;
         client.discover_model().await;
-        drive(Arc::new(client), requests, load, stop, on_event).await
+        let client = Arc::new(client);
+        let outcome = drive(client.clone(), requests, load, stop, on_event).await;
+        if let (Some(p), Some(path)) = (client.profile(), &engine.http.chunk_profile) {
+            p.write().map_err(|e| Error::io(path, e))?;
+        }
+        outcome
     })
 }
 
@@ -166,6 +172,9 @@ async fn drive(
         measured,
     })?;
     warmup(&client, requests, load).await;
+    if let Some(p) = client.profile() {
+        p.reset();
+    }
     for _ in 0..warm {
         on_event(RunEvent::WarmupDone)?;
     }

@@ -31,6 +31,8 @@ pub struct ServeConfig {
     pub api_key: Option<String>,
     /// The model name reported and accepted; default: the model spec or the engine's.
     pub model_name: Option<String>,
+    /// Stamp each token chunk with its send time, for measuring a client's own delay.
+    pub stamp_chunks: bool,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -41,6 +43,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("port", &self.port)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("model_name", &self.model_name)
+            .field("stamp_chunks", &self.stamp_chunks)
             .finish()
     }
 }
@@ -84,6 +87,7 @@ impl Server {
             api_key: config.api_key.clone(),
             next_id: AtomicU64::new(0),
             created,
+            stamp_chunks: config.stamp_chunks,
         });
         Ok(Server {
             addr,

@@ -14,7 +14,7 @@ use std::sync::{mpsc as std_mpsc, Arc};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -23,7 +23,9 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::worker::{Job, JobEvent};
-use crate::engine::openai::{ServerTimings, ENGINE_HEADER, ENGINE_TTFT_HEADER, QUEUE_HEADER};
+use crate::engine::openai::{
+    monotonic_ns, ServerTimings, ENGINE_HEADER, ENGINE_TTFT_HEADER, QUEUE_HEADER,
+};
 use crate::engine::{FinishReason, Message, Outcome, Prompt, Request};
 
 /// Largest request body accepted.
@@ -40,11 +42,33 @@ pub struct State {
     pub api_key: Option<String>,
     pub next_id: AtomicU64,
     pub created: u64,
+    /// Stamp each token chunk with its send time (`serve --stamp-chunks`).
+    pub stamp_chunks: bool,
 }
 
-/// A streamed body fed by a channel.
+/// The start of a chunk that carries a send-time stamp (`--stamp-chunks`): the field
+/// comes first, its value is [`STAMP_WIDTH`] spaces until the chunk is sent.
+const STAMP_HEAD: &str = "data: {\"nb_sent_ns\":";
+/// Room for the stamp: u64 nanoseconds, padded with spaces (valid JSON whitespace).
+const STAMP_WIDTH: usize = 20;
+
+/// A streamed body fed by a channel. With `stamp`, each stamped chunk gets the host's
+/// monotonic time written into it as hyper takes it to write to the socket, so a client
+/// on the same host can measure what happens after the server let go of it.
 pub struct ChannelBody {
     rx: mpsc::UnboundedReceiver<Bytes>,
+    stamp: bool,
+}
+
+fn stamped(b: Bytes) -> Bytes {
+    if !b.starts_with(STAMP_HEAD.as_bytes()) {
+        return b;
+    }
+    let mut m = b.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
+    let digits = monotonic_ns().to_string();
+    let at = STAMP_HEAD.len();
+    m[at..at + digits.len()].copy_from_slice(digits.as_bytes());
+    m.freeze()
 }
 
 impl Body for ChannelBody {
@@ -54,7 +78,10 @@ impl Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+        let stamp = self.stamp;
+        self.rx
+            .poll_recv(cx)
+            .map(|o| o.map(|b| Ok(Frame::data(if stamp { stamped(b) } else { b }))))
     }
 }
 
@@ -251,7 +278,10 @@ async fn completion(
     if p.stream {
         let (btx, brx) = mpsc::unbounded_channel();
         tokio::spawn(stream_events(rx, btx, shape, p.include_usage));
-        let mut r = Response::new(http_body_util::Either::Right(ChannelBody { rx: brx }));
+        let mut r = Response::new(http_body_util::Either::Right(ChannelBody {
+            rx: brx,
+            stamp: state.stamp_chunks,
+        }));
         r.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
         r.headers_mut()
@@ -285,6 +315,9 @@ struct Shape {
     chat: bool,
     /// `{"id":..,"object":..,"created":..,"model":..,` for chunks.
     head: String,
+    /// What a token chunk starts with: `data: ` and the head, with room for a stamp
+    /// first when chunks are stamped.
+    piece_head: String,
     id: String,
     model: String,
     created: u64,
@@ -303,12 +336,19 @@ impl Shape {
             "text_completion"
         };
         let model = Value::from(state.model.as_str()).to_string();
+        let head = format!(
+            r#"{{"id":"{id}","object":"{object}","created":{},"model":{model},"#,
+            state.created
+        );
+        let piece_head = if state.stamp_chunks {
+            format!("{STAMP_HEAD}{:STAMP_WIDTH$},{}", "", &head[1..])
+        } else {
+            format!("data: {head}")
+        };
         Shape {
             chat,
-            head: format!(
-                r#"{{"id":"{id}","object":"{object}","created":{},"model":{model},"#,
-                state.created
-            ),
+            head,
+            piece_head,
             id,
             model: state.model.clone(),
             created: state.created,
@@ -323,7 +363,7 @@ impl Shape {
         } else {
             format!(r#"{{"index":0,"text":{text},"finish_reason":{finish}}}"#)
         };
-        Bytes::from(format!("data: {}\"choices\":[{choice}]}}\n\n", self.head))
+        Bytes::from(format!("{}\"choices\":[{choice}]}}\n\n", self.piece_head))
     }
 
     fn role(&self) -> Bytes {
@@ -449,22 +489,33 @@ mod tests {
         assert!(parse(&json!([1]), false, 1).is_err());
     }
 
-    #[test]
-    fn chunks_parse_back_with_the_client_parser() {
-        let state = State {
+    fn state(stamp_chunks: bool) -> State {
+        State {
             jobs: std_mpsc::channel().0,
             model: "m\"x".into(),
             api_key: None,
             next_id: AtomicU64::new(0),
             created: 1,
-        };
-        for chat in [true, false] {
-            let shape = Shape::new(&state, chat, 4);
-            let b = shape.piece(" tok", None);
+            stamp_chunks,
+        }
+    }
+
+    #[test]
+    fn chunks_parse_back_with_the_client_parser() {
+        for (chat, stamp) in [(true, false), (false, false), (true, true)] {
+            let shape = Shape::new(&state(stamp), chat, 4);
+            let mut b = shape.piece(" tok", None);
+            if stamp {
+                b = stamped(b);
+            }
             let text = std::str::from_utf8(&b).unwrap();
             let data = text.strip_prefix("data: ").unwrap().trim_end();
             let p = crate::engine::openai::parse(data).unwrap();
             assert_eq!(p.content, " tok");
+            assert_eq!(p.sent_ns.is_some(), stamp, "{text}");
+            if let Some(ns) = p.sent_ns {
+                assert!(ns > 0 && ns <= monotonic_ns());
+            }
             let v: Value = serde_json::from_str(data).unwrap();
             assert_eq!(v["model"], "m\"x");
         }

@@ -81,3 +81,101 @@ fn compare_refuses_the_http_engine() {
     ]);
     assert_one_line_error(&o, 2, "in-process engine");
 }
+
+/// Processes whose command line mentions `needle` (the `serve` that `compare` started
+/// names its engine config, under the test's own directory).
+fn processes_mentioning(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Starts a `compare` whose served run is slow, and waits until it has measured two
+/// served requests.
+fn compare_in_served_run(out: &std::path::Path) -> std::process::Child {
+    let child = bin()
+        .args(["compare", "--engine", "sim", "--sim-prefill-ms", "1"])
+        .args(["--sim-decode-ms", "10", "--workload", "short"])
+        .args(["--num-prompts", "40", "--output-len", "10", "--quiet"])
+        .args(["--out", out.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let served = out.join("served").join("samples.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::fs::read_to_string(&served).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the served run never wrote 2 samples"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
+/// Waits up to 10 s for every process mentioning `needle` to be gone.
+fn gone(needle: &str) -> bool {
+    (0..200).any(|_| {
+        let left = processes_mentioning(needle).is_empty();
+        if !left {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        left
+    })
+}
+
+#[test]
+fn ctrl_c_keeps_what_was_measured_and_stops_the_server() {
+    let tmp = tempdir();
+    let out = tmp.path().join("cmp-int");
+    let mut child = compare_in_served_run(&out);
+    let needle = out.join("engine_config.json").display().to_string();
+    assert_eq!(processes_mentioning(&needle).len(), 1, "serve is running");
+    // SAFETY: kill(2) with a live child's pid and a valid signal number.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "an interrupted compare exits 130");
+    assert!(gone(&needle), "no orphan serve process");
+
+    let served = samples(&out.join("served"));
+    assert!(served.len() >= 2 && served.len() < 40, "{}", served.len());
+    assert!(
+        served.iter().all(|r| r["ok"] == true),
+        "requests in flight finished, not cut: {served:?}"
+    );
+    let m = json(&out.join("served").join("metrics.json"));
+    assert_eq!(m["interrupted"], true);
+    assert_eq!(m["completed"].as_u64().unwrap() as usize, served.len());
+    assert_eq!(
+        json(&out.join("in-process").join("metrics.json"))["completed"],
+        40
+    );
+    let d = json(&out.join("decomposition.json"));
+    assert_eq!(d["rows"].as_array().unwrap().len(), 6);
+    assert!(
+        d["notes"].to_string().contains("interrupted"),
+        "{}",
+        d["notes"]
+    );
+}
+
+#[test]
+fn a_killed_compare_leaves_no_server_behind() {
+    let tmp = tempdir();
+    let out = tmp.path().join("cmp-kill");
+    let mut child = compare_in_served_run(&out);
+    let needle = out.join("engine_config.json").display().to_string();
+    assert_eq!(processes_mentioning(&needle).len(), 1, "serve is running");
+    child.kill().unwrap(); // SIGKILL: no destructor runs
+    let _ = child.wait();
+    assert!(gone(&needle), "serve exits when compare dies");
+}

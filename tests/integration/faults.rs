@@ -23,12 +23,13 @@ const USAGE: &str =
 const ROLE: &str = "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n";
 
 /// The faults, in the order requests receive them, and the error kind each must give.
-const FAULTS: [(&str, Option<&str>); 9] = [
+const FAULTS: [(&str, Option<&str>); 10] = [
     ("ok", None),
     ("status_500", Some("http_500")),
     ("status_404", Some("http_404")),
     ("not_sse", Some("not_sse")),
     ("bad_json", Some("parse")),
+    ("bad_sse", Some("parse")),
     ("cut_midway", Some("disconnected")),
     ("stall", Some("timeout")),
     ("no_usage", Some("no_usage")),
@@ -72,6 +73,14 @@ async fn answer(mut s: TcpStream, fault: &str) {
         "status_404" => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
         "not_sse" => "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".into(),
         "bad_json" => format!("{SSE_HEAD}{}data: {{oops\n\ndata: [DONE]\n\n", chunk("a")),
+        "bad_sse" => {
+            // An event-stream line that is not UTF-8: malformed SSE, not malformed JSON.
+            let mut bytes = format!("{SSE_HEAD}{ROLE}{}", chunk("a")).into_bytes();
+            bytes.extend_from_slice(b"data: \xff\xfe\n\ndata: [DONE]\n\n");
+            let _ = s.write_all(&bytes).await;
+            let _ = s.shutdown().await;
+            return;
+        }
         "cut_midway" => format!("{SSE_HEAD}{ROLE}{}data: {{\"choices\":[{{\"del", chunk("a")),
         "stall" => {
             let _ = s.write_all(format!("{SSE_HEAD}{ROLE}{}", chunk("a")).as_bytes()).await;
@@ -181,9 +190,12 @@ fn every_fault_is_recorded_with_its_kind_and_the_run_goes_on() {
     assert_eq!(m["num_requests"], FAULTS.len());
     assert_eq!(m["failed"], FAULTS.len() - 1);
     let rate = m["error_rate"].as_f64().unwrap();
-    assert!((rate - 8.0 / 9.0).abs() < 1e-9, "{rate}");
+    let n = FAULTS.len() as f64;
+    assert!((rate - (n - 1.0) / n).abs() < 1e-9, "{rate}");
     for (_, kind) in FAULTS.iter().skip(1) {
-        assert_eq!(m["errors_by_kind"][kind.unwrap()], 1, "{m}");
+        let kind = kind.unwrap();
+        let expected = FAULTS.iter().filter(|(_, k)| *k == Some(kind)).count();
+        assert_eq!(m["errors_by_kind"][kind], expected, "{kind}: {m}");
     }
 }
 

@@ -1,0 +1,152 @@
+//! The `http` engine's settings as they are recorded in `run_config.json`, and the check
+//! of a server URL. The API key is never among them: only where to find it.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use hyper::Uri;
+use serde::{Deserialize, Serialize};
+
+/// The environment variable the API key is read from unless told otherwise.
+pub const DEFAULT_API_KEY_ENV: &str = "OPENAI_API_KEY";
+
+/// Which OpenAI endpoint to drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HttpApi {
+    /// `/chat/completions`: messages, rendered by the server's chat template.
+    #[default]
+    Chat,
+    /// `/completions`: raw text.
+    Completions,
+}
+
+impl FromStr for HttpApi {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "chat" | "chat-completions" => Ok(HttpApi::Chat),
+            "completions" | "completion" => Ok(HttpApi::Completions),
+            _ => Err(format!("unknown --api `{s}`: choose chat or completions")),
+        }
+    }
+}
+
+/// The HTTP engine's settings. The API key is never here: only where to find it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// The server's base URL (`http://127.0.0.1:8000/v1`) or a full endpoint URL.
+    pub url: Option<String>,
+    pub api: HttpApi,
+    /// The `model` sent in each request; default: the run's `--model`, else the first
+    /// model the server lists.
+    pub served_model: Option<String>,
+    /// The environment variable holding the API key.
+    pub api_key_env: String,
+    /// A file holding the API key (read at start, trimmed); wins over the variable.
+    pub api_key_file: Option<PathBuf>,
+    /// Extra request headers. Values are redacted when the config is written out.
+    #[serde(serialize_with = "redacted_headers")]
+    pub headers: Vec<(String, String)>,
+    /// Per-request limit on the whole exchange, in seconds.
+    pub timeout_s: f64,
+    /// A tokenizer.json to count output tokens with when a reply has no `usage`.
+    pub tokenizer: Option<PathBuf>,
+    /// Where to write the client's own cost per chunk (benches/client-capacity.sh).
+    pub chunk_profile: Option<PathBuf>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            url: None,
+            api: HttpApi::Chat,
+            served_model: None,
+            api_key_env: DEFAULT_API_KEY_ENV.into(),
+            api_key_file: None,
+            headers: Vec::new(),
+            timeout_s: 600.0,
+            tokenizer: None,
+            chunk_profile: None,
+        }
+    }
+}
+
+fn redacted_headers<S: serde::Serializer>(h: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    let v: Vec<(&str, &str)> = h.iter().map(|(k, _)| (k.as_str(), "<redacted>")).collect();
+    v.serialize(s)
+}
+
+/// Parses and checks a server URL: plain `http://` with a host. The endpoint path is
+/// appended unless the URL already names one.
+pub fn endpoint_uri(url: &str, api: HttpApi) -> Result<Uri, String> {
+    let uri: Uri = url
+        .trim()
+        .parse()
+        .map_err(|e| format!("--url `{url}` is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(format!(
+                "--url `{url}`: https is not supported by this build (no TLS); use an http:// endpoint or a local TLS proxy"
+            ))
+        }
+        _ => return Err(format!("--url `{url}` must start with http://")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("--url `{url}` has no host"));
+    }
+    let path = uri.path().trim_end_matches('/');
+    let full = if path.ends_with("/completions") {
+        path.to_owned()
+    } else {
+        match api {
+            HttpApi::Chat => format!("{path}/chat/completions"),
+            HttpApi::Completions => format!("{path}/completions"),
+        }
+    };
+    with_path(&uri, &full).map_err(|e| format!("--url `{url}`: {e}"))
+}
+
+/// `uri`'s scheme-less authority with another path.
+pub(super) fn with_path(uri: &Uri, path: &str) -> Result<Uri, hyper::http::uri::InvalidUri> {
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    format!("http://{authority}{path}").parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_and_completed() {
+        let u = endpoint_uri("http://127.0.0.1:8000/v1", HttpApi::Chat).unwrap();
+        assert_eq!(u.to_string(), "http://127.0.0.1:8000/v1/chat/completions");
+        let u = endpoint_uri("http://h:1/v1/", HttpApi::Completions).unwrap();
+        assert_eq!(u.to_string(), "http://h:1/v1/completions");
+        let u = endpoint_uri("http://h:1/x/v1/completions", HttpApi::Chat).unwrap();
+        assert_eq!(u.path(), "/x/v1/completions");
+        assert!(endpoint_uri("ftp://h/v1", HttpApi::Chat)
+            .unwrap_err()
+            .contains("http://"));
+        assert!(endpoint_uri("https://h/v1", HttpApi::Chat)
+            .unwrap_err()
+            .contains("TLS"));
+        assert!(endpoint_uri("not a url", HttpApi::Chat).is_err());
+        assert!(endpoint_uri("/v1", HttpApi::Chat).is_err());
+    }
+
+    #[test]
+    fn header_values_are_redacted_in_the_config() {
+        let c = HttpConfig {
+            headers: vec![("X-Secret".into(), "s3cr3t".into())],
+            ..HttpConfig::default()
+        };
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(
+            json.contains("X-Secret") && !json.contains("s3cr3t"),
+            "{json}"
+        );
+    }
+}
