@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     match dispatch(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             // Usage and input errors exit 2, like clap's own; everything else 1.
             let usage = matches!(
                 e.downcast_ref::<nativebench::Error>(),
@@ -19,6 +19,20 @@ fn main() -> ExitCode {
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: an error whose message already
+/// quotes its source (`path: No such file or directory`) does not repeat it.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
 }
 
 fn dispatch(args: Cli) -> anyhow::Result<ExitCode> {
