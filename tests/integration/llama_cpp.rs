@@ -260,18 +260,24 @@ fn bare_invocation_runs_the_embedded_default() {
     let o = bin().current_dir(tmp.path()).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
-    assert!(
-        text.contains("engine llama-cpp  model synth:llama-135m:q8_0  workload short"),
-        "{text}"
-    );
+    let engines = nativebench::engine::EngineKind::in_process_compiled();
+    for e in &engines {
+        assert!(
+            text.contains(&format!(
+                "engine {e}  model synth:llama-135m:q8_0  workload short"
+            )),
+            "{text}"
+        );
+    }
     let runs: Vec<_> = std::fs::read_dir(tmp.path().join("results"))
         .unwrap()
         .collect();
-    assert_eq!(runs.len(), 1, "one run directory per engine");
-    let dir = runs[0].as_ref().unwrap().path();
-    let s = samples(&dir);
-    assert_eq!(s.len(), 5);
-    assert!(s.iter().all(|r| r["output_tokens"] == 128));
+    assert_eq!(runs.len(), engines.len(), "one run directory per engine");
+    for run in runs {
+        let s = samples(&run.unwrap().path());
+        assert_eq!(s.len(), 5);
+        assert!(s.iter().all(|r| r["output_tokens"] == 128));
+    }
 }
 
 #[test]
