@@ -518,39 +518,9 @@ fn model_type(model: &LlamaModel) -> String {
     let ftype = model
         .meta_val_str("general.file_type")
         .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .map_or("?", file_type_name);
-    let p = model.n_params() as f64;
-    let size = if p >= 1e9 {
-        format!("{:.1}B", p / 1e9)
-    } else {
-        format!("{:.0}M", p / 1e6)
-    };
-    format!("{arch} {size} {ftype}")
-}
-
-/// llama.cpp's `llama_ftype` names, as llama-bench prints them.
-fn file_type_name(t: u32) -> &'static str {
-    match t {
-        0 => "all F32",
-        1 => "F16",
-        2 => "Q4_0",
-        3 => "Q4_1",
-        7 => "Q8_0",
-        8 => "Q5_0",
-        9 => "Q5_1",
-        10 => "Q2_K",
-        11 => "Q3_K_S",
-        12 => "Q3_K_M",
-        13 => "Q3_K_L",
-        14 => "Q4_K_S",
-        15 => "Q4_K_M",
-        16 => "Q5_K_S",
-        17 => "Q5_K_M",
-        18 => "Q6_K",
-        32 => "BF16",
-        _ => "?",
-    }
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or("?", crate::model::gguf::file_type_name);
+    crate::model::gguf::type_label(&arch, model.n_params(), ftype)
 }
 
 fn system_info() -> String {

@@ -234,6 +234,42 @@ impl GgufFile {
     }
 }
 
+/// llama.cpp's `llama_ftype` names (`general.file_type`), as llama-bench prints them.
+pub fn file_type_name(t: u64) -> &'static str {
+    match t {
+        0 => "all F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        32 => "BF16",
+        _ => "?",
+    }
+}
+
+/// A model's type as llama-bench labels it: architecture, size and weight type
+/// (`llama 135M Q8_0`), so that every engine's bench rows name a model the same way.
+pub fn type_label(arch: &str, n_params: u64, weights: &str) -> String {
+    let p = n_params as f64;
+    let size = if p >= 1e9 {
+        format!("{:.1}B", p / 1e9)
+    } else {
+        format!("{:.0}M", p / 1e6)
+    };
+    format!("{arch} {size} {weights}")
+}
+
 /// An integer of any width as u64, if non-negative.
 pub fn value_u64(v: &Value) -> Option<u64> {
     match *v {

@@ -240,22 +240,31 @@ fn nan_logits_fail_the_request_and_say_so() {
 
 #[test]
 fn bench_runs_llama_bench_tests_on_candle() {
+    let engines = if cfg!(feature = "llama-cpp") {
+        "candle,llama-cpp"
+    } else {
+        "candle"
+    };
     let o = ok_run(&[
-        "bench", "-e", "candle", "-m", TINY, "-p", "64", "-n", "8", "-r", "2", "-t", "2", "-o",
+        "bench", "-e", engines, "-m", TINY, "-p", "64", "-n", "8", "-r", "2", "-t", "2", "-o",
         "json",
     ]);
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let tests: Vec<&str> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["test"].as_str().unwrap())
-        .collect();
+    let rows = v.as_array().unwrap();
+    let candle: Vec<&Value> = rows.iter().filter(|t| t["engine"] == "candle").collect();
+    let tests: Vec<&str> = candle.iter().map(|t| t["test"].as_str().unwrap()).collect();
     assert_eq!(tests, vec!["pp64", "tg8"]);
-    for t in v.as_array().unwrap() {
+    for t in &candle {
         assert_eq!(t["samples_ns"].as_array().unwrap().len(), 2);
         assert!(t["avg_ts"].as_f64().unwrap() > 0.0);
         assert_eq!(t["n_threads"], 2);
+        assert_eq!(t["model_type"], "llama 3M Q8_0", "{t}");
+    }
+    // Both engines name the same file the same way, as llama-bench would.
+    for t in rows.iter().filter(|t| t["engine"] == "llama-cpp") {
+        for k in ["model_type", "model_size", "model_n_params"] {
+            assert_eq!(t[k], candle[0][k], "{k}");
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use tokenizers::Tokenizer;
 use super::safetensors::LlamaDir;
 use super::{setup, MAX_CTX};
 use crate::engine::{prompt, EngineError, WeightDType};
-use crate::model::{GgufFile, ModelFormat, ModelReport, ResolvedModel};
+use crate::model::{gguf, GgufFile, ModelFormat, ModelReport, ResolvedModel};
 use crate::workload::template::ChatTemplate;
 
 /// The GGUF architectures candle runs (`general.architecture`).
@@ -180,11 +180,20 @@ fn load_gguf(model: &ResolvedModel, device: &Device) -> Result<Loaded, EngineErr
     let n_ctx = (report.hparams.context_length as usize).clamp(1, MAX_CTX);
 
     let mut details = BTreeMap::new();
-    details.insert("architecture".into(), arch);
+    details.insert("architecture".into(), arch.clone());
     details.insert("format".into(), "gguf".into());
     details.insert("dtype".into(), "f32".into());
     details.insert("quantization".into(), quantization(&report));
     details.insert("n_params".into(), report.parameter_count.to_string());
+    details.insert("model_size_bytes".into(), report.weight_bytes.to_string());
+    details.insert(
+        "model_type".into(),
+        gguf::type_label(
+            &arch,
+            report.parameter_count,
+            report.file_type.map_or("?", gguf::file_type_name),
+        ),
+    );
     details.insert("n_ctx".into(), n_ctx.to_string());
     details.insert(
         "tokenizer".into(),

@@ -117,6 +117,10 @@ pub fn load(
     details.insert("dtype".into(), wanted.to_string());
     details.insert("quantization".into(), "none".into());
     details.insert("n_params".into(), n_params.to_string());
+    details.insert(
+        "model_type".into(),
+        crate::model::gguf::type_label("llama", n_params as u64, &wanted.as_str().to_uppercase()),
+    );
     details.insert("n_ctx".into(), n_ctx.to_string());
     details.insert("tokenizer".into(), tok_path.display().to_string());
     details.insert(
