@@ -471,6 +471,15 @@ fn bad_input_is_a_clear_error() {
         "the files hold 2 layers, config.json says num_hidden_layers = 1",
     );
 
+    // candle's CPU pool is sized once per process: a thread sweep says so.
+    assert_one_line_error(
+        &run(&[
+            "bench", "-e", "candle", "-m", TINY, "-p", "16", "-n", "0", "-r", "1", "-t", "1,2",
+        ]),
+        1,
+        "candle: the CPU thread pool is sized once per process and already runs 1 thread(s); run -t 2 in a process of its own",
+    );
+
     // check-agreement: bad flags and a model llama.cpp cannot load.
     assert_one_line_error(
         &run(&["check-agreement", "-m", TINY, "--tokens", "0"]),

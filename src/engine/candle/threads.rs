@@ -33,8 +33,8 @@ pub fn barrier_pool_threads(requested: Option<usize>) -> Result<usize, EngineErr
     });
     match requested {
         Some(n) if n != fixed => Err(setup(format!(
-            "candle's CPU thread pool is sized once per process and already runs {fixed} threads; \
-             run candle with -t {n} in a process of its own (or set {ENV})"
+            "the CPU thread pool is sized once per process and already runs {fixed} thread(s); \
+             run -t {n} in a process of its own (or set {ENV})"
         ))),
         _ => Ok(fixed),
     }
