@@ -100,6 +100,61 @@ fn the_kv_cache_is_reset_between_requests() {
     assert_repeats(TINY, tmp.path());
 }
 
+/// The tiny f32 model relabelled as a qwen3 GGUF (`qwen3.*` keys, plus the q/k norms
+/// qwen3 adds), so candle runs it through quantized_qwen3, the model that does not reset
+/// its KV cache by itself.
+fn qwen3_model(dir: &Path) -> PathBuf {
+    use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+    let src = nativebench::model::resolve("synth:tiny:f32").unwrap().path;
+    let mut f = std::fs::File::open(&src).unwrap();
+    let ct = gguf_file::Content::read(&mut f).unwrap();
+    let u32_of = |k: &str| ct.metadata[k].to_u32().unwrap();
+    let head_dim = u32_of("llama.embedding_length") / u32_of("llama.attention.head_count");
+    let layers = u32_of("llama.block_count");
+    let mut md: Vec<(String, gguf_file::Value)> = ct
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.replacen("llama.", "qwen3.", 1), v.clone()))
+        .filter(|(k, _)| k != "general.architecture")
+        .collect();
+    md.push((
+        "general.architecture".into(),
+        gguf_file::Value::String("qwen3".into()),
+    ));
+    for k in ["qwen3.attention.key_length", "qwen3.attention.value_length"] {
+        md.push((k.into(), gguf_file::Value::U32(head_dim)));
+    }
+    let mut tensors: Vec<(String, QTensor)> = ct
+        .tensor_infos
+        .keys()
+        .map(|name| (name.clone(), ct.tensor(&mut f, name, &Device::Cpu).unwrap()))
+        .collect();
+    let ones = Tensor::ones(head_dim as usize, DType::F32, &Device::Cpu).unwrap();
+    for i in 0..layers {
+        for n in ["attn_q_norm", "attn_k_norm"] {
+            let q = QTensor::quantize(&ones, GgmlDType::F32).unwrap();
+            tensors.push((format!("blk.{i}.{n}.weight"), q));
+        }
+    }
+    md.sort_by(|a, b| a.0.cmp(&b.0));
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let p = dir.join("qwen3-tiny.gguf");
+    let mut out = std::fs::File::create(&p).unwrap();
+    let md_refs: Vec<(&str, &gguf_file::Value)> = md.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let t_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, t)| (k.as_str(), t)).collect();
+    gguf_file::write(&mut out, &md_refs, &t_refs).unwrap();
+    p
+}
+
+#[test]
+fn the_kv_cache_is_reset_between_requests_on_qwen3() {
+    let tmp = tempdir();
+    let model = qwen3_model(tmp.path());
+    assert_repeats(model.to_str().unwrap(), tmp.path());
+    let m = json(&tmp.path().join("repeat").join("manifest.json"));
+    assert_eq!(m["engine"]["details"]["architecture"], "qwen3");
+}
+
 #[test]
 fn gemma3_270m_writes_a_complete_run_directory() {
     let Some(path) = gemma() else { return };
