@@ -12,6 +12,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::EngineError;
 
+// candle's Metal backend exists only on Apple platforms; say so rather than leave the
+// reader with errors from deep inside its dependencies.
+#[cfg(all(feature = "metal", not(target_vendor = "apple")))]
+compile_error!("the `metal` feature needs macOS (Apple's Metal); on Linux use `cuda` or the CPU");
+
 /// A device as the user names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum DeviceSpec {
@@ -166,7 +171,7 @@ pub fn cuda_driver_present() -> bool {
     false
 }
 
-#[cfg(all(feature = "metal", target_os = "macos"))]
+#[cfg(feature = "metal")]
 fn open_metal() -> Result<Device, EngineError> {
     Device::new_metal(0).map_err(|e| {
         setup(
@@ -177,11 +182,6 @@ fn open_metal() -> Result<Device, EngineError> {
             ),
         )
     })
-}
-
-#[cfg(all(feature = "metal", not(target_os = "macos")))]
-fn open_metal() -> Result<Device, EngineError> {
-    Err(setup("Metal", "Metal devices exist only on macOS".into()))
 }
 
 #[cfg(not(feature = "metal"))]

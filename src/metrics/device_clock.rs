@@ -112,4 +112,10 @@ mod tests {
     fn the_cpu_has_no_device_timer() {
         assert!(DeviceTimer::for_device(&Device::Cpu).is_none());
     }
+
+    #[test]
+    fn a_timer_can_move_with_its_engine_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<DeviceTimer>();
+    }
 }
