@@ -15,6 +15,7 @@
 # so neither takes the other's CPU; PIN=0 lets them share every core.
 #   benches/client-capacity.sh                  # builds the release binary if needed
 #   REPS=5 OUTPUT_LEN=256 PROMPTS_PER_SLOT=8 PIN=1 benches/client-capacity.sh
+#   DECODE_MS=0.005 PYTHON_PEER=0 benches/client-capacity.sh  # a server slower than the client
 #   NATIVEBENCH_BIN=path/to/nativebench benches/client-capacity.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,7 @@ OUTPUT_LEN="${OUTPUT_LEN:-256}"
 PER_SLOT="${PROMPTS_PER_SLOT:-8}"
 CONCURRENCIES="${CONCURRENCIES:-64 256}"
 REPS="${REPS:-3}"
+DECODE_MS="${DECODE_MS:-0}"  # > 0 paces the server below the client's capacity
 if [[ -z "${PIN:-}" ]]; then PIN=$([[ $(nproc) -ge 2 ]] && echo 1 || echo 0); fi
 SERVER_CPU=() CLIENT_CPU=()
 if [[ "$PIN" == 1 ]]; then SERVER_CPU=(taskset -c 0) CLIENT_CPU=(taskset -c 1); fi
@@ -36,7 +38,7 @@ SERVE_PID=""
 trap '[[ -n "$SERVE_PID" ]] && kill "$SERVE_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 "${SERVER_CPU[@]}" "$BIN" serve --engine sim --sim-template-ms 0 --sim-tokenize-ms-per-kb 0 \
-  --sim-prefill-ms 0 --sim-prefill-ms-per-token 0 --sim-decode-ms 0 --stamp-chunks --port 0 \
+  --sim-prefill-ms 0 --sim-prefill-ms-per-token 0 --sim-decode-ms "$DECODE_MS" --stamp-chunks --port 0 \
   >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVE_PID=$!
 URL=""
@@ -74,5 +76,17 @@ for C in $CONCURRENCIES; do
                     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
   done
 done
-echo "(nativebench serve --engine sim, zero delays, $OUTPUT_LEN tokens per request; $(nproc) cores;" \
+# The same load from a typical Python client (asyncio + aiohttp), when one is installed.
+if [[ "${PYTHON_PEER:-1}" == 1 ]] && python3 -c 'import aiohttp' 2>/dev/null; then
+  printf '\n%-5s %-4s %12s %14s %14s %14s  %s\n' conc rep "tok/s" "client us/tok" "delivery p50" "delivery p99" client
+  for C in $CONCURRENCIES; do
+    for R in $(seq 1 "${PY_REPS:-1}"); do
+      "${CLIENT_CPU[@]}" python3 benches/python-peer-client.py "$URL" "$C" $((C * PER_SLOT)) "$OUTPUT_LEN" |
+        jq -r --arg r "$R" '[ .concurrency, $r, (.tok_s|floor), (.client_cpu_us_per_tok*100|floor/100),
+            (.delivery_p50_us*10|floor/10), (.delivery_p99_us*10|floor/10), .client ] | @tsv' |
+        awk -F'\t' '{ printf "%-5s %-4s %12s %14s %11s us %11s us  %s\n", $1, $2, $3, $4, $5, $6, $7 }'
+    done
+  done
+fi
+echo "(nativebench serve --engine sim, decode step $DECODE_MS ms, other delays zero, $OUTPUT_LEN tokens per request; $(nproc) cores;" \
   "pinned: $([[ "$PIN" == 1 ]] && echo 'server core 0, client core 1' || echo no); load: $(cut -d' ' -f1-3 /proc/loadavg))"

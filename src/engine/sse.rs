@@ -53,7 +53,7 @@ impl SseParser {
                 rest = stripped;
             }
         }
-        while let Some(i) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(i) = memchr::memchr2(b'\n', b'\r', rest) {
             let (piece, after) = rest.split_at(i);
             if self.line.is_empty() {
                 // The whole line is in this piece (the usual case): no copy.

@@ -73,10 +73,17 @@ pub fn run_http(
     stop: &AtomicBool,
     on_event: &mut dyn FnMut(RunEvent<'_>) -> Result<()>,
 ) -> Result<RunOutcome> {
-    // One worker per core this process may use (taskset narrows it), at most 8.
+    // One worker per core this process may use (taskset narrows it), at most 8; on one
+    // core, a single-threaded runtime spares the work-stealing machinery.
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    let rt = builder
         .enable_all()
         .build()
         .map_err(|e| Error::Config(format!("cannot start the async runtime: {e}")))?;

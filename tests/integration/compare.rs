@@ -98,9 +98,20 @@ fn processes_mentioning(needle: &str) -> Vec<u32> {
     pids
 }
 
+/// A `compare` whose served run is slow, stopped partway by the test.
+struct Interruptible {
+    _tmp: tempfile::TempDir,
+    out: std::path::PathBuf,
+    child: std::process::Child,
+    /// What the command line of its `serve` holds (its engine config's path).
+    serve_needle: String,
+}
+
 /// Starts a `compare` whose served run is slow, and waits until it has measured two
-/// served requests.
-fn compare_in_served_run(out: &std::path::Path) -> std::process::Child {
+/// served requests with its `serve` running.
+fn compare_in_served_run() -> Interruptible {
+    let tmp = tempdir();
+    let out = tmp.path().join("cmp");
     let child = bin()
         .args(["compare", "--engine", "sim", "--sim-prefill-ms", "1"])
         .args(["--sim-decode-ms", "10", "--workload", "short"])
@@ -119,7 +130,18 @@ fn compare_in_served_run(out: &std::path::Path) -> std::process::Child {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    child
+    let serve_needle = out.join("engine_config.json").display().to_string();
+    assert_eq!(
+        processes_mentioning(&serve_needle).len(),
+        1,
+        "serve is running"
+    );
+    Interruptible {
+        _tmp: tmp,
+        out,
+        child,
+        serve_needle,
+    }
 }
 
 /// Waits up to 10 s for every process mentioning `needle` to be gone.
@@ -135,16 +157,17 @@ fn gone(needle: &str) -> bool {
 
 #[test]
 fn ctrl_c_keeps_what_was_measured_and_stops_the_server() {
-    let tmp = tempdir();
-    let out = tmp.path().join("cmp-int");
-    let mut child = compare_in_served_run(&out);
-    let needle = out.join("engine_config.json").display().to_string();
-    assert_eq!(processes_mentioning(&needle).len(), 1, "serve is running");
+    let Interruptible {
+        _tmp,
+        out,
+        mut child,
+        serve_needle,
+    } = compare_in_served_run();
     // SAFETY: kill(2) with a live child's pid and a valid signal number.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "an interrupted compare exits 130");
-    assert!(gone(&needle), "no orphan serve process");
+    assert!(gone(&serve_needle), "no orphan serve process");
 
     let served = samples(&out.join("served"));
     assert!(served.len() >= 2 && served.len() < 40, "{}", served.len());
@@ -170,12 +193,8 @@ fn ctrl_c_keeps_what_was_measured_and_stops_the_server() {
 
 #[test]
 fn a_killed_compare_leaves_no_server_behind() {
-    let tmp = tempdir();
-    let out = tmp.path().join("cmp-kill");
-    let mut child = compare_in_served_run(&out);
-    let needle = out.join("engine_config.json").display().to_string();
-    assert_eq!(processes_mentioning(&needle).len(), 1, "serve is running");
-    child.kill().unwrap(); // SIGKILL: no destructor runs
-    let _ = child.wait();
-    assert!(gone(&needle), "serve exits when compare dies");
+    let mut c = compare_in_served_run();
+    c.child.kill().unwrap(); // SIGKILL: no destructor runs
+    let _ = c.child.wait();
+    assert!(gone(&c.serve_needle), "serve exits when compare dies");
 }

@@ -4,6 +4,18 @@
 use crate::serve::serve;
 use crate::support::*;
 
+/// `serve --engine sim` with this prefill and decode step, in ms.
+fn sim_serve(prefill_ms: &str, decode_ms: &str) -> crate::serve::Served {
+    serve(&[
+        "--engine",
+        "sim",
+        "--sim-prefill-ms",
+        prefill_ms,
+        "--sim-decode-ms",
+        decode_ms,
+    ])
+}
+
 fn run_http(url: &str, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let o = bin()
         .args([
@@ -26,14 +38,7 @@ fn run_http(url: &str, out: &std::path::Path, extra: &[&str]) -> std::process::O
 
 #[test]
 fn sweeps_write_a_run_per_point_and_a_summary_with_goodput() {
-    let s = serve(&[
-        "--engine",
-        "sim",
-        "--sim-prefill-ms",
-        "0",
-        "--sim-decode-ms",
-        "0.2",
-    ]);
+    let s = sim_serve("0", "0.2");
     let tmp = tempdir();
     let out = tmp.path().join("sweep");
     let o = run_http(
@@ -65,14 +70,7 @@ fn sweeps_write_a_run_per_point_and_a_summary_with_goodput() {
 #[test]
 fn goodput_excludes_requests_that_miss_an_objective() {
     // Every request takes at least 10 ms of prefill: none meets a 1 ms TTFT objective.
-    let s = serve(&[
-        "--engine",
-        "sim",
-        "--sim-prefill-ms",
-        "10",
-        "--sim-decode-ms",
-        "0",
-    ]);
+    let s = sim_serve("10", "0");
     let tmp = tempdir();
     let out = tmp.path().join("g");
     run_http(&s.url, &out, &["--num-prompts", "3", "--goodput", "ttft:1"]);
@@ -84,14 +82,7 @@ fn goodput_excludes_requests_that_miss_an_objective() {
 
 #[test]
 fn a_constant_request_rate_paces_the_run() {
-    let s = serve(&[
-        "--engine",
-        "sim",
-        "--sim-prefill-ms",
-        "0",
-        "--sim-decode-ms",
-        "0",
-    ]);
+    let s = sim_serve("0", "0");
     let tmp = tempdir();
     let out = tmp.path().join("rate");
     run_http(
@@ -125,14 +116,7 @@ fn a_constant_request_rate_paces_the_run() {
 
 #[test]
 fn a_duration_limits_the_run_instead_of_a_count() {
-    let s = serve(&[
-        "--engine",
-        "sim",
-        "--sim-prefill-ms",
-        "1",
-        "--sim-decode-ms",
-        "1",
-    ]);
+    let s = sim_serve("1", "1");
     let tmp = tempdir();
     let out = tmp.path().join("dur");
     run_http(
