@@ -46,7 +46,7 @@ for round in $(seq 1 "$ROUNDS"); do
     "$NB" run -e llama-cpp -m "$MODEL" -w random --random-input-len "$PROMPT" \
       --random-range-ratio 0 --output-len "$TOKENS" --num-prompts "$SEQS" \
       --concurrency "$n" -t "$THREADS" -c $((SEQS * (PROMPT + TOKENS + 64))) \
-      -o "$OUT/nb.$n.$round" -q
+      -o "$OUT/nb.$n.$round" -q > /dev/null
   done
   log "round $round/$ROUNDS: llama-batched-bench, 1 and $SEQS sequences"
   "$LLAMA_BIN/llama-batched-bench" -m "$MODEL" -c $((SEQS * (PROMPT + TOKENS + 64))) \

@@ -119,6 +119,9 @@ pub fn render(m: &MetricsFile, run_dir: &str) -> String {
     s
 }
 
+/// One row of the side-by-side table: a value read from a run, when it has one.
+type Metric = Box<dyn Fn(&MetricsFile) -> Option<f64>>;
+
 /// Several runs side by side: one column per run.
 pub fn side_by_side(runs: &[MetricsFile]) -> String {
     let mut s = String::new();
@@ -127,7 +130,7 @@ pub fn side_by_side(runs: &[MetricsFile]) -> String {
         let _ = write!(s, "{:>16}", r.engine);
     }
     let _ = writeln!(s);
-    let rows: Vec<(&str, Box<dyn Fn(&MetricsFile) -> Option<f64>>)> = vec![
+    let rows: Vec<(&str, Metric)> = vec![
         (
             "output throughput (tok/s)",
             Box::new(|m| Some(m.metrics.output_throughput_tok_s)),
