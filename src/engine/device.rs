@@ -111,20 +111,20 @@ fn open_cuda(ordinal: usize) -> Result<Device, EngineError> {
     // finds none; candle links the driver instead, but asking first costs one dlopen and
     // keeps the error a sentence whichever way cudarc was built.
     if !cuda_driver_present() {
-        return Err(setup(
+        return Err(EngineError::setup(
             "CUDA",
-            "no CUDA driver found (libcuda.so.1 could not be loaded): is an NVIDIA driver installed?".into(),
+            "no CUDA driver found (libcuda.so.1 could not be loaded): is an NVIDIA driver installed?",
         ));
     }
     // Creating a context can still fail (bad ordinal, driver/runtime mismatch); a panic
     // from inside cudarc must not take the process down with a backtrace.
     match std::panic::catch_unwind(|| Device::new_cuda(ordinal)) {
         Ok(Ok(device)) => Ok(device),
-        Ok(Err(e)) => Err(setup(
+        Ok(Err(e)) => Err(EngineError::setup(
             "CUDA",
             format!("cannot open cuda:{ordinal}: {}", first_line(&e.to_string())),
         )),
-        Err(_) => Err(setup(
+        Err(_) => Err(EngineError::setup(
             "CUDA",
             format!("cannot open cuda:{ordinal}: the CUDA driver library failed to load"),
         )),
@@ -174,7 +174,7 @@ pub fn cuda_driver_present() -> bool {
 #[cfg(feature = "metal")]
 fn open_metal() -> Result<Device, EngineError> {
     Device::new_metal(0).map_err(|e| {
-        setup(
+        EngineError::setup(
             "Metal",
             format!(
                 "cannot open the Metal device: {}",
@@ -190,11 +190,6 @@ fn open_metal() -> Result<Device, EngineError> {
         engine: "Metal",
         feature: "metal",
     })
-}
-
-#[cfg(any(feature = "cuda", feature = "metal"))]
-fn setup(engine: &'static str, message: String) -> EngineError {
-    EngineError::Setup { engine, message }
 }
 
 /// Errors from candle's backends can span lines (a driver's error and its context); a

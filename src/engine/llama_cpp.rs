@@ -18,8 +18,8 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::{
-    Capabilities, Engine, EngineConfig, EngineError, EngineInfo, FailureKind, FinishReason,
-    FlashAttn, Mark, Outcome, Prompt, Recorder, Request, SamplingConfig, TokenBench,
+    Capabilities, Engine, EngineConfig, EngineError, EngineInfo, FinishReason, FlashAttn, Mark,
+    Outcome, Prompt, Recorder, Request, SamplingConfig, TokenBench,
 };
 use crate::workload::template::ChatTemplate;
 
@@ -31,17 +31,11 @@ pub const LLAMA_CPP_SYS_VERSION: &str = "0.1.161";
 const DEFAULT_CTX: u32 = 4096;
 
 fn setup(message: impl Into<String>) -> EngineError {
-    EngineError::Setup {
-        engine: NAME,
-        message: message.into(),
-    }
+    EngineError::setup(NAME, message)
 }
 
 fn failed(message: impl Into<String>) -> EngineError {
-    EngineError::Request {
-        kind: FailureKind::Engine,
-        message: message.into(),
-    }
+    EngineError::failed(message)
 }
 
 /// Models stay loaded for the life of the process: contexts borrow them, and a bench

@@ -204,6 +204,24 @@ pub enum EngineError {
     Interrupted,
 }
 
+impl EngineError {
+    /// The engine cannot start.
+    pub fn setup(engine: &'static str, message: impl Into<String>) -> Self {
+        EngineError::Setup {
+            engine,
+            message: message.into(),
+        }
+    }
+
+    /// One request failed inside the engine; the run records it and goes on.
+    pub fn failed(message: impl Into<String>) -> Self {
+        EngineError::Request {
+            kind: FailureKind::Engine,
+            message: message.into(),
+        }
+    }
+}
+
 /// What an engine can do, which decides how the runner drives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Capabilities {

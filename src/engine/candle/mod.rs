@@ -34,17 +34,11 @@ pub const CANDLE_VERSION: &str = "0.11.1";
 const MAX_CTX: usize = 4096;
 
 fn setup(message: impl Into<String>) -> EngineError {
-    EngineError::Setup {
-        engine: NAME,
-        message: message.into(),
-    }
+    EngineError::setup(NAME, message)
 }
 
 fn failed(message: impl Into<String>) -> EngineError {
-    EngineError::Request {
-        kind: FailureKind::Engine,
-        message: message.into(),
-    }
+    EngineError::failed(message)
 }
 
 /// A candle model on a device, with its tokenizer and threads.

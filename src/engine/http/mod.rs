@@ -33,10 +33,7 @@ use super::{
 };
 
 fn setup(message: impl Into<String>) -> EngineError {
-    EngineError::Setup {
-        engine: "http",
-        message: message.into(),
-    }
+    EngineError::setup("http", message)
 }
 
 fn fail(kind: FailureKind, message: impl Into<String>) -> EngineError {
