@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # nativebench bench against llama.cpp's own llama-bench, built from the same llama.cpp
 # (benches/llama-cpp-tools.sh), on the same GGUF with the same threads, alternating
-# A B A B. Prints each side's median t/s for pp512 and tg128 and the ratio
+# A B B A (counterbalanced). Prints each side's median t/s for pp512 and tg128 and the ratio
 # nativebench / llama-bench (1.00 = identical; the target is within 3%).
 #
 #   benches/compare-llama-bench.sh                 # synth:llama-135m:q8_0 and gemma3-270m
-#   ROUNDS=5 THREADS=2 MODELS="/path/a.gguf" benches/compare-llama-bench.sh
+#   ROUNDS=8 REPS=3 THREADS=2 MODELS="/path/a.gguf" benches/compare-llama-bench.sh
+# Many short rounds (default 24 of 2 repetitions) average out a host whose speed drifts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-3}
-REPS=${REPS:-5}
+ROUNDS=${ROUNDS:-24}
+REPS=${REPS:-2}
 THREADS=${THREADS:-$(nproc)}
 CACHE="${NATIVEBENCH_CACHE:-$HOME/.cache/nativebench}"
 OUT=$(mktemp -d)
@@ -32,15 +33,23 @@ if [[ -z "${MODELS:-}" ]]; then
   MODELS="$synth $(models/fetch-gemma3-270m.sh)"
 fi
 
+run_a() {
+  echo "compare: $name round $round/$ROUNDS: llama-bench" >&2
+  "$LLAMA_BIN/llama-bench" -m "$model" -p 512 -n 128 -r "$REPS" -t "$THREADS" -o json \
+    > "$OUT/$name.a.$round.json" 2>/dev/null
+}
+run_b() {
+  echo "compare: $name round $round/$ROUNDS: nativebench bench" >&2
+  "$NB" bench -e llama-cpp -m "$model" -p 512 -n 128 -r "$REPS" -t "$THREADS" -o json \
+    --out "$OUT/$name.run.$round" > "$OUT/$name.b.$round.json"
+}
+
+# Rounds go A B, B A, A B, ...: the order is counterbalanced, so a machine whose speed
+# drifts during the comparison favours neither side.
 for model in $MODELS; do
   name=$(basename "$model" .gguf)
   for round in $(seq 1 "$ROUNDS"); do
-    echo "compare: $name round $round/$ROUNDS: llama-bench" >&2
-    "$LLAMA_BIN/llama-bench" -m "$model" -p 512 -n 128 -r "$REPS" -t "$THREADS" -o json \
-      > "$OUT/$name.a.$round.json" 2>/dev/null
-    echo "compare: $name round $round/$ROUNDS: nativebench bench" >&2
-    "$NB" bench -e llama-cpp -m "$model" -p 512 -n 128 -r "$REPS" -t "$THREADS" -o json \
-      --out "$OUT/$name.run.$round" > "$OUT/$name.b.$round.json"
+    if (( round % 2 )); then run_a; run_b; else run_b; run_a; fi
   done
 done
 
@@ -48,20 +57,33 @@ python3 - "$OUT" "$THREADS" "$REPS" <<'PY'
 import glob, json, os, statistics, sys
 out, threads, reps = sys.argv[1], sys.argv[2], sys.argv[3]
 names = sorted({os.path.basename(p).split(".a.")[0] for p in glob.glob(f"{out}/*.a.*.json")})
-print(f"threads {threads}, {reps} repetitions per run, rounds alternating llama-bench / nativebench")
-print(f"| model | test | llama-bench t/s (median) | nativebench t/s (median) | ratio |")
-print(f"| --- | --- | ---: | ---: | ---: |")
-worst = 0.0
+print(f"threads {threads}, {reps} repetitions per run, rounds counterbalanced (A B, B A, ...)")
+print("| model | test | llama-bench t/s median (min..max) | nativebench t/s median (min..max) | ratio of medians | paired ratio median |")
+print("| --- | --- | ---: | ---: | ---: | ---: |")
+worst, noisy = 0.0, []
+def per_round(name, side, key):
+    runs = {}
+    for p in glob.glob(f"{out}/{name}.{side}.*.json"):
+        rnd = int(p.rsplit(".", 2)[1])
+        runs[rnd] = [r["avg_ts"] for r in json.load(open(p)) if key(r)]
+    return {k: v[0] for k, v in runs.items() if v}
 for name in names:
     for test, key in (("pp512", lambda r: r["n_prompt"] == 512 and r["n_gen"] == 0),
                       ("tg128", lambda r: r["n_prompt"] == 0 and r["n_gen"] == 128)):
-        a = [r["avg_ts"] for p in sorted(glob.glob(f"{out}/{name}.a.*.json")) for r in json.load(open(p)) if key(r)]
-        b = [r["avg_ts"] for p in sorted(glob.glob(f"{out}/{name}.b.*.json")) for r in json.load(open(p)) if key(r)]
+        a, b = per_round(name, "a", key), per_round(name, "b", key)
         if not a or not b:
-            print(f"| {name} | {test} | missing | missing | - |")
+            print(f"| {name} | {test} | missing | missing | - | - |")
             continue
-        ma, mb = statistics.median(a), statistics.median(b)
+        ma, mb = statistics.median(a.values()), statistics.median(b.values())
+        paired = statistics.median(b[k] / a[k] for k in a if k in b)
         worst = max(worst, abs(mb / ma - 1))
-        print(f"| {name} | {test} | {ma:.2f} | {mb:.2f} | {mb / ma:.3f} |")
+        for side, v in (("llama-bench", a), ("nativebench", b)):
+            spread = (max(v.values()) - min(v.values())) / statistics.median(v.values())
+            if spread > 0.05:
+                noisy.append(f"{name} {test} {side}: runs spread {spread * 100:.0f}% of the median")
+        cell = lambda m, v: f"{m:.2f} ({min(v.values()):.1f}..{max(v.values()):.1f})"
+        print(f"| {name} | {test} | {cell(ma, a)} | {cell(mb, b)} | {mb / ma:.3f} | {paired:.3f} |")
 print(f"largest deviation: {worst * 100:.1f}% (target: within 3%)")
+for n in noisy:
+    print(f"warning: noisy: {n}")
 PY

@@ -77,6 +77,9 @@ pub struct BenchArgs {
     /// Flash attention (llama.cpp): on, off or auto (llama.cpp's default); also `-fa`.
     #[arg(long, visible_alias = "fa", value_enum, default_value_t = crate::engine::FlashAttn::Auto)]
     pub flash_attn: crate::engine::FlashAttn,
+    /// How hard idle llama.cpp worker threads spin before sleeping, 0 to 100.
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
+    pub poll: i64,
     /// Keep the engine's own log on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -226,6 +229,7 @@ impl BenchArgs {
             ubatch_size: 512,
             n_gpu_layers: self.n_gpu_layers,
             flash_attn: self.flash_attn,
+            poll: self.poll,
             verbose: self.verbose,
             device: self.device.clone(),
             dtype: self.dtype.clone(),

@@ -51,6 +51,10 @@ pub struct EngineArgs {
     /// Flash attention (llama.cpp): on, off or auto (llama.cpp's default); also `-fa`.
     #[arg(long, visible_alias = "fa", value_enum, default_value_t = crate::engine::FlashAttn::Auto)]
     pub flash_attn: crate::engine::FlashAttn,
+    /// How hard idle llama.cpp worker threads spin before sleeping, 0 to 100
+    /// (llama-bench's --poll).
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
+    pub poll: i64,
     /// Keep the engine's own log on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -123,6 +127,10 @@ impl EngineArgs {
             ubatch_size: at_least_one("--ubatch-size", self.ubatch_size)?,
             n_gpu_layers,
             flash_attn: self.flash_attn,
+            poll: match self.poll {
+                p @ 0..=100 => p as u32,
+                p => return Err(Error::Config(format!("--poll must be 0 to 100, got {p}"))),
+            },
             verbose: self.verbose,
         })
     }

@@ -81,6 +81,9 @@ pub struct LlamaCppConfig {
     /// Layers offloaded to the GPU; `None` leaves llama.cpp's default (CPU here).
     pub n_gpu_layers: Option<u32>,
     pub flash_attn: FlashAttn,
+    /// How hard idle ggml worker threads spin for new work before they sleep, 0..=100
+    /// (llama-bench's `--poll`; 50 is its default).
+    pub poll: u32,
     /// Keep llama.cpp's own log on stderr.
     pub verbose: bool,
 }
@@ -96,6 +99,7 @@ impl Default for LlamaCppConfig {
             ubatch_size: 512,
             n_gpu_layers: None,
             flash_attn: FlashAttn::Auto,
+            poll: 50,
             verbose: false,
         }
     }

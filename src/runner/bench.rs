@@ -211,6 +211,9 @@ pub struct BenchRecord {
     pub n_threads: usize,
     pub n_batch: u32,
     pub n_ubatch: u32,
+    /// llama-bench's `poll`, for engines with ggml worker threads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<u32>,
     pub n_prompt: usize,
     pub n_gen: usize,
     pub n_depth: usize,
@@ -263,6 +266,7 @@ impl BenchRecord {
             n_threads: cfg.threads,
             n_batch: cfg.batch,
             n_ubatch: cfg.ubatch,
+            poll: detail("poll").and_then(|v| v.parse().ok()),
             n_prompt: test.n_prompt,
             n_gen: test.n_gen,
             n_depth: test.n_depth,

@@ -112,6 +112,22 @@ fn bad_input_is_a_clear_error() {
         "--threads must be at least 1",
     );
     assert_one_line_error(
+        &run(&[
+            "run",
+            "-e",
+            "llama-cpp",
+            "-m",
+            TINY,
+            "--poll",
+            "101",
+            "-o",
+            o,
+            "-q",
+        ]),
+        2,
+        "--poll must be 0 to 100, got 101",
+    );
+    assert_one_line_error(
         &run(&["run", "-e", "llama-cpp", "-o", o, "-q"]),
         1,
         "needs --model",

