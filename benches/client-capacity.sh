@@ -30,6 +30,9 @@ PER_SLOT="${PROMPTS_PER_SLOT:-8}"
 CONCURRENCIES="${CONCURRENCIES:-64 256}"
 REPS="${REPS:-3}"
 DECODE_MS="${DECODE_MS:-0}"  # > 0 paces the server below the client's capacity
+# Requests the sim server decodes together: every slot streams at once, as from a batching
+# server (vLLM, SGLang), rather than queueing behind one request at a time.
+SIM_BATCH="${SIM_BATCH:-256}"
 if [[ -z "${PIN:-}" ]]; then PIN=$([[ $(nproc) -ge 2 ]] && echo 1 || echo 0); fi
 SERVER_CPU=() CLIENT_CPU=()
 if [[ "$PIN" == 1 ]]; then SERVER_CPU=(taskset -c 0) CLIENT_CPU=(taskset -c 1); fi
@@ -38,7 +41,8 @@ SERVE_PID=""
 trap '[[ -n "$SERVE_PID" ]] && kill "$SERVE_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 "${SERVER_CPU[@]}" "$BIN" serve --engine sim --sim-template-ms 0 --sim-tokenize-ms-per-kb 0 \
-  --sim-prefill-ms 0 --sim-prefill-ms-per-token 0 --sim-decode-ms "$DECODE_MS" --stamp-chunks --port 0 \
+  --sim-prefill-ms 0 --sim-prefill-ms-per-token 0 --sim-decode-ms "$DECODE_MS" --sim-batch "$SIM_BATCH" \
+  --stamp-chunks --port 0 \
   >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVE_PID=$!
 URL=""

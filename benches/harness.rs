@@ -25,6 +25,7 @@ fn zero_delay_engine() -> SimEngine {
         decode_ms: 0.0,
         jitter: 0.0,
         failure_rate: 0.0,
+        max_batch: 1,
     };
     SimEngine::new(zero, 0)
 }

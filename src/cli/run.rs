@@ -123,6 +123,10 @@ pub struct SimArgs {
     /// Probability that a request fails partway.
     #[arg(long, allow_negative_numbers = true)]
     pub sim_failure_rate: Option<f64>,
+    /// sim: requests decoded together, sharing each prefill and decode step (a batching
+    /// server).
+    #[arg(long, allow_negative_numbers = true)]
+    pub sim_batch: Option<i64>,
 }
 
 impl SimArgs {
@@ -138,6 +142,15 @@ impl SimArgs {
             decode_ms: self.sim_decode_ms.unwrap_or(d.decode_ms),
             jitter: self.sim_jitter.unwrap_or(d.jitter),
             failure_rate: self.sim_failure_rate.unwrap_or(d.failure_rate),
+            max_batch: match self.sim_batch {
+                None => d.max_batch,
+                Some(n) if n >= 1 => n as usize,
+                Some(n) => {
+                    return Err(Error::Config(format!(
+                        "--sim-batch must be at least 1, got {n}"
+                    )))
+                }
+            },
         };
         c.validate().map_err(Error::Config)?;
         Ok(c)

@@ -38,6 +38,14 @@ pub struct SimConfig {
     pub jitter: f64,
     /// Probability that a request fails partway through.
     pub failure_rate: f64,
+    /// Requests decoded together: up to this many share each prefill and decode step,
+    /// as a batching server's do.
+    #[serde(default = "one")]
+    pub max_batch: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for SimConfig {
@@ -50,6 +58,7 @@ impl Default for SimConfig {
             decode_ms: 2.0,
             jitter: 0.0,
             failure_rate: 0.0,
+            max_batch: 1,
         }
     }
 }
@@ -71,6 +80,9 @@ impl SimConfig {
                     "--sim-{name} must be a non-negative number, got {v}"
                 ));
             }
+        }
+        if self.max_batch == 0 {
+            return Err("--sim-batch must be at least 1".into());
         }
         if !(0.0..=1.0).contains(&self.failure_rate) {
             return Err(format!(
@@ -228,7 +240,7 @@ impl Engine for SimEngine {
         Capabilities {
             in_process: true,
             separable_prefill: true,
-            max_batch: 1,
+            max_batch: self.config.max_batch,
             device_timer: false,
         }
     }
@@ -238,61 +250,145 @@ impl Engine for SimEngine {
     }
 
     fn generate(&mut self, req: &Request, rec: &mut dyn Recorder) -> Result<Outcome, EngineError> {
+        let mut results = self.generate_batch(std::slice::from_ref(req), &mut [rec]);
+        results.pop().unwrap_or(Err(EngineError::Interrupted))
+    }
+
+    /// Templates and tokenizes each request in turn (a server's CPU side), then runs one
+    /// prefill over every prompt and decode steps that each give every unfinished request
+    /// one token. A batch of one is the plain sequential engine.
+    fn generate_batch(
+        &mut self,
+        reqs: &[Request],
+        recs: &mut [&mut dyn Recorder],
+    ) -> Vec<Result<Outcome, EngineError>> {
         let cfg = self.config.clone();
-        let fail_at = (cfg.failure_rate > 0.0 && self.rng.random_bool(cfg.failure_rate))
-            .then(|| self.rng.random_range(0..req.max_tokens.max(1)));
+        let mut seqs: Vec<Seq> = reqs
+            .iter()
+            .map(|req| Seq {
+                fail_at: (cfg.failure_rate > 0.0 && self.rng.random_bool(cfg.failure_rate))
+                    .then(|| self.rng.random_range(0..req.max_tokens.max(1))),
+                prompt_tokens: 0,
+                next: 0,
+                out: Vec::with_capacity(req.max_tokens as usize),
+                result: None,
+            })
+            .collect();
 
-        let start = Instant::now();
-        let rendered = self.render(&req.prompt)?;
-        wait_until(start + self.jittered(cfg.template_ms));
-        rec.mark(Mark::Templated);
+        for ((req, rec), seq) in reqs.iter().zip(recs.iter_mut()).zip(&mut seqs) {
+            let start = Instant::now();
+            let rendered = match self.render(&req.prompt) {
+                Ok(r) => r,
+                Err(e) => {
+                    seq.result = Some(Err(e));
+                    continue;
+                }
+            };
+            wait_until(start + self.jittered(cfg.template_ms));
+            rec.mark(Mark::Templated);
 
-        let start = Instant::now();
-        let ids = sim_tokenize(&rendered);
-        let kb = rendered.len() as f64 / 1024.0;
-        wait_until(start + self.jittered(cfg.tokenize_ms_per_kb * kb));
-        rec.mark(Mark::Tokenized);
+            let start = Instant::now();
+            let ids = sim_tokenize(&rendered);
+            let kb = rendered.len() as f64 / 1024.0;
+            wait_until(start + self.jittered(cfg.tokenize_ms_per_kb * kb));
+            rec.mark(Mark::Tokenized);
+            seq.prompt_tokens = ids.len();
+            seq.next = ids.iter().fold(req.id as usize, |h, &t| h ^ t as usize);
+        }
 
-        let start = Instant::now();
-        let prefill = cfg.prefill_ms + cfg.prefill_ms_per_token * ids.len() as f64;
-        wait_until(start + self.jittered(prefill));
-        let mut out = Vec::with_capacity(req.max_tokens as usize);
-        let mut next = ids.iter().fold(req.id as usize, |h, &t| h ^ t as usize);
-        for step in 0..req.max_tokens {
+        let live = |seqs: &[Seq]| seqs.iter().any(|s| s.result.is_none());
+        if live(&seqs) {
+            let tokens: usize = seqs
+                .iter()
+                .filter(|s| s.result.is_none())
+                .map(|s| s.prompt_tokens)
+                .sum();
+            let start = Instant::now();
+            let prefill = cfg.prefill_ms + cfg.prefill_ms_per_token * tokens as f64;
+            wait_until(start + self.jittered(prefill));
+        }
+        for ((req, rec), seq) in reqs.iter().zip(recs.iter_mut()).zip(&mut seqs) {
+            if req.max_tokens == 0 {
+                seq.finish(&mut **rec);
+            }
+        }
+
+        let mut step = 0;
+        while live(&seqs) {
             if step > 0 {
-                if rec.interrupted() {
-                    return Err(EngineError::Interrupted);
+                for (rec, seq) in recs.iter().zip(&mut seqs) {
+                    if seq.result.is_none() && rec.interrupted() {
+                        seq.result = Some(Err(EngineError::Interrupted));
+                    }
+                }
+                if !live(&seqs) {
+                    break;
                 }
                 let start = Instant::now();
                 wait_until(start + self.jittered(cfg.decode_ms));
             }
-            if fail_at == Some(step) {
-                return Err(EngineError::Request {
-                    kind: FailureKind::Injected,
-                    message: format!(
-                        "sim failure injected at output token {step} (failure rate {})",
-                        cfg.failure_rate
-                    ),
-                });
+            for ((req, rec), seq) in reqs.iter().zip(recs.iter_mut()).zip(&mut seqs) {
+                if seq.result.is_some() {
+                    continue;
+                }
+                if seq.fail_at == Some(step) {
+                    seq.result = Some(Err(EngineError::Request {
+                        kind: FailureKind::Injected,
+                        message: format!(
+                            "sim failure injected at output token {step} (failure rate {})",
+                            cfg.failure_rate
+                        ),
+                    }));
+                    continue;
+                }
+                seq.next = seq.next.wrapping_mul(31).wrapping_add(7) % WORDS.len();
+                seq.out.push(seq.next);
+                rec.mark(Mark::Tokens(1));
+                if seq.out.len() >= req.max_tokens as usize {
+                    seq.finish(&mut **rec);
+                }
             }
-            next = next.wrapping_mul(31).wrapping_add(7) % WORDS.len();
-            out.push(next);
-            rec.mark(Mark::Tokens(1));
+            step += 1;
         }
-
-        let text = out.iter().map(|&w| WORDS[w]).collect::<Vec<_>>().join(" ");
-        rec.mark(Mark::Detokenized);
-        Ok(Outcome {
-            prompt_tokens: ids.len() as u32,
-            output_tokens: out.len() as u32,
-            finish_reason: FinishReason::Length,
-            text: Some(text),
-            engine_timings_ms: BTreeMap::new(),
-        })
+        seqs.into_iter()
+            .map(|s| s.result.unwrap_or(Err(EngineError::Interrupted)))
+            .collect()
     }
 
     fn token_bench(&mut self) -> Option<&mut dyn TokenBench> {
         Some(self)
+    }
+}
+
+/// One request's state inside a batch.
+struct Seq {
+    /// The output token at which an injected failure ends it.
+    fail_at: Option<u32>,
+    prompt_tokens: usize,
+    /// The last word index said, seeded from the prompt.
+    next: usize,
+    out: Vec<usize>,
+    /// Set when the request ends, with its outcome or error.
+    result: Option<Result<Outcome, EngineError>>,
+}
+
+impl Seq {
+    /// Detokenizes the output and completes the request.
+    fn finish(&mut self, rec: &mut dyn Recorder) {
+        let text = self
+            .out
+            .iter()
+            .map(|&w| WORDS[w])
+            .collect::<Vec<_>>()
+            .join(" ");
+        rec.mark(Mark::Detokenized);
+        self.result = Some(Ok(Outcome {
+            prompt_tokens: self.prompt_tokens as u32,
+            output_tokens: self.out.len() as u32,
+            finish_reason: FinishReason::Length,
+            text: Some(text),
+            engine_timings_ms: BTreeMap::new(),
+        }));
     }
 }
 

@@ -1,5 +1,7 @@
-//! The engine thread: requests arrive FIFO on a channel and run one at a time on the
-//! in-process engine, which lives on this thread alone (engines need not be `Send`).
+//! The engine thread: requests arrive FIFO on a channel and run on the in-process
+//! engine, one at a time or, for an engine that decodes several together, as many as are
+//! waiting up to its batch size. The engine lives on this thread alone (engines need not
+//! be `Send`).
 //! Each request's queue wait, engine time and time to first token are measured here, on
 //! the server's side, so a client can split server time from network time.
 
@@ -35,18 +37,56 @@ pub enum JobEvent {
 struct JobRecorder<'a> {
     events: &'a mpsc::UnboundedSender<JobEvent>,
     first: Option<Instant>,
+    /// The request's latest mark: in a batch, where its own engine time ends.
+    last: Option<Instant>,
 }
 
 impl Recorder for JobRecorder<'_> {
     fn mark(&mut self, mark: Mark) {
+        let now = Instant::now();
+        self.last = Some(now);
         if let Mark::Tokens(k) = mark {
-            self.first.get_or_insert_with(Instant::now);
+            self.first.get_or_insert(now);
             let _ = self.events.send(JobEvent::Tokens(k));
         }
     }
 
     fn interrupted(&self) -> bool {
         self.events.is_closed()
+    }
+}
+
+/// Runs jobs together on the engine and reports each one's result and server timings.
+/// A request's engine time ends at its own last mark, not at the batch's end.
+fn run_batch(engine: &mut dyn engine::Engine, jobs: Vec<Job>) {
+    if jobs.is_empty() {
+        return;
+    }
+    let reqs: Vec<Request> = jobs.iter().map(|j| j.req.clone()).collect();
+    let start = Instant::now();
+    let mut recorders: Vec<JobRecorder<'_>> = jobs
+        .iter()
+        .map(|j| JobRecorder {
+            events: &j.events,
+            first: None,
+            last: None,
+        })
+        .collect();
+    let mut recs: Vec<&mut dyn Recorder> = recorders
+        .iter_mut()
+        .map(|r| r as &mut dyn Recorder)
+        .collect();
+    let results = engine.generate_batch(&reqs, &mut recs);
+    let end = Instant::now();
+    for ((job, rec), result) in jobs.iter().zip(&recorders).zip(results) {
+        let timings = ServerTimings {
+            queue_ms: ms(job.arrived, start),
+            engine_ms: ms(start, rec.last.unwrap_or(end)),
+            engine_ttft_ms: rec.first.map(|t| ms(start, t)),
+        };
+        let _ = job
+            .events
+            .send(JobEvent::Done(result.map(|o| (o, timings))));
     }
 }
 
@@ -72,25 +112,16 @@ pub fn start(config: EngineConfig) -> Result<(std_mpsc::Sender<Job>, EngineInfo)
                     return;
                 }
             };
-            for job in jobs_rx {
-                if job.events.is_closed() {
-                    continue; // the client left while queued
-                }
-                let start = Instant::now();
-                let mut rec = JobRecorder {
-                    events: &job.events,
-                    first: None,
-                };
-                let result = engine.generate(&job.req, &mut rec);
-                let end = Instant::now();
-                let timings = ServerTimings {
-                    queue_ms: ms(job.arrived, start),
-                    engine_ms: ms(start, end),
-                    engine_ttft_ms: rec.first.map(|t| ms(start, t)),
-                };
-                let _ = job
-                    .events
-                    .send(JobEvent::Done(result.map(|o| (o, timings))));
+            let max_batch = engine.capabilities().max_batch.max(1);
+            while let Ok(first) = jobs_rx.recv() {
+                // FIFO: the oldest job, plus whatever else is already waiting, up to the
+                // engine's batch; a client that left while queued is dropped here.
+                let jobs: Vec<Job> = std::iter::once(first)
+                    .chain(std::iter::from_fn(|| jobs_rx.try_recv().ok()))
+                    .filter(|j| !j.events.is_closed())
+                    .take(max_batch)
+                    .collect();
+                run_batch(engine.as_mut(), jobs);
             }
         });
     if let Err(e) = spawned {

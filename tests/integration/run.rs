@@ -200,6 +200,62 @@ fn sim_delays_are_recovered_exactly() {
 }
 
 #[test]
+fn sim_batch_decodes_requests_together() {
+    // Four requests in one batch share one prefill and every decode step: each sees the
+    // configured step, and together they finish in the time one request alone would take.
+    let tmp = tempdir();
+    let out = tmp.path().join("batch");
+    let o = run(&[
+        "run",
+        "-e",
+        "sim",
+        "-w",
+        "short",
+        "--num-prompts",
+        "4",
+        "--output-len",
+        "10",
+        "--concurrency",
+        "4",
+        "--sim-batch",
+        "4",
+        "--sim-template-ms",
+        "0",
+        "--sim-tokenize-ms-per-kb",
+        "0",
+        "--sim-prefill-ms",
+        "30",
+        "--sim-prefill-ms-per-token",
+        "0",
+        "--sim-decode-ms",
+        "20",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m = json(&out.join("metrics.json"));
+    let close = |got: f64, want: f64| (got - want).abs() <= (0.05 * want).max(1.0);
+    for s in samples(&out) {
+        let ttft = num(&s, "ttft_ms");
+        assert!(
+            close(ttft, 30.0),
+            "TTFT {ttft} ms, one shared prefill of 30 ms"
+        );
+        assert!(close(num(&s, "tpot_ms"), 20.0), "{}", s["tpot_ms"]);
+    }
+    // One request alone takes 30 + 9 * 20 = 210 ms: 4 one after another would give
+    // 40 / 0.84 s = 48 tok/s, the four together 40 / 0.21 s = 190 tok/s.
+    let rate = num(&m, "output_throughput_tok_s");
+    assert!(
+        rate > 120.0,
+        "output {rate} tok/s: the batch did not decode together"
+    );
+    // Without --sim-batch the same run says its requests ran one after another.
+    assert!(!m.to_string().contains("one after another"), "{m}");
+}
+
+#[test]
 fn repetitions_are_measured_and_tagged() {
     let tmp = tempdir();
     let out = tmp.path().join("reps");
