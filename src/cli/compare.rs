@@ -48,8 +48,15 @@ pub struct Row {
     /// The server's FIFO queue wait at the same statistic (0 for ITL, which queuing does
     /// not touch); absent when the server does not report it.
     pub server_queue_ms: Option<f64>,
-    /// The rest of the overhead: network, HTTP and serialization on both sides.
+    /// Network, HTTP and serialization on both sides. Where the server reports its own
+    /// times, this is measured per request (the client's time minus the server's, same
+    /// request) and taken at the statistic; otherwise it is the overhead less the queue.
     pub http_serialization_ms: Option<f64>,
+    /// The rest, where `http_serialization_ms` is measured per request: the served
+    /// engine's own time against the in-process run's, that is drift between the two runs
+    /// plus any server-side work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_ms: Option<f64>,
 }
 
 /// `decomposition.json`.
@@ -73,11 +80,13 @@ fn stat(s: &Option<Summary>, which: &str) -> Option<f64> {
 
 /// Builds the decomposition from the two runs' metrics.
 pub fn decompose(inp: &MetricsFile, served: &MetricsFile) -> Vec<Row> {
-    let queue = served
-        .metrics
-        .engine_timings_ms
-        .get("server_queue_ms")
-        .copied();
+    let timing = |k: &str| served.metrics.engine_timings_ms.get(k).copied();
+    let queue = timing("server_queue_ms");
+    let per_request_http = |metric: &str| match metric {
+        "ttft_ms" => timing(crate::runner::load::HTTP_TTFT_OVERHEAD),
+        "e2e_ms" => timing(crate::runner::load::HTTP_OVERHEAD),
+        _ => None,
+    };
     let mut rows = Vec::new();
     for (metric, a, b) in [
         ("ttft_ms", &inp.metrics.ttft_ms, &served.metrics.ttft_ms),
@@ -92,6 +101,11 @@ pub fn decompose(inp: &MetricsFile, served: &MetricsFile) -> Vec<Row> {
             } else {
                 stat(&queue, which)
             };
+            let measured = stat(&per_request_http(metric), which);
+            let http = measured.or(overhead.zip(q).map(|(o, q)| o - q));
+            let engine = measured
+                .and(overhead.zip(q))
+                .map(|(o, q)| o - q - http.unwrap_or(0.0));
             rows.push(Row {
                 metric: metric.into(),
                 stat: which.into(),
@@ -99,7 +113,8 @@ pub fn decompose(inp: &MetricsFile, served: &MetricsFile) -> Vec<Row> {
                 served_ms: y,
                 overhead_ms: overhead,
                 server_queue_ms: q,
-                http_serialization_ms: overhead.zip(q).map(|(o, q)| o - q),
+                http_serialization_ms: http,
+                engine_ms: engine,
             });
         }
     }
@@ -110,22 +125,23 @@ pub fn decompose(inp: &MetricsFile, served: &MetricsFile) -> Vec<Row> {
 pub fn render(d: &Decomposition) -> String {
     let f = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
     let mut s = format!(
-        "\nserved overhead: {} on {} ({}), served by {}\n{:<10} {:>5} {:>12} {:>12} {:>12} {:>12} {:>14}\n",
-        d.engine, d.model, d.workload, d.served_by, "metric", "stat", "in-process", "served", "overhead", "queue", "http+serial."
+        "\nserved overhead: {} on {} ({}), served by {}\n{:<10} {:>5} {:>12} {:>12} {:>12} {:>12} {:>14} {:>12}\n",
+        d.engine, d.model, d.workload, d.served_by, "metric", "stat", "in-process", "served", "overhead", "queue", "http+serial.", "engine"
     );
     for r in &d.rows {
         s.push_str(&format!(
-            "{:<10} {:>5} {:>12} {:>12} {:>12} {:>12} {:>14}\n",
+            "{:<10} {:>5} {:>12} {:>12} {:>12} {:>12} {:>14} {:>12}\n",
             r.metric,
             r.stat,
             f(r.in_process_ms),
             f(r.served_ms),
             f(r.overhead_ms),
             f(r.server_queue_ms),
-            f(r.http_serialization_ms)
+            f(r.http_serialization_ms),
+            f(r.engine_ms)
         ));
     }
-    s.push_str("(ms; queue and http+serial. split the overhead)\n");
+    s.push_str("(ms; overhead = queue + http+serial. + engine. http+serial. is measured per request where the server reports its own times; engine is then the rest: the served engine's time against the in-process run's)\n");
     for n in &d.notes {
         s.push_str(&format!("note: {n}\n"));
     }

@@ -267,7 +267,11 @@ pub fn decomposition_chart(d: &LoadedDecomposition) -> String {
         .rows
         .iter()
         .map(|r| {
-            let split = r.server_queue_ms.is_some() && r.http_serialization_ms.is_some();
+            // Stacked on the in-process figure, the parts must add up to the served one, so
+            // a per-request http figure (which leaves an engine remainder) is not split.
+            let split = r.server_queue_ms.is_some()
+                && r.http_serialization_ms.is_some()
+                && r.engine_ms.is_none();
             Bar {
                 label: format!("{} {}", r.metric, r.stat),
                 values: vec![

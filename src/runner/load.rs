@@ -59,6 +59,9 @@ impl Default for LoadConfig {
 /// minus the server's reported queue wait and engine time (network, HTTP, serialization
 /// on both sides).
 pub const HTTP_OVERHEAD: &str = "http_overhead_ms";
+/// The same for the first token: TTFT minus the server's queue wait and its engine's time
+/// to the first token.
+pub const HTTP_TTFT_OVERHEAD: &str = "http_ttft_overhead_ms";
 
 /// Recorders of spawned requests need a stop flag that lives forever; the load
 /// generator itself watches the user's flag and stops sending.
@@ -133,6 +136,12 @@ pub fn record_of(
             HTTP_OVERHEAD.into(),
             (r.e2e_ms - s.queue_ms - s.engine_ms).max(0.0),
         );
+        if let (Some(ttft), Some(engine_ttft)) = (r.ttft_ms, s.engine_ttft_ms) {
+            r.engine_timings_ms.insert(
+                HTTP_TTFT_OVERHEAD.into(),
+                (ttft - s.queue_ms - engine_ttft).max(0.0),
+            );
+        }
     }
     r
 }
