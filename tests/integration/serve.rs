@@ -146,6 +146,53 @@ fn calibration_run(url: &str, out: &Path) -> Vec<(&'static str, f64, f64)> {
     ]
 }
 
+#[test]
+fn serve_decodes_waiting_requests_together_for_a_batching_engine() {
+    // With --sim-batch 8, the engine thread takes every waiting request at once. Eight
+    // requests of 95 ms each then finish in about two batches' time; one at a time they
+    // would take the sum of their engine times.
+    let mut args = SIM_20_5.to_vec();
+    args.extend(["--sim-batch", "8"]);
+    let server = serve(&args);
+    let tmp = tempdir();
+    let out = tmp.path().join("batched");
+    let o = run(&[
+        "run",
+        "--engine",
+        "http",
+        "--url",
+        &server.url,
+        "-w",
+        "short",
+        "--num-prompts",
+        "8",
+        "--output-len",
+        "16",
+        "--concurrency",
+        "8",
+        "--warmup",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m = json(&out.join("metrics.json"));
+    assert_eq!(m["completed"], 8, "{m}");
+    let engine_sum: f64 = samples(&out)
+        .iter()
+        .map(|r| r["engine_timings_ms"]["server_engine_ms"].as_f64().unwrap())
+        .sum();
+    let wall_ms = m["duration_s"].as_f64().unwrap() * 1e3;
+    assert!(
+        wall_ms < 0.5 * engine_sum,
+        "the run took {wall_ms:.0} ms for {engine_sum:.0} ms of engine time: not batched"
+    );
+    for r in samples(&out) {
+        assert_eq!(r["output_tokens"], 16, "{r}");
+    }
+}
+
 fn within(got: f64, want: f64) -> bool {
     (got - want).abs() <= want * 0.05 + 1.0
 }
