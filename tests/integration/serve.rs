@@ -297,6 +297,71 @@ fn endpoints_answer_in_openai_shapes() {
     );
 }
 
+#[test]
+fn a_client_that_leaves_ends_only_its_own_request_in_a_batch() {
+    let s = serve(&[
+        "--engine",
+        "sim",
+        "--sim-template-ms",
+        "0",
+        "--sim-prefill-ms",
+        "0",
+        "--sim-prefill-ms-per-token",
+        "0",
+        "--sim-decode-ms",
+        "5",
+        "--sim-batch",
+        "4",
+    ]);
+    let addr = s
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_owned();
+    let request = |n: u32| {
+        let body = format!(
+            r#"{{"messages":[{{"role":"user","content":"hi"}}],"max_tokens":{n},"ignore_eos":true,"stream":true,"stream_options":{{"include_usage":true}}}}"#
+        );
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // A first request holds the engine for 100 ms, so the next two queue and are taken
+    // together as one batch.
+    let first = {
+        let (addr, req) = (addr.clone(), request(20));
+        std::thread::spawn(move || http_raw(&addr, &req))
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    let mut leaver = TcpStream::connect(&addr).unwrap();
+    leaver.write_all(request(40).as_bytes()).unwrap();
+    let stayer = {
+        let (addr, req) = (addr.clone(), request(40));
+        std::thread::spawn(move || http_raw(&addr, &req))
+    };
+    // The leaver reads until its first token, then hangs up.
+    leaver
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\"content\":\" tok\"") {
+        let n = leaver.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended before its first token");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    drop(leaver);
+    for (reply, n) in [(stayer.join().unwrap(), 40), (first.join().unwrap(), 20)] {
+        assert_eq!(reply.matches("\"content\":\" tok\"").count(), n, "{reply}");
+        assert!(
+            reply.contains(&format!("\"completion_tokens\":{n}")),
+            "{reply}"
+        );
+        assert!(reply.contains("data: [DONE]"), "{reply}");
+    }
+}
+
 /// One raw HTTP/1.1 exchange, read to the end (bounded by a read timeout).
 pub fn http_raw(addr: &str, request: &str) -> String {
     let mut s = TcpStream::connect(addr).expect("connect");

@@ -447,11 +447,16 @@ impl LlamaCppEngine {
                     }));
                 }
             }
+            // A request whose recorder says stop (the run's Ctrl-C, or a served client
+            // that left) ends alone; the other sequences go on.
+            for i in 0..n {
+                if seqs[i].is_some() && recs[i].interrupted() {
+                    seqs[i] = None;
+                    results[i] = Some(Err(EngineError::Interrupted));
+                }
+            }
             if seqs.iter().all(Option::is_none) {
                 break;
-            }
-            if recs.iter().any(|r| r.interrupted()) {
-                return vec![Err(EngineError::Interrupted); n];
             }
             batch.clear();
             let mut add_err = None;
