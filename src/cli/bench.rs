@@ -80,6 +80,13 @@ pub struct BenchArgs {
     /// How hard idle llama.cpp worker threads spin before sleeping, 0 to 100.
     #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
     pub poll: i64,
+    /// K cache type (llama.cpp): f16 (default), f32, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0,
+    /// q5_1; also `-ctk`.
+    #[arg(long, visible_alias = "ctk", value_enum, default_value_t = crate::engine::CacheType::F16)]
+    pub cache_type_k: crate::engine::CacheType,
+    /// V cache type (llama.cpp), as for --cache-type-k; also `-ctv`.
+    #[arg(long, visible_alias = "ctv", value_enum, default_value_t = crate::engine::CacheType::F16)]
+    pub cache_type_v: crate::engine::CacheType,
     /// Keep the engine's own log on stderr.
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -230,6 +237,8 @@ impl BenchArgs {
             n_gpu_layers: self.n_gpu_layers,
             flash_attn: self.flash_attn,
             poll: self.poll,
+            cache_type_k: self.cache_type_k,
+            cache_type_v: self.cache_type_v,
             verbose: self.verbose,
             device: self.device.clone(),
             dtype: self.dtype.clone(),

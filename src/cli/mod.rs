@@ -46,14 +46,14 @@ pub enum Command {
 }
 
 /// llama.cpp tools spell some flags with one dash and several letters (`-pg`, `-ub`,
-/// `-ngl`, `-fa`, `-tb`, `-np`); clap's short flags are one letter, so those are rewritten to
+/// `-ngl`, `-fa`, `-tb`, `-np`, `-ctk`, `-ctv`); clap's short flags are one letter, so those are rewritten to
 /// their long aliases before parsing.
 pub fn normalize_args<I: IntoIterator<Item = std::ffi::OsString>>(
     args: I,
 ) -> Vec<std::ffi::OsString> {
     args.into_iter()
         .map(|a| match a.to_str() {
-            Some("-pg" | "-ub" | "-ngl" | "-fa" | "-tb" | "-np") => {
+            Some("-pg" | "-ub" | "-ngl" | "-fa" | "-tb" | "-np" | "-ctk" | "-ctv") => {
                 format!("-{}", a.to_string_lossy()).into()
             }
             _ => a,

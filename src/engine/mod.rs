@@ -32,7 +32,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 pub use http::{HttpApi, HttpConfig};
-pub use options::{CandleConfig, FlashAttn, LlamaCppConfig, SamplingConfig, WeightDType};
+pub use options::{
+    CacheType, CandleConfig, FlashAttn, LlamaCppConfig, SamplingConfig, WeightDType,
+};
 pub use sim::{SimConfig, SimEngine};
 
 /// One chat message.

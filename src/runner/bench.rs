@@ -214,6 +214,11 @@ pub struct BenchRecord {
     /// llama-bench's `poll`, for engines with ggml worker threads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll: Option<u32>,
+    /// llama-bench's K and V cache types, for llama.cpp.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_k: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub type_v: Option<String>,
     pub n_prompt: usize,
     pub n_gen: usize,
     pub n_depth: usize,
@@ -267,6 +272,8 @@ impl BenchRecord {
             n_batch: cfg.batch,
             n_ubatch: cfg.ubatch,
             poll: detail("poll").and_then(|v| v.parse().ok()),
+            type_k: detail("type_k"),
+            type_v: detail("type_v"),
             n_prompt: test.n_prompt,
             n_gen: test.n_gen,
             n_depth: test.n_depth,

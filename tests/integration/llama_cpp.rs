@@ -128,6 +128,24 @@ fn bad_input_is_a_clear_error() {
         "--poll must be 0 to 100, got 101",
     );
     assert_one_line_error(
+        &run(&[
+            "run",
+            "-e",
+            "llama-cpp",
+            "-m",
+            TINY,
+            "-ctv",
+            "q4_0",
+            "-fa",
+            "off",
+            "-o",
+            o,
+            "-q",
+        ]),
+        1,
+        "a quantized V cache (--cache-type-v q4_0) needs flash attention",
+    );
+    assert_one_line_error(
         &run(&["run", "-e", "llama-cpp", "-o", o, "-q"]),
         1,
         "needs --model",
@@ -189,6 +207,10 @@ fn bench_reports_llama_bench_tests() {
         "2",
         "-t",
         "2",
+        "-ctk",
+        "q8_0",
+        "--poll",
+        "0",
         "-o",
         "json",
         "--out",
@@ -208,6 +230,10 @@ fn bench_reports_llama_bench_tests() {
         assert!(num(t, "avg_ts") > 0.0);
         assert_eq!(t["n_threads"], 2);
         assert_eq!(t["backend"], "CPU");
+        // llama-bench's columns for the settings given.
+        assert_eq!(t["type_k"], "q8_0");
+        assert_eq!(t["type_v"], "f16");
+        assert_eq!(t["poll"], 0);
     }
     let pg = &v[2];
     assert!(num(pg, "pp_avg_ts") > 0.0 && num(pg, "tg_avg_ts") > 0.0);

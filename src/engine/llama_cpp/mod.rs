@@ -18,8 +18,8 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::{
-    Capabilities, Engine, EngineConfig, EngineError, EngineInfo, FinishReason, FlashAttn, Mark,
-    Outcome, Prompt, Recorder, Request, SamplingConfig, TokenBench,
+    CacheType, Capabilities, Engine, EngineConfig, EngineError, EngineInfo, FinishReason,
+    FlashAttn, Mark, Outcome, Prompt, Recorder, Request, SamplingConfig, TokenBench,
 };
 use crate::workload::template::ChatTemplate;
 
@@ -86,6 +86,23 @@ pub struct LlamaCppEngine {
     info: EngineInfo,
 }
 
+/// llama-cpp-2's name for a cache type.
+fn cache_type(t: CacheType) -> llama_cpp_2::context::params::KvCacheType {
+    use llama_cpp_2::context::params::KvCacheType as K;
+    use CacheType as C;
+    match t {
+        C::F32 => K::F32,
+        C::F16 => K::F16,
+        C::Bf16 => K::BF16,
+        C::Q8_0 => K::Q8_0,
+        C::Q4_0 => K::Q4_0,
+        C::Q4_1 => K::Q4_1,
+        C::Iq4Nl => K::IQ4_NL,
+        C::Q5_0 => K::Q5_0,
+        C::Q5_1 => K::Q5_1,
+    }
+}
+
 /// Attaches persistent worker pools to `ctx`, as llama-bench does: one for decode, and a
 /// second for prompt batches only when that thread count differs.
 fn attach_pools(
@@ -140,6 +157,16 @@ impl LlamaCppEngine {
             .ctx_size
             .unwrap_or_else(|| DEFAULT_CTX.min(model.n_ctx_train().max(512)) * parallel as u32);
         let n_batch = lc.batch_size.min(n_ctx);
+        let v = lc.cache_type_v;
+        if lc.flash_attn == FlashAttn::Off
+            && !matches!(v, CacheType::F32 | CacheType::F16 | CacheType::Bf16)
+        {
+            // llama.cpp refuses the context with no reason given.
+            return Err(setup(format!(
+                "a quantized V cache (--cache-type-v {}) needs flash attention: use -fa on or auto",
+                v.name()
+            )));
+        }
         let params = LlamaContextParams::default()
             .with_n_ctx(std::num::NonZeroU32::new(n_ctx))
             .with_n_batch(n_batch)
@@ -147,6 +174,8 @@ impl LlamaCppEngine {
             .with_n_seq_max(parallel as u32)
             .with_n_threads(threads as i32)
             .with_n_threads_batch(threads_batch as i32)
+            .with_type_k(cache_type(lc.cache_type_k))
+            .with_type_v(cache_type(lc.cache_type_v))
             .with_flash_attention_policy(match lc.flash_attn {
                 FlashAttn::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
                 FlashAttn::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
@@ -194,6 +223,8 @@ impl LlamaCppEngine {
         put("n_ubatch", lc.ubatch_size.min(n_batch).to_string());
         put("threads_batch", threads_batch.to_string());
         put("poll", lc.poll.to_string());
+        put("type_k", lc.cache_type_k.name().into());
+        put("type_v", lc.cache_type_v.name().into());
         put("flash_attn", format!("{:?}", lc.flash_attn).to_lowercase());
         put(
             "n_gpu_layers",
