@@ -26,6 +26,9 @@ const ERROR_BODY_CHARS: usize = 300;
 /// An OpenAI-compatible client: one per run, shared by every request in flight.
 pub struct HttpClient {
     client: Client<HttpConnector, Full<Bytes>>,
+    /// Never reuses a connection: the retry of a request whose pooled connection turned
+    /// out closed goes here, so it cannot draw another closed one from the pool.
+    fresh: Client<HttpConnector, Full<Bytes>>,
     endpoint: Uri,
     api: HttpApi,
     model: Option<String>,
@@ -75,9 +78,13 @@ impl HttpClient {
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(usize::MAX)
             .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector.clone());
+        let fresh = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
             .build(connector);
         Ok(HttpClient {
             client,
+            fresh,
             endpoint,
             api: h.api,
             model: h.served_model.clone().or_else(|| config.model.clone()),
@@ -216,8 +223,9 @@ impl HttpClient {
         if sent.as_ref().err().is_some_and(stale_connection) {
             // A pooled keep-alive connection that the server had already closed (llama.cpp's
             // server closes one after a fixed number of requests): nothing was answered on
-            // it, so the request goes once more, on a fresh connection.
-            sent = self.client.request(make()?).await;
+            // it, so the request goes once more, on a new connection. Not from the pool:
+            // the other idle connections may have been closed too.
+            sent = self.fresh.request(make()?).await;
         }
         let resp = sent.map_err(|e| {
             let kind = if e.is_connect() {
