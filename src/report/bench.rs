@@ -30,12 +30,30 @@ fn rate(avg: f64, std: f64) -> String {
     format!("{avg:.2} ± {std:.2}")
 }
 
+/// A column read from a record; empty where the record has no value.
+type Column = fn(&BenchRecord) -> Option<String>;
+
 /// The Markdown table. `pp+tg` tests get `pp t/s` and `tg t/s` columns beside the
 /// combined rate.
 pub fn markdown(records: &[BenchRecord]) -> String {
     let batches = records.iter().any(|r| r.n_batch != DEFAULT_BATCH);
     let ubatches = records.iter().any(|r| r.n_ubatch != DEFAULT_UBATCH);
     let split = records.iter().any(|r| r.pp_avg_ts.is_some());
+    // llama-bench's columns that appear only when some test leaves the default.
+    let unusual = |f: Column, default: &str| {
+        records
+            .iter()
+            .any(|r| f(r).is_some_and(|v| v != default))
+            .then_some(f)
+    };
+    let extra: Vec<(&str, Column)> = [
+        ("type_k", unusual(|r| r.type_k.clone(), "f16")),
+        ("type_v", unusual(|r| r.type_v.clone(), "f16")),
+        ("poll", unusual(|r| r.poll.map(|p| p.to_string()), "50")),
+    ]
+    .into_iter()
+    .filter_map(|(name, f)| f.map(|f| (name, f)))
+    .collect();
     let mut cols: Vec<(&str, bool)> = vec![
         ("engine", false),
         ("model", false),
@@ -49,6 +67,9 @@ pub fn markdown(records: &[BenchRecord]) -> String {
     }
     if ubatches {
         cols.push(("n_ubatch", true));
+    }
+    for (name, _) in &extra {
+        cols.push((name, true));
     }
     cols.push(("test", true));
     cols.push(("t/s", true));
@@ -72,6 +93,9 @@ pub fn markdown(records: &[BenchRecord]) -> String {
             }
             if ubatches {
                 row.push(r.n_ubatch.to_string());
+            }
+            for (_, f) in &extra {
+                row.push(f(r).unwrap_or_default());
             }
             row.push(r.test.clone());
             row.push(rate(r.avg_ts, r.stddev_ts));

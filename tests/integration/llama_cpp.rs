@@ -241,6 +241,38 @@ fn bench_reports_llama_bench_tests() {
     let lines = std::fs::read_to_string(out.join("bench.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 3);
     assert!(out.join("manifest.json").exists());
+
+    // The Markdown table shows a setting's column only when it leaves the default, as
+    // llama-bench's does.
+    let md = |extra: &[&str]| {
+        let r = run(&[
+            &[
+                "bench",
+                "-e",
+                "llama-cpp",
+                "-m",
+                TINY,
+                "-p",
+                "16",
+                "-n",
+                "0",
+                "-r",
+                "1",
+            ],
+            extra,
+            &["--out", tmp.path().join("md").to_str().unwrap()],
+        ]
+        .concat());
+        assert!(r.status.success(), "{}", stderr(&r));
+        stdout(&r).lines().next().unwrap_or_default().to_owned()
+    };
+    let header = md(&["-ctk", "q8_0"]);
+    assert!(
+        header.contains("type_k") && !header.contains("type_v"),
+        "{header}"
+    );
+    assert!(!header.contains("poll"), "{header}");
+    assert!(!md(&[]).contains("type_k"));
 }
 
 #[test]
