@@ -60,9 +60,11 @@ impl Drop for Threadpool {
 /// The `llama_context *` behind a llama-cpp-2 context.
 ///
 /// llama-cpp-2 0.1.160 (pinned exactly in Cargo.toml) keeps the pointer crate-private and
-/// has no threadpool API. Its `Debug` prints the pointer, so we read it from there and
-/// then prove it is this context by asking llama.cpp for the context size and batch sizes
-/// through it. A change in the crate fails here with an error, never with a wild pointer.
+/// has no threadpool API. Its `Debug` prints the pointer (`LlamaContext { context:
+/// 0x… }`), so we read it from there. A `Debug` without an address is an error. As a
+/// check, llama.cpp's context and batch sizes read through the pointer must match the
+/// crate's; that check trusts the address, so it relies on the exact pin. Moving the pin
+/// means reading this again.
 fn raw_context(ctx: &LlamaContext<'_>) -> Result<*mut sys::llama_context, String> {
     let shown = format!("{ctx:?}");
     let addr = shown
