@@ -71,31 +71,8 @@ pub struct BenchArgs {
     /// Seed for the random test prompts.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Layers to offload to the GPU (llama.cpp); also `-ngl`.
-    #[arg(long, visible_alias = "ngl", allow_negative_numbers = true)]
-    pub n_gpu_layers: Option<i64>,
-    /// Flash attention (llama.cpp): on, off or auto (llama.cpp's default); also `-fa`.
-    #[arg(long, visible_alias = "fa", value_enum, default_value_t = crate::engine::FlashAttn::Auto)]
-    pub flash_attn: crate::engine::FlashAttn,
-    /// How hard idle llama.cpp worker threads spin before sleeping, 0 to 100.
-    #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
-    pub poll: i64,
-    /// K cache type (llama.cpp): f16 (default), f32, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0,
-    /// q5_1; also `-ctk`.
-    #[arg(long, visible_alias = "ctk", value_enum, default_value_t = crate::engine::CacheType::F16)]
-    pub cache_type_k: crate::engine::CacheType,
-    /// V cache type (llama.cpp), as for --cache-type-k; also `-ctv`.
-    #[arg(long, visible_alias = "ctv", value_enum, default_value_t = crate::engine::CacheType::F16)]
-    pub cache_type_v: crate::engine::CacheType,
-    /// Keep the engine's own log on stderr.
-    #[arg(long, short = 'v')]
-    pub verbose: bool,
-    /// Device for candle: cpu, cuda:N or metal.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Dtype candle computes a safetensors model in: f32 (default), f16 or bf16.
-    #[arg(long)]
-    pub dtype: Option<String>,
+    #[command(flatten)]
+    pub backend: super::engine_args::BackendArgs,
 
     #[command(flatten)]
     pub sim: super::run::SimArgs,
@@ -234,17 +211,10 @@ impl BenchArgs {
             ctx_size: None,
             batch_size: 2048,
             ubatch_size: 512,
-            n_gpu_layers: self.n_gpu_layers,
-            flash_attn: self.flash_attn,
-            poll: self.poll,
-            cache_type_k: self.cache_type_k,
-            cache_type_v: self.cache_type_v,
-            verbose: self.verbose,
-            device: self.device.clone(),
-            dtype: self.dtype.clone(),
+            backend: self.backend.clone(),
         }
         .llama(1)?;
-        let candle = super::engine_args::candle_config(&self.device, self.dtype.as_deref())?;
+        let candle = self.backend.candle()?;
         Ok(BenchConfig {
             engine: EngineConfig {
                 kind: engines[0],

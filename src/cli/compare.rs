@@ -101,11 +101,11 @@ pub fn decompose(inp: &MetricsFile, served: &MetricsFile) -> Vec<Row> {
             } else {
                 stat(&queue, which)
             };
-            let measured = stat(&per_request_http(metric), which);
-            let http = measured.or(overhead.zip(q).map(|(o, q)| o - q));
-            let engine = measured
-                .and(overhead.zip(q))
-                .map(|(o, q)| o - q - http.unwrap_or(0.0));
+            let rest = overhead.zip(q).map(|(o, q)| o - q);
+            let (http, engine) = match stat(&per_request_http(metric), which) {
+                Some(h) => (Some(h), rest.map(|r| r - h)),
+                None => (rest, None),
+            };
             rows.push(Row {
                 metric: metric.into(),
                 stat: which.into(),

@@ -45,6 +45,15 @@ pub struct EngineArgs {
         allow_negative_numbers = true
     )]
     pub ubatch_size: i64,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// The device-side settings that `bench` takes too: llama.cpp's context and threads (named
+/// as llama.cpp's tools name them) and candle's device and dtype.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Engine")]
+pub struct BackendArgs {
     /// Layers to offload to the GPU (llama.cpp).
     #[arg(long, visible_alias = "ngl", allow_negative_numbers = true)]
     pub n_gpu_layers: Option<i64>,
@@ -75,19 +84,26 @@ pub struct EngineArgs {
     pub dtype: Option<String>,
 }
 
-/// candle's settings from `--device` and `--dtype`, as typed.
-pub fn candle_config(device: &str, dtype: Option<&str>) -> Result<CandleConfig> {
-    Ok(CandleConfig {
-        device: device.parse().map_err(Error::Config)?,
-        dtype: dtype.map(str::parse).transpose().map_err(Error::Config)?,
-    })
-}
-
 fn at_least_one(flag: &str, v: i64) -> Result<u32> {
     if v < 1 || v > i64::from(u32::MAX) {
         return Err(Error::Config(format!("{flag} must be at least 1, got {v}")));
     }
     Ok(v as u32)
+}
+
+impl BackendArgs {
+    /// candle's settings from `--device` and `--dtype`, as typed.
+    pub fn candle(&self) -> Result<CandleConfig> {
+        Ok(CandleConfig {
+            device: self.device.parse().map_err(Error::Config)?,
+            dtype: self
+                .dtype
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(Error::Config)?,
+        })
+    }
 }
 
 impl EngineArgs {
@@ -104,12 +120,13 @@ impl EngineArgs {
 
     /// candle's device and dtype.
     pub fn candle(&self) -> Result<CandleConfig> {
-        candle_config(&self.device, self.dtype.as_deref())
+        self.backend.candle()
     }
 
     /// The llama.cpp settings; `concurrency` is the default number of parallel sequences.
     pub fn llama(&self, concurrency: usize) -> Result<LlamaCppConfig> {
-        let n_gpu_layers = match self.n_gpu_layers {
+        let b = &self.backend;
+        let n_gpu_layers = match b.n_gpu_layers {
             Some(n) if n < 0 => {
                 return Err(Error::Config(format!(
                     "--n-gpu-layers must not be negative, got {n}"
@@ -133,14 +150,14 @@ impl EngineArgs {
             batch_size: at_least_one("--batch-size", self.batch_size)?,
             ubatch_size: at_least_one("--ubatch-size", self.ubatch_size)?,
             n_gpu_layers,
-            flash_attn: self.flash_attn,
-            poll: match self.poll {
+            flash_attn: b.flash_attn,
+            poll: match b.poll {
                 p @ 0..=100 => p as u32,
                 p => return Err(Error::Config(format!("--poll must be 0 to 100, got {p}"))),
             },
-            cache_type_k: self.cache_type_k,
-            cache_type_v: self.cache_type_v,
-            verbose: self.verbose,
+            cache_type_k: b.cache_type_k,
+            cache_type_v: b.cache_type_v,
+            verbose: b.verbose,
         })
     }
 }

@@ -64,53 +64,29 @@ pub enum FlashAttn {
 }
 
 /// The storage type of llama.cpp's K or V cache (`-ctk`, `-ctv`): the types llama.cpp's
-/// tools accept.
+/// tools accept, under their names (`q8_0`, `iq4_nl`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
 pub enum CacheType {
-    #[value(name = "f32")]
-    #[serde(rename = "f32")]
     F32,
     #[default]
-    #[value(name = "f16")]
-    #[serde(rename = "f16")]
     F16,
-    #[value(name = "bf16")]
-    #[serde(rename = "bf16")]
     Bf16,
-    #[value(name = "q8_0")]
-    #[serde(rename = "q8_0")]
     Q8_0,
-    #[value(name = "q4_0")]
-    #[serde(rename = "q4_0")]
     Q4_0,
-    #[value(name = "q4_1")]
-    #[serde(rename = "q4_1")]
     Q4_1,
-    #[value(name = "iq4_nl")]
-    #[serde(rename = "iq4_nl")]
     Iq4Nl,
-    #[value(name = "q5_0")]
-    #[serde(rename = "q5_0")]
     Q5_0,
-    #[value(name = "q5_1")]
-    #[serde(rename = "q5_1")]
     Q5_1,
 }
 
 impl CacheType {
     /// The name llama.cpp's tools print, as in llama-bench's `type_k` column.
-    pub fn name(self) -> &'static str {
-        match self {
-            CacheType::F32 => "f32",
-            CacheType::F16 => "f16",
-            CacheType::Bf16 => "bf16",
-            CacheType::Q8_0 => "q8_0",
-            CacheType::Q4_0 => "q4_0",
-            CacheType::Q4_1 => "q4_1",
-            CacheType::Iq4Nl => "iq4_nl",
-            CacheType::Q5_0 => "q5_0",
-            CacheType::Q5_1 => "q5_1",
-        }
+    pub fn name(self) -> String {
+        use clap::ValueEnum;
+        self.to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_owned())
     }
 }
 

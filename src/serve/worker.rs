@@ -37,17 +37,20 @@ pub enum JobEvent {
 struct JobRecorder<'a> {
     events: &'a mpsc::UnboundedSender<JobEvent>,
     first: Option<Instant>,
-    /// The request's latest mark: in a batch, where its own engine time ends.
-    last: Option<Instant>,
+    /// When the engine finished the request (its detokenize mark): in a batch, where its
+    /// own engine time ends.
+    done: Option<Instant>,
 }
 
 impl Recorder for JobRecorder<'_> {
     fn mark(&mut self, mark: Mark) {
-        let now = Instant::now();
-        self.last = Some(now);
-        if let Mark::Tokens(k) = mark {
-            self.first.get_or_insert(now);
-            let _ = self.events.send(JobEvent::Tokens(k));
+        match mark {
+            Mark::Tokens(k) => {
+                self.first.get_or_insert_with(Instant::now);
+                let _ = self.events.send(JobEvent::Tokens(k));
+            }
+            Mark::Detokenized => self.done = Some(Instant::now()),
+            _ => {}
         }
     }
 
@@ -57,7 +60,7 @@ impl Recorder for JobRecorder<'_> {
 }
 
 /// Runs jobs together on the engine and reports each one's result and server timings.
-/// A request's engine time ends at its own last mark, not at the batch's end.
+/// A request's engine time ends when the engine finished it, not at the batch's end.
 fn run_batch(engine: &mut dyn engine::Engine, jobs: Vec<Job>) {
     if jobs.is_empty() {
         return;
@@ -69,7 +72,7 @@ fn run_batch(engine: &mut dyn engine::Engine, jobs: Vec<Job>) {
         .map(|j| JobRecorder {
             events: &j.events,
             first: None,
-            last: None,
+            done: None,
         })
         .collect();
     let mut recs: Vec<&mut dyn Recorder> = recorders
@@ -81,7 +84,7 @@ fn run_batch(engine: &mut dyn engine::Engine, jobs: Vec<Job>) {
     for ((job, rec), result) in jobs.iter().zip(&recorders).zip(results) {
         let timings = ServerTimings {
             queue_ms: ms(job.arrived, start),
-            engine_ms: ms(start, rec.last.unwrap_or(end)),
+            engine_ms: ms(start, rec.done.unwrap_or(end)),
             engine_ttft_ms: rec.first.map(|t| ms(start, t)),
         };
         let _ = job

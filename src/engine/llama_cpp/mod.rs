@@ -223,8 +223,8 @@ impl LlamaCppEngine {
         put("n_ubatch", lc.ubatch_size.min(n_batch).to_string());
         put("threads_batch", threads_batch.to_string());
         put("poll", lc.poll.to_string());
-        put("type_k", lc.cache_type_k.name().into());
-        put("type_v", lc.cache_type_v.name().into());
+        put("type_k", lc.cache_type_k.name());
+        put("type_v", lc.cache_type_v.name());
         put("flash_attn", format!("{:?}", lc.flash_attn).to_lowercase());
         put(
             "n_gpu_layers",
