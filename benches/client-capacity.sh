@@ -7,8 +7,11 @@
 #   - CPU per token of the client and of the server (user + system time of each process
 #     over the run, warmup included, divided by every token streamed): the client limits
 #     the server only if it costs more per token than the cheapest possible server;
+#   - how busy each process kept its core over the run (CPU time / wall time, with PIN=1):
+#     the one near 100% is the bottleneck;
 #   - the client-added latency per token chunk, p50 and p99, two ways (BENCHMARKS.md):
-#       process:  body frame in hand -> token mark recorded (the client's own work);
+#       process:  bytes read off the socket -> token mark recorded (the client's own
+#                 work, for every chunk that one read brought);
 #       delivery: the server handing the chunk to its connection -> token mark (adds the
 #                 loopback and the client's wait to be scheduled; an upper bound).
 # With PIN=1 (the default on 2+ cores) the server runs on core 0 and the client on core 1,
@@ -56,28 +59,31 @@ done
 # User + system CPU seconds of a process so far (fields 14 and 15 of /proc/PID/stat).
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
 
-printf '%-5s %-4s %12s %14s %14s %13s %13s %14s %14s %7s\n' conc rep "tok/s" "client us/tok" \
-  "server us/tok" "process p50" "process p99" "delivery p50" "delivery p99" errors
+printf '%-5s %-4s %10s %13s %13s %11s %11s %12s %12s %14s %14s %6s\n' conc rep "tok/s" "client us/tok" \
+  "server us/tok" "client busy" "server busy" "process p50" "process p99" "delivery p50" "delivery p99" errors
 for C in $CONCURRENCIES; do
   N=$((C * PER_SLOT))
   for R in $(seq 1 "$REPS"); do
     OUT="$WORK/c$C-r$R"
     before=$(cpu_s "$SERVE_PID")
+    t0=$(date +%s.%N)
     "${CLIENT_CPU[@]}" "$BIN" run --engine http --url "$URL" --served-model sim --workload short \
       --num-prompts "$N" --output-len "$OUTPUT_LEN" --concurrency "$C" --warmup "$C" \
       --timeout 120 --quiet --out "$OUT" --format json --chunk-profile "$OUT.profile.json" >/dev/null
     after=$(cpu_s "$SERVE_PID")
+    t1=$(date +%s.%N)
     TOKENS=$(( (N + C) * OUTPUT_LEN ))
     jq -r --arg c "$C" --arg r "$R" --argjson before "$before" --argjson after "$after" \
-      --argjson tokens "$TOKENS" --slurpfile p "$OUT.profile.json" \
+      --argjson tokens "$TOKENS" --argjson wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" --slurpfile p "$OUT.profile.json" \
       '[ $c, $r, (.output_throughput_tok_s|floor),
          ($p[0].client_cpu_s / $tokens * 1e6 * 100 | floor / 100),
          (($after - $before) / $tokens * 1e6 * 100 | floor / 100),
+         ($p[0].client_cpu_s / $wall * 100 | floor), (($after - $before) / $wall * 100 | floor),
          ($p[0].process.p50_us * 10 | floor / 10), ($p[0].process.p99_us * 10 | floor / 10),
          ($p[0].delivery.p50_us * 10 | floor / 10), ($p[0].delivery.p99_us * 10 | floor / 10),
          .failed ] | @tsv' "$OUT/metrics.json" |
-      awk -F'\t' '{ printf "%-5s %-4s %12s %14s %14s %10s us %10s us %11s us %11s us %7s\n",
-                    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
+      awk -F'\t' '{ printf "%-5s %-4s %10s %13s %13s %10s%% %10s%% %9s us %9s us %11s us %11s us %6s\n",
+                    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 }'
   done
 done
 # The same load from a typical Python client (asyncio + aiohttp), when one is installed.

@@ -17,6 +17,7 @@ pub mod llama_cpp;
 #[cfg(not(feature = "llama-cpp"))]
 pub use disabled::llama_cpp;
 pub mod http;
+pub mod json;
 pub mod logits;
 pub mod openai;
 pub mod options;

@@ -5,8 +5,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
+use super::json::{JsonError, Scanner};
 use super::{EngineError, FailureKind};
 
 /// Response header carrying the server's queue wait (non-streaming replies).
@@ -98,77 +97,6 @@ pub struct ChunkParts<'a> {
     pub sent_ns: Option<u64>,
 }
 
-/// The JSON of a chunk, as far as a benchmark reads it; every other field is skipped
-/// unparsed.
-#[derive(Deserialize)]
-struct Wire<'a> {
-    #[serde(borrow, default)]
-    choices: Option<Vec<WireChoice<'a>>>,
-    #[serde(default)]
-    usage: Option<WireUsage>,
-    #[serde(default)]
-    timings: Option<WireTimings>,
-    /// How vLLM and others report a failure mid-stream; any shape.
-    #[serde(default)]
-    error: Option<serde_json::Value>,
-    #[serde(default, rename = "nb_sent_ns")]
-    sent_ns: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct WireChoice<'a> {
-    #[serde(borrow, default)]
-    delta: Option<WireDelta<'a>>,
-    /// The completions API's text.
-    #[serde(borrow, default, deserialize_with = "opt_cow")]
-    text: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "opt_cow")]
-    finish_reason: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct WireDelta<'a> {
-    #[serde(borrow, default, deserialize_with = "opt_cow")]
-    content: Option<Cow<'a, str>>,
-    /// vLLM and DeepSeek call it `reasoning_content`; newer servers `reasoning`.
-    #[serde(borrow, default, deserialize_with = "opt_cow")]
-    reasoning_content: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "opt_cow")]
-    reasoning: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct WireUsage {
-    #[serde(default)]
-    prompt_tokens: Option<u64>,
-    #[serde(default)]
-    completion_tokens: Option<u64>,
-    #[serde(default)]
-    completion_tokens_details: Option<WireUsageDetails>,
-}
-
-#[derive(Deserialize)]
-struct WireUsageDetails {
-    #[serde(default)]
-    reasoning_tokens: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct WireTimings {
-    #[serde(default)]
-    prompt_ms: Option<f64>,
-    #[serde(default)]
-    predicted_ms: Option<f64>,
-}
-
-/// An optional string that borrows from the input unless it holds escapes (serde
-/// borrows a `Cow` only as a field of its own, not inside an `Option`).
-fn opt_cow<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
-    #[derive(Deserialize)]
-    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
-    Ok(Option::<Borrowed<'de>>::deserialize(d)?.map(|b| b.0))
-}
-
 fn as_u32(v: Option<u64>) -> Option<u32> {
     v.and_then(|n| u32::try_from(n).ok())
 }
@@ -198,47 +126,146 @@ pub fn parse(data: &str) -> Result<ChunkParts<'_>, EngineError> {
     if !data.trim_start().starts_with('{') {
         return Err(parse_error("a JSON object", data));
     }
-    let w: Wire<'_> = serde_json::from_str(data)
+    let mut w = Wire::default();
+    let mut s = Scanner::new(data);
+    s.object(|s, key| w.member(s, &key))
+        .and_then(|()| s.end())
         .map_err(|e| parse_error(&format!("a JSON chunk ({e})"), data))?;
-    if let Some(err) = w.error.filter(|e| !e.is_null()) {
-        let msg = err
-            .get("message")
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| err.to_string());
+    if let Some(msg) = w.error {
         return Err(EngineError::Request {
             kind: FailureKind::StreamError,
             message: format!("the server reported an error mid-stream: {msg}"),
         });
     }
-    let mut p = ChunkParts {
-        sent_ns: w.sent_ns,
-        ..ChunkParts::default()
-    };
-    if let Some(choice) = w.choices.and_then(|c| c.into_iter().next()) {
-        let (content, reasoning_content, reasoning) = match choice.delta {
-            Some(d) => (d.content, d.reasoning_content, d.reasoning),
-            None => (None, None, None),
-        };
-        p.content = joined(content, choice.text);
-        p.reasoning = joined(reasoning_content, reasoning);
-        p.finish_reason = choice.finish_reason;
-    }
-    if let Some(u) = w.usage {
-        p.usage = Some(Usage {
-            prompt_tokens: as_u32(u.prompt_tokens),
-            completion_tokens: as_u32(u.completion_tokens),
-            reasoning_tokens: as_u32(u.completion_tokens_details.and_then(|d| d.reasoning_tokens)),
-        });
-    }
-    if let Some(t) = w.timings {
-        for (key, v) in [("prompt_ms", t.prompt_ms), ("predicted_ms", t.predicted_ms)] {
-            if let Some(x) = v {
-                p.native_timings.insert(format!("server_native_{key}"), x);
-            }
+    let mut native_timings = BTreeMap::new();
+    for (key, v) in [("prompt_ms", w.prompt_ms), ("predicted_ms", w.predicted_ms)] {
+        if let Some(x) = v {
+            native_timings.insert(format!("server_native_{key}"), x);
         }
     }
-    Ok(p)
+    Ok(ChunkParts {
+        content: joined(w.content, w.text),
+        reasoning: joined(w.reasoning_content, w.reasoning),
+        finish_reason: w.finish_reason,
+        usage: w.usage,
+        native_timings,
+        sent_ns: w.sent_ns,
+    })
+}
+
+/// What a chunk's JSON holds, as far as a benchmark reads it; every other field is
+/// passed over (checked, not kept). Only the first choice counts: a benchmark streams
+/// one (`n` = 1).
+#[derive(Default)]
+struct Wire<'a> {
+    content: Option<Cow<'a, str>>,
+    /// The completions API's text.
+    text: Option<Cow<'a, str>>,
+    /// vLLM and DeepSeek call it `reasoning_content`; newer servers `reasoning`.
+    reasoning_content: Option<Cow<'a, str>>,
+    reasoning: Option<Cow<'a, str>>,
+    finish_reason: Option<Cow<'a, str>>,
+    usage: Option<Usage>,
+    /// llama.cpp's server puts its own `timings` in the last chunk.
+    prompt_ms: Option<f64>,
+    predicted_ms: Option<f64>,
+    /// How vLLM and others report a failure mid-stream: its message.
+    error: Option<String>,
+    sent_ns: Option<u64>,
+}
+
+impl<'a> Wire<'a> {
+    fn member(&mut self, s: &mut Scanner<'a>, key: &str) -> Result<(), JsonError> {
+        match key {
+            "choices" => s.unless_null(|s| {
+                s.array(|s, i| match i {
+                    0 => s.object(|s, k| self.choice(s, &k)),
+                    _ => s.skip().map(drop),
+                })
+            }),
+            "usage" => s.unless_null(|s| {
+                let mut u = Usage::default();
+                s.object(|s, k| {
+                    match &*k {
+                        "prompt_tokens" => u.prompt_tokens = as_u32(s.opt_u64()?),
+                        "completion_tokens" => u.completion_tokens = as_u32(s.opt_u64()?),
+                        "completion_tokens_details" => s.unless_null(|s| {
+                            s.object(|s, k| {
+                                match &*k {
+                                    "reasoning_tokens" => u.reasoning_tokens = as_u32(s.opt_u64()?),
+                                    _ => drop(s.skip()?),
+                                }
+                                Ok(())
+                            })
+                        })?,
+                        _ => drop(s.skip()?),
+                    }
+                    Ok(())
+                })?;
+                self.usage = Some(u);
+                Ok(())
+            }),
+            "timings" => s.unless_null(|s| {
+                s.object(|s, k| {
+                    match &*k {
+                        "prompt_ms" => self.prompt_ms = s.opt_f64()?,
+                        "predicted_ms" => self.predicted_ms = s.opt_f64()?,
+                        _ => drop(s.skip()?),
+                    }
+                    Ok(())
+                })
+            }),
+            "error" => s.unless_null(|s| {
+                self.error = Some(error_message(s)?);
+                Ok(())
+            }),
+            "nb_sent_ns" => {
+                self.sent_ns = s.opt_u64()?;
+                Ok(())
+            }
+            _ => s.skip().map(drop),
+        }
+    }
+
+    fn choice(&mut self, s: &mut Scanner<'a>, key: &str) -> Result<(), JsonError> {
+        match key {
+            "delta" => {
+                return s.unless_null(|s| {
+                    s.object(|s, k| {
+                        match &*k {
+                            "content" => self.content = s.opt_string()?,
+                            "reasoning_content" => self.reasoning_content = s.opt_string()?,
+                            "reasoning" => self.reasoning = s.opt_string()?,
+                            _ => drop(s.skip()?),
+                        }
+                        Ok(())
+                    })
+                })
+            }
+            "text" => self.text = s.opt_string()?,
+            "finish_reason" => self.finish_reason = s.opt_string()?,
+            _ => drop(s.skip()?),
+        }
+        Ok(())
+    }
+}
+
+/// A mid-stream error's `message` when it is an object with one, else its JSON text.
+fn error_message(s: &mut Scanner<'_>) -> Result<String, JsonError> {
+    let raw = s.clone().skip()?;
+    let mut message = None;
+    if s.next_is(b'{') {
+        s.object(|s, k| {
+            match &*k {
+                "message" if s.next_is(b'"') => message = s.opt_string()?,
+                _ => drop(s.skip()?),
+            }
+            Ok(())
+        })?;
+    } else {
+        s.skip()?;
+    }
+    Ok(message.map_or_else(|| raw.to_owned(), Cow::into_owned))
 }
 
 /// The host's monotonic clock (`CLOCK_MONOTONIC`, which `Instant` reads too) in
@@ -303,6 +330,8 @@ impl Accumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
 
     #[test]
     fn role_only_chunks_carry_nothing_and_reasoning_is_separate() {
@@ -331,6 +360,18 @@ mod tests {
         assert_eq!(p.reasoning, "xy");
         let e = parse(r#"{"choices":[{"delta":{"content":5}}]}"#).unwrap_err();
         assert!(e.to_string().starts_with("parse:"), "{e}");
+    }
+
+    #[test]
+    fn the_first_choice_counts_and_null_choices_are_none() {
+        let p =
+            parse(r#"{"choices":[{"delta":{"content":"a"}},{"delta":{"content":"b"}}]}"#).unwrap();
+        assert_eq!(p.content, "a");
+        for empty in [r#"{"choices":null}"#, r#"{"choices":[]}"#, "{}"] {
+            assert_eq!(parse(empty).unwrap(), ChunkParts::default(), "{empty}");
+        }
+        let e = parse(r#"{"choices":{"delta":{}}}"#).unwrap_err();
+        assert!(e.to_string().contains("expected an array"), "{e}");
     }
 
     #[test]
@@ -363,5 +404,244 @@ mod tests {
         assert_eq!(ServerTimings::parse_comment(&t.to_comment()), Some(t));
         assert_eq!(ServerTimings::parse_comment("keep-alive"), None);
         assert_eq!(ServerTimings::parse_comment("nativebench queue_ms=x"), None);
+    }
+
+    /// What `parse` must give for a document, read the slow way: through a
+    /// `serde_json::Value`. `Err(kind)` for a failure.
+    fn oracle(data: &str) -> Result<ChunkParts<'static>, FailureKind> {
+        use serde_json::Value;
+        let bad = Err(FailureKind::Parse);
+        let Ok(Value::Object(top)) = serde_json::from_str::<Value>(data) else {
+            return bad;
+        };
+        let absent = Value::Null;
+        let get = |v: &'_ Value, k: &str| -> Value { v.get(k).cloned().unwrap_or(Value::Null) };
+        let string = |v: Value| -> Result<Option<String>, FailureKind> {
+            match v {
+                Value::Null => Ok(None),
+                Value::String(s) => Ok(Some(s)),
+                _ => Err(FailureKind::Parse),
+            }
+        };
+        let int = |v: Value| -> Result<Option<u32>, FailureKind> {
+            match v {
+                Value::Null => Ok(None),
+                Value::Number(n) => n
+                    .as_u64()
+                    .map(|n| as_u32(Some(n)))
+                    .ok_or(FailureKind::Parse),
+                _ => Err(FailureKind::Parse),
+            }
+        };
+        let top = Value::Object(top);
+        let mut p = ChunkParts::default();
+        let (mut content, mut text, mut rc, mut r) = (None, None, None, None);
+        match get(&top, "choices") {
+            Value::Null => {}
+            Value::Array(cs) => match cs.first().cloned().unwrap_or(absent) {
+                Value::Null if cs.is_empty() => {}
+                c @ Value::Object(_) => {
+                    match get(&c, "delta") {
+                        Value::Null => {}
+                        d @ Value::Object(_) => {
+                            content = string(get(&d, "content"))?;
+                            rc = string(get(&d, "reasoning_content"))?;
+                            r = string(get(&d, "reasoning"))?;
+                        }
+                        _ => return bad,
+                    }
+                    text = string(get(&c, "text"))?;
+                    p.finish_reason = string(get(&c, "finish_reason"))?.map(Cow::Owned);
+                }
+                _ => return bad,
+            },
+            _ => return bad,
+        }
+        p.content = Cow::Owned(joined(content.map(Cow::Owned), text.map(Cow::Owned)).into_owned());
+        p.reasoning = Cow::Owned(joined(rc.map(Cow::Owned), r.map(Cow::Owned)).into_owned());
+        match get(&top, "usage") {
+            Value::Null => {}
+            u @ Value::Object(_) => {
+                let details = match get(&u, "completion_tokens_details") {
+                    Value::Null => None,
+                    d @ Value::Object(_) => int(get(&d, "reasoning_tokens"))?,
+                    _ => return bad,
+                };
+                p.usage = Some(Usage {
+                    prompt_tokens: int(get(&u, "prompt_tokens"))?,
+                    completion_tokens: int(get(&u, "completion_tokens"))?,
+                    reasoning_tokens: details,
+                });
+            }
+            _ => return bad,
+        }
+        match get(&top, "timings") {
+            Value::Null => {}
+            t @ Value::Object(_) => {
+                for key in ["prompt_ms", "predicted_ms"] {
+                    match get(&t, key) {
+                        Value::Null => {}
+                        Value::Number(n) => {
+                            p.native_timings
+                                .insert(format!("server_native_{key}"), n.as_f64().unwrap());
+                        }
+                        _ => return bad,
+                    }
+                }
+            }
+            _ => return bad,
+        }
+        p.sent_ns = match get(&top, "nb_sent_ns") {
+            Value::Null => None,
+            Value::Number(n) => Some(n.as_u64().ok_or(FailureKind::Parse)?),
+            _ => return bad,
+        };
+        if !get(&top, "error").is_null() {
+            return Err(FailureKind::StreamError);
+        }
+        Ok(p)
+    }
+
+    /// A random JSON value, nested at most `depth` deep.
+    fn value(rng: &mut StdRng, depth: u32) -> String {
+        let strings = [
+            "\"\"",
+            "\" tok\"",
+            "\"a\\\"b\"",
+            "\"\\u00e9\\n\"",
+            "\"é😀\"",
+        ];
+        match rng.random_range(0..if depth == 0 { 5 } else { 7 }) {
+            0 => "null".into(),
+            1 => ["true", "false"][rng.random_range(0..2)].into(),
+            2 => [
+                "0",
+                "42",
+                "-7",
+                "1.5",
+                "2e3",
+                "1795581148",
+                "18446744073709551616",
+            ][rng.random_range(0..7)]
+            .into(),
+            3 | 4 => strings[rng.random_range(0..strings.len())].into(),
+            5 => {
+                let items: Vec<String> = (0..rng.random_range(0..3))
+                    .map(|_| value(rng, depth - 1))
+                    .collect();
+                format!("[{}]", items.join(","))
+            }
+            _ => {
+                let keys = ["content", "text", "role", "message", "prompt_tokens", "x"];
+                let mut used = Vec::new();
+                for _ in 0..rng.random_range(0..3) {
+                    let k = keys[rng.random_range(0..keys.len())];
+                    if !used.iter().any(|(u, _)| *u == k) {
+                        used.push((k, value(rng, depth - 1)));
+                    }
+                }
+                let members: Vec<String> =
+                    used.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+                format!("{{{}}}", members.join(", "))
+            }
+        }
+    }
+
+    /// A chunk shaped like a server's, with random values where a server could put them.
+    fn random_chunk(rng: &mut StdRng) -> String {
+        let mut members = vec![r#""id":"chatcmpl-1","object":"chat.completion.chunk""#.to_owned()];
+        let pick = |rng: &mut StdRng, typical: &str| {
+            if rng.random_bool(0.7) {
+                typical.to_owned()
+            } else {
+                value(rng, 2)
+            }
+        };
+        if rng.random_bool(0.8) {
+            let mut choice = vec![r#""index":0"#.to_owned()];
+            if rng.random_bool(0.8) {
+                let mut delta = Vec::new();
+                for (k, typical) in [
+                    ("role", r#""assistant""#),
+                    ("content", r#"" tok""#),
+                    ("reasoning_content", r#""hm\"m""#),
+                    ("reasoning", "null"),
+                ] {
+                    if rng.random_bool(0.5) {
+                        delta.push(format!("\"{k}\":{}", pick(rng, typical)));
+                    }
+                }
+                choice.push(format!("\"delta\":{{{}}}", delta.join(",")));
+            }
+            for (k, typical) in [
+                ("text", r#""abc""#),
+                ("finish_reason", "null"),
+                ("logprobs", "null"),
+            ] {
+                if rng.random_bool(0.4) {
+                    choice.push(format!("\"{k}\":{}", pick(rng, typical)));
+                }
+            }
+            let extra = if rng.random_bool(0.2) {
+                format!(",{}", value(rng, 2))
+            } else {
+                String::new()
+            };
+            members.push(format!("\"choices\":[{{{}}}{extra}]", choice.join(",")));
+        }
+        for (k, typical) in [
+            (
+                "usage",
+                r#"{"prompt_tokens":5,"completion_tokens":9,"completion_tokens_details":{"reasoning_tokens":3}}"#,
+            ),
+            ("timings", r#"{"prompt_ms":1.25,"predicted_ms":30}"#),
+            ("nb_sent_ns", "123456789"),
+            ("error", r#"{"message":"overloaded"}"#),
+            ("model", r#""m""#),
+        ] {
+            if rng.random_bool(0.25) {
+                members.push(format!("\"{k}\":{}", pick(rng, typical)));
+            }
+        }
+        format!("{{{}}}", members.join(","))
+    }
+
+    /// Property: the scanner and serde_json agree on every chunk: what it holds, and
+    /// whether it is malformed, also after random edits break it.
+    #[test]
+    fn parsing_agrees_with_serde_json_on_valid_and_broken_chunks() {
+        let mut rng = StdRng::seed_from_u64(8);
+        let alphabet: Vec<char> = "{}[]\":,\\0123456789.-+eEuntrfals ".chars().collect();
+        let (mut ok, mut failed) = (0, 0);
+        for case in 0..4000 {
+            let mut chars: Vec<char> = random_chunk(&mut rng).chars().collect();
+            for _ in 0..rng.random_range(0..3) {
+                let i = rng.random_range(0..chars.len());
+                let c = alphabet[rng.random_range(0..alphabet.len())];
+                match rng.random_range(0..3) {
+                    0 => drop(chars.remove(i)),
+                    1 => chars.insert(i, c),
+                    _ => chars[i] = c,
+                }
+            }
+            let data: String = chars.into_iter().collect();
+            let want = oracle(&data);
+            let got = parse(&data).map_err(|e| match e {
+                EngineError::Request { kind, .. } => kind,
+                other => panic!("{other}"),
+            });
+            match (&got, &want) {
+                (Ok(g), Ok(w)) => {
+                    ok += 1;
+                    assert_eq!(g, w, "case {case}: {data}");
+                }
+                (Err(g), Err(w)) => {
+                    failed += 1;
+                    assert_eq!(g, w, "case {case}: {data}");
+                }
+                _ => panic!("case {case}: {data}\nscanner: {got:?}\nserde_json: {want:?}"),
+            }
+        }
+        assert!(ok > 1000 && failed > 1000, "{ok} parsed, {failed} refused");
     }
 }

@@ -5,16 +5,36 @@
 //! [`MAX_LINE`] is an error, so a server that streams garbage without newlines cannot
 //! exhaust memory.
 
+use std::borrow::Cow;
+
 /// The longest line accepted (a chunk of JSON is far shorter).
 pub const MAX_LINE: usize = 16 << 20;
 
-/// One dispatched event, or a comment line (servers put timings in comments).
+/// One dispatched event, or a comment line (servers put timings in comments). Its text
+/// borrows from the piece of the stream being parsed when it lies whole in that piece,
+/// which is the usual case: the client parses every chunk without a copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SseItem {
+pub enum SseItem<'a> {
     /// An event's `data` (its `data:` lines joined by `\n`) and its `event` type, if any.
-    Event { event: Option<String>, data: String },
+    Event {
+        event: Option<String>,
+        data: Cow<'a, str>,
+    },
     /// A comment line, without its leading `:` (and one optional space).
-    Comment(String),
+    Comment(Cow<'a, str>),
+}
+
+impl SseItem<'_> {
+    /// The item with its text copied out of the stream.
+    pub fn into_owned(self) -> SseItem<'static> {
+        match self {
+            SseItem::Event { event, data } => SseItem::Event {
+                event,
+                data: Cow::Owned(data.into_owned()),
+            },
+            SseItem::Comment(c) => SseItem::Comment(Cow::Owned(c.into_owned())),
+        }
+    }
 }
 
 /// Why a byte stream is not a well-formed event stream.
@@ -35,8 +55,40 @@ pub struct SseParser {
     line: Vec<u8>,
     /// The previous piece ended in `\r`: a `\n` starting the next piece belongs to it.
     after_cr: bool,
+    /// The data of an event not yet dispatched, when it did not lie whole in one piece.
     data: Option<String>,
     event: Option<String>,
+}
+
+/// The fields a line can set, as far as a benchmark reads them.
+enum Field {
+    Blank,
+    Comment,
+    Data,
+    Event,
+    /// `id`, `retry` and unknown fields carry nothing a benchmark needs.
+    Other,
+}
+
+/// What one line is, and its value.
+fn classify(line: &[u8]) -> Result<(Field, &str), SseError> {
+    if line.is_empty() {
+        return Ok((Field::Blank, ""));
+    }
+    let line = std::str::from_utf8(line).map_err(|_| SseError::NotUtf8)?;
+    if let Some(comment) = line.strip_prefix(':') {
+        return Ok((Field::Comment, comment.strip_prefix(' ').unwrap_or(comment)));
+    }
+    let (field, value) = match line.split_once(':') {
+        Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+        None => (line, ""),
+    };
+    let field = match field {
+        "data" => Field::Data,
+        "event" => Field::Event,
+        _ => Field::Other,
+    };
+    Ok((field, value))
 }
 
 impl SseParser {
@@ -44,8 +96,27 @@ impl SseParser {
         Self::default()
     }
 
-    /// Feeds the next piece of the body; complete items are appended to `out`.
-    pub fn push(&mut self, bytes: &[u8], out: &mut Vec<SseItem>) -> Result<(), SseError> {
+    /// Feeds the next piece of the body; each complete item goes to `on_item`.
+    pub fn push<'a>(
+        &mut self,
+        bytes: &'a [u8],
+        on_item: &mut impl FnMut(SseItem<'a>),
+    ) -> Result<(), SseError> {
+        // A data line of this piece whose event is not dispatched yet, still borrowed.
+        let mut pending: Option<Cow<'a, str>> = None;
+        let result = self.lines(bytes, &mut pending, on_item);
+        if let Some(p) = pending {
+            self.data = Some(p.into_owned()); // the event goes on in the next piece
+        }
+        result
+    }
+
+    fn lines<'a>(
+        &mut self,
+        bytes: &'a [u8],
+        pending: &mut Option<Cow<'a, str>>,
+        on_item: &mut impl FnMut(SseItem<'a>),
+    ) -> Result<(), SseError> {
         let mut rest = bytes;
         if self.after_cr {
             self.after_cr = false;
@@ -57,11 +128,14 @@ impl SseParser {
             let (piece, after) = rest.split_at(i);
             if self.line.is_empty() {
                 // The whole line is in this piece (the usual case): no copy.
-                self.line_done(piece, out)?;
+                let (field, value) = classify(piece)?;
+                self.field(field, Cow::Borrowed(value), pending, on_item)?;
             } else {
                 self.extend_line(piece)?;
                 let line = std::mem::take(&mut self.line);
-                let done = self.line_done(&line, out);
+                let done = classify(&line).and_then(|(field, value)| {
+                    self.field(field, Cow::Owned(value.to_owned()), pending, on_item)
+                });
                 self.line = line; // keep the buffer's capacity for the next split line
                 self.line.clear();
                 done?;
@@ -92,41 +166,38 @@ impl SseParser {
         Ok(())
     }
 
-    fn line_done(&mut self, line: &[u8], out: &mut Vec<SseItem>) -> Result<(), SseError> {
-        if line.is_empty() {
-            // A blank line dispatches the event; an event without data is dropped, as
-            // the specification says.
-            let event = self.event.take();
-            if let Some(data) = self.data.take() {
-                out.push(SseItem::Event { event, data });
-            }
-            return Ok(());
-        }
-        let line = std::str::from_utf8(line).map_err(|_| SseError::NotUtf8)?;
-        if let Some(comment) = line.strip_prefix(':') {
-            out.push(SseItem::Comment(
-                comment.strip_prefix(' ').unwrap_or(comment).to_owned(),
-            ));
-            return Ok(());
-        }
-        let (field, value) = match line.split_once(':') {
-            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
-            None => (line, ""),
-        };
+    fn field<'a>(
+        &mut self,
+        field: Field,
+        value: Cow<'a, str>,
+        pending: &mut Option<Cow<'a, str>>,
+        on_item: &mut impl FnMut(SseItem<'a>),
+    ) -> Result<(), SseError> {
         match field {
-            "data" => match &mut self.data {
-                Some(d) => {
+            Field::Blank => {
+                // A blank line dispatches the event; an event without data is dropped,
+                // as the specification says.
+                let event = self.event.take();
+                if let Some(data) = pending.take().or_else(|| self.data.take().map(Cow::Owned)) {
+                    on_item(SseItem::Event { event, data });
+                }
+            }
+            Field::Comment => on_item(SseItem::Comment(value)),
+            Field::Data => match (pending.take(), &mut self.data) {
+                (None, None) => *pending = Some(value),
+                // A second data line: the event's data is joined, so it is copied.
+                (first, data) => {
+                    let d =
+                        data.get_or_insert_with(|| first.map(Cow::into_owned).unwrap_or_default());
                     if d.len() + value.len() >= MAX_LINE {
                         return Err(SseError::EventTooLong);
                     }
                     d.push('\n');
-                    d.push_str(value);
+                    d.push_str(&value);
                 }
-                None => self.data = Some(value.to_owned()),
             },
-            "event" => self.event = Some(value.to_owned()),
-            // `id`, `retry` and unknown fields carry nothing a benchmark needs.
-            _ => {}
+            Field::Event => self.event = Some(value.into_owned()),
+            Field::Other => {}
         }
         Ok(())
     }
@@ -138,19 +209,19 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
-    fn parse_all(pieces: &[&[u8]]) -> Result<Vec<SseItem>, SseError> {
+    fn parse_all(pieces: &[&[u8]]) -> Result<Vec<SseItem<'static>>, SseError> {
         let mut p = SseParser::new();
         let mut out = Vec::new();
         for piece in pieces {
-            p.push(piece, &mut out)?;
+            p.push(piece, &mut |item| out.push(item.into_owned()))?;
         }
         Ok(out)
     }
 
-    fn data(s: &str) -> SseItem {
+    fn data(s: &str) -> SseItem<'static> {
         SseItem::Event {
             event: None,
-            data: s.into(),
+            data: Cow::Owned(s.to_owned()),
         }
     }
 
@@ -173,6 +244,26 @@ mod tests {
     }
 
     #[test]
+    fn an_item_whole_in_one_piece_is_not_copied() {
+        let mut p = SseParser::new();
+        let mut borrowed = Vec::new();
+        let mut on = |i: SseItem<'_>| {
+            borrowed.push(matches!(
+                i,
+                SseItem::Event {
+                    data: Cow::Borrowed(_),
+                    ..
+                } | SseItem::Comment(Cow::Borrowed(_))
+            ))
+        };
+        p.push(b"data: {\"a\":1}\n\n: c\ndata: x\n", &mut on)
+            .unwrap();
+        // The last event's blank line comes in the next piece: its data was kept.
+        p.push(b"\n", &mut on).unwrap();
+        assert_eq!(borrowed, [true, true, false]);
+    }
+
+    #[test]
     fn crlf_and_cr_line_endings_split_anywhere() {
         let items = parse_all(&[b"data: a\r", b"\n\r", b"\ndata: b\r\r"]).unwrap();
         assert_eq!(items, vec![data("a"), data("b")]);
@@ -182,10 +273,14 @@ mod tests {
     fn a_cut_stream_leaves_a_partial_event() {
         let mut p = SseParser::new();
         let mut out = Vec::new();
-        p.push(b"data: {\"choices\":[{\"del", &mut out).unwrap();
+        p.push(b"data: {\"choices\":[{\"del", &mut |i| {
+            out.push(i.into_owned())
+        })
+        .unwrap();
         assert!(out.is_empty());
         assert!(p.has_partial());
-        p.push(b"ta\":1}]}\n\n", &mut out).unwrap();
+        p.push(b"ta\":1}]}\n\n", &mut |i| out.push(i.into_owned()))
+            .unwrap();
         assert!(!p.has_partial());
         assert_eq!(out.len(), 1);
     }
@@ -209,7 +304,7 @@ mod tests {
                     let c = format!("c{case}-{i}");
                     text.extend_from_slice(format!(":{c}").as_bytes());
                     text.extend_from_slice(nl);
-                    expected.push(SseItem::Comment(c));
+                    expected.push(SseItem::Comment(c.into()));
                 } else {
                     let d = format!("{{\"i\":{i},\"s\":\"é ü\"}}");
                     text.extend_from_slice(format!("data: {d}").as_bytes());

@@ -96,9 +96,13 @@ async fn answer(mut s: TcpStream, fault: &str) {
     let _ = s.shutdown().await;
 }
 
-/// Starts the faulty server on its own thread; it serves requests in FAULTS order and
-/// stops after `limit` connections or 60 s.
-fn faulty_server(limit: usize) -> String {
+/// Starts a loopback server on its own thread that hands each connection to `serve` for
+/// 60 s; its URL.
+fn loopback_server<F, Fut>(serve: F) -> String
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -108,36 +112,118 @@ fn faulty_server(limit: usize) -> String {
         rt.block_on(async move {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(listener.local_addr().unwrap().port()).unwrap();
-            let count = Arc::new(AtomicUsize::new(0));
-            let serve = async {
-                for _ in 0..limit {
-                    let Ok((mut s, _)) = listener.accept().await else {
-                        break;
-                    };
-                    let count = count.clone();
-                    tokio::spawn(async move {
-                        if let Some(head) = read_request(&mut s).await {
-                            if head.starts_with("POST") {
-                                let i = count.fetch_add(1, Ordering::SeqCst);
-                                answer(s, FAULTS[i % FAULTS.len()].0).await;
-                            }
-                        }
-                    });
+            let accept = async {
+                while let Ok((s, _)) = listener.accept().await {
+                    tokio::spawn(serve(s));
                 }
             };
-            let _ = tokio::time::timeout(Duration::from_secs(60), serve).await;
-            tokio::time::sleep(Duration::from_secs(4)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(60), accept).await;
         });
     });
     let port = rx
         .recv_timeout(Duration::from_secs(10))
-        .expect("the faulty server starts");
+        .expect("the loopback server starts");
     format!("http://127.0.0.1:{port}/v1")
+}
+
+/// Serves requests in FAULTS order, one per connection.
+fn faulty_server() -> String {
+    let count = Arc::new(AtomicUsize::new(0));
+    loopback_server(move |mut s| {
+        let count = count.clone();
+        async move {
+            if let Some(head) = read_request(&mut s).await {
+                if head.starts_with("POST") {
+                    let i = count.fetch_add(1, Ordering::SeqCst);
+                    answer(s, FAULTS[i % FAULTS.len()].0).await;
+                }
+            }
+        }
+    })
+}
+
+/// A good streamed reply in chunked encoding, one chunk per event, which keeps the
+/// connection open.
+fn chunked_reply() -> Vec<u8> {
+    let mut r =
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    let done = "data: [DONE]\n\n";
+    for event in [ROLE, &chunk("a"), &chunk("b"), USAGE, done] {
+        r.extend_from_slice(format!("{:x}\r\n{event}\r\n", event.len()).as_bytes());
+    }
+    r.extend_from_slice(b"0\r\n\r\n");
+    r
+}
+
+/// Answers every request on a connection with [`chunked_reply`], counting connections.
+/// With `close_after_reply` it closes each one after its first reply without saying so,
+/// as llama.cpp's server does after a fixed number of requests: the client's pooled
+/// connection is then stale when it is next used.
+fn keep_alive_server(close_after_reply: bool) -> (String, Arc<AtomicUsize>) {
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    let url = loopback_server(move |mut s| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            while read_request(&mut s).await.is_some() {
+                if s.write_all(&chunked_reply()).await.is_err() || close_after_reply {
+                    break;
+                }
+            }
+        }
+    });
+    (url, connections)
+}
+
+#[test]
+fn keep_alive_connections_are_reused_and_a_stale_one_is_replaced() {
+    for close_after_reply in [false, true] {
+        let (url, connections) = keep_alive_server(close_after_reply);
+        let tmp = tempdir();
+        let out = tmp.path().join("keep-alive");
+        let o = run(&[
+            "run",
+            "--engine",
+            "http",
+            "--url",
+            &url,
+            "--served-model",
+            "m",
+            "--num-prompts",
+            "6",
+            "--warmup",
+            "0",
+            "--concurrency",
+            "1",
+            "--timeout",
+            "5",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let samples = samples(&out);
+        assert_eq!(samples.len(), 6);
+        for s in &samples {
+            assert_eq!(
+                s["ok"], true,
+                "closing after each reply = {close_after_reply}: {s}"
+            );
+            assert_eq!(s["output_tokens"], 2, "{s}");
+        }
+        let n = connections.load(Ordering::SeqCst);
+        if close_after_reply {
+            assert_eq!(n, 6, "each request after the first needs a new connection");
+        } else {
+            assert_eq!(n, 1, "one kept-alive connection carries every request");
+        }
+    }
 }
 
 #[test]
 fn every_fault_is_recorded_with_its_kind_and_the_run_goes_on() {
-    let url = faulty_server(FAULTS.len() + 4);
+    let url = faulty_server();
     let tmp = tempdir();
     let out = tmp.path().join("faults");
     let o = run(&[

@@ -1,39 +1,34 @@
 //! The OpenAI-compatible client: one per run, shared by every request in flight. It
-//! builds each streaming request, sends it on a pooled keep-alive connection, turns
-//! every way an exchange can fail into a typed [`FailureKind`], and hands a successful
-//! reply's body to [`stream::read`].
+//! builds each streaming request, sends it on a pooled keep-alive connection
+//! ([`conn`](super::conn)), turns every way an exchange can fail into a typed
+//! [`FailureKind`], and hands a successful reply's body to [`stream::read`].
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::Uri;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 use super::auth::{self, ApiKey};
 use super::config::{endpoint_uri, with_path};
+use super::conn::{ConnError, Pool, Reply};
 use super::profile::ChunkProfile;
 use super::stream::{self, HttpReply};
-use super::{error_chain, fail, setup, HttpApi};
+use super::{fail, setup, HttpApi};
 use crate::engine::{EngineConfig, EngineError, FailureKind, Mark, Prompt, Recorder, Request};
 
 /// How much of an error reply is kept in the record.
 const ERROR_BODY_CHARS: usize = 300;
+/// The largest `/models` reply read when looking for the served model.
+const MODELS_BODY_LIMIT: usize = 1 << 20;
 
 /// An OpenAI-compatible client: one per run, shared by every request in flight.
 pub struct HttpClient {
-    client: Client<HttpConnector, Full<Bytes>>,
-    /// Never reuses a connection: the retry of a request whose pooled connection turned
-    /// out closed goes here, so it cannot draw another closed one from the pool.
-    fresh: Client<HttpConnector, Full<Bytes>>,
+    pool: Pool,
     endpoint: Uri,
     api: HttpApi,
     model: Option<String>,
-    api_key: Option<ApiKey>,
-    headers: Vec<(HeaderName, HeaderValue)>,
+    /// The header lines every request carries after its request line: host, content
+    /// type, the API key and extra headers. Holds secrets: never formatted.
+    common_headers: Vec<u8>,
     timeout: Duration,
     tokenizer: Option<tokenizers::Tokenizer>,
     profile: Option<ChunkProfile>,
@@ -72,24 +67,22 @@ impl HttpClient {
                     .map_err(|e| setup(format!("cannot load the tokenizer {}: {e}", p.display())))
             })
             .transpose()?;
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs_f64(h.timeout_s.min(30.0))));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(usize::MAX)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector.clone());
-        let fresh = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(0)
-            .build(connector);
+        let host = endpoint.host().unwrap_or_default();
+        let port = endpoint.port_u16().unwrap_or(80);
+        // An IPv6 literal keeps its brackets in `host()`, as connecting and `Host` want.
+        let authority = format!("{host}:{port}");
+        let common_headers = common_headers(
+            &authority,
+            auth::read_api_key(h)?.as_ref(),
+            &auth::extra_headers(h)?,
+        );
+        let connect_timeout = Duration::from_secs_f64(h.timeout_s.min(30.0));
         Ok(HttpClient {
-            client,
-            fresh,
+            pool: Pool::new(authority, connect_timeout),
             endpoint,
             api: h.api,
             model: h.served_model.clone().or_else(|| config.model.clone()),
-            api_key: auth::read_api_key(h)?,
-            headers: auth::extra_headers(h)?,
+            common_headers,
             timeout: Duration::from_secs_f64(h.timeout_s),
             tokenizer,
             profile: h.chunk_profile.as_deref().map(ChunkProfile::new),
@@ -130,22 +123,35 @@ impl HttpClient {
         let Ok(uri) = with_path(&self.endpoint, &format!("{base}/models")) else {
             return;
         };
-        let mut req = hyper::Request::get(uri);
-        if let Some(k) = &self.api_key {
-            req = req.header(AUTHORIZATION, k.0.clone());
-        }
-        let Ok(req) = req.body(Full::new(Bytes::new())) else {
-            return;
-        };
+        let request = self.request("GET", uri.path(), &[]);
         let fetch = async {
-            let resp = self.client.request(req).await.ok()?;
-            let body = resp.into_body().collect().await.ok()?.to_bytes();
+            let mut reply = self.pool.send(&request).await.ok()?;
+            if !(200..300).contains(&reply.head.status) {
+                return None;
+            }
+            let body = reply.read_to_end(MODELS_BODY_LIMIT).await.ok()?;
             let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
             v["data"][0]["id"].as_str().map(str::to_owned)
         };
         if let Ok(Some(id)) = tokio::time::timeout(Duration::from_secs(5), fetch).await {
             self.model = Some(id);
         }
+    }
+
+    /// A whole request: its line, the common headers, and the body with its length.
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+        let mut r = Vec::with_capacity(self.common_headers.len() + body.len() + 96);
+        r.extend_from_slice(method.as_bytes());
+        r.push(b' ');
+        r.extend_from_slice(path.as_bytes());
+        r.extend_from_slice(b" HTTP/1.1\r\n");
+        r.extend_from_slice(&self.common_headers);
+        if method != "GET" {
+            r.extend_from_slice(b"content-type: application/json\r\n");
+        }
+        r.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        r.extend_from_slice(body);
+        r
     }
 
     /// The JSON body of a streaming request.
@@ -202,98 +208,80 @@ impl HttpClient {
     ) -> Result<HttpReply, EngineError> {
         let body = serde_json::to_vec(&self.body(req))
             .map_err(|e| fail(FailureKind::InvalidRequest, e.to_string()))?;
-        let body = Bytes::from(body);
-        let make = || {
-            let mut builder = hyper::Request::post(self.endpoint.clone())
-                .header(CONTENT_TYPE, "application/json")
-                .header(hyper::header::ACCEPT, "text/event-stream");
-            if let Some(k) = &self.api_key {
-                builder = builder.header(AUTHORIZATION, k.0.clone());
-            }
-            for (k, v) in &self.headers {
-                builder = builder.header(k, v.clone());
-            }
-            builder
-                .body(Full::new(body.clone()))
-                .map_err(|e| fail(FailureKind::InvalidRequest, e.to_string()))
-        };
-        let first = make()?;
+        let request = self.request("POST", self.endpoint.path(), &body);
         rec.mark(Mark::Sent);
-        let mut sent = self.client.request(first).await;
-        if sent.as_ref().err().is_some_and(stale_connection) {
-            // A pooled keep-alive connection that the server had already closed (llama.cpp's
-            // server closes one after a fixed number of requests): nothing was answered on
-            // it, so the request goes once more, on a new connection. Not from the pool:
-            // the other idle connections may have been closed too.
-            sent = self.fresh.request(make()?).await;
-        }
-        let resp = sent.map_err(|e| {
-            let kind = if e.is_connect() {
-                FailureKind::Connection
-            } else {
-                FailureKind::Disconnected
-            };
-            fail(kind, format!("{}: {}", self.endpoint, error_chain(&e)))
-        })?;
-        let status = resp.status();
-        let content_type = resp
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let mut body = resp.into_body();
-        if !status.is_success() {
-            let text = read_snippet(&mut body).await;
+        let mut reply = self
+            .pool
+            .send(&request)
+            .await
+            .map_err(|e| self.failure(e))?;
+        let status = reply.head.status;
+        if !(200..300).contains(&status) {
+            let text = read_snippet(&mut reply).await;
             return Err(fail(
-                FailureKind::HttpStatus(status.as_u16()),
+                FailureKind::HttpStatus(status),
                 format!("HTTP {status}: {text}"),
             ));
         }
-        if !content_type.starts_with("text/event-stream") {
-            let text = read_snippet(&mut body).await;
+        if !reply.head.content_type.starts_with("text/event-stream") {
+            let content_type = std::mem::take(&mut reply.head.content_type);
+            let text = read_snippet(&mut reply).await;
             return Err(fail(
                 FailureKind::NotSse,
                 format!("the reply is `{content_type}`, not an event stream: {text}"),
             ));
         }
         stream::read(
-            &mut body,
+            &mut reply,
             self.tokenizer.as_ref(),
             self.profile.as_ref(),
             rec,
         )
         .await
     }
+
+    /// An exchange's failure below its content, typed.
+    fn failure(&self, e: ConnError) -> EngineError {
+        let kind = match e {
+            ConnError::Connect(_) => FailureKind::Connection,
+            ConnError::Closed(_) => FailureKind::Disconnected,
+            ConnError::Protocol(_) => FailureKind::Parse,
+        };
+        fail(kind, format!("{}: {e}", self.endpoint))
+    }
+}
+
+/// The header lines every request carries. The key and the extra headers were checked
+/// to be valid header values when read.
+fn common_headers(
+    authority: &str,
+    api_key: Option<&ApiKey>,
+    extra: &[(hyper::header::HeaderName, hyper::header::HeaderValue)],
+) -> Vec<u8> {
+    let mut h = format!("host: {authority}\r\naccept: text/event-stream\r\n").into_bytes();
+    let lines = api_key
+        .map(|k| ("authorization", &k.0))
+        .into_iter()
+        .chain(extra.iter().map(|(k, v)| (k.as_str(), v)));
+    for (name, value) in lines {
+        h.extend_from_slice(name.as_bytes());
+        h.extend_from_slice(b": ");
+        h.extend_from_slice(value.as_bytes());
+        h.extend_from_slice(b"\r\n");
+    }
+    h
 }
 
 /// The first bytes of an error reply, for the record (bounded in size and time).
-async fn read_snippet(body: &mut hyper::body::Incoming) -> String {
-    let mut buf = Vec::new();
-    let read = async {
-        while buf.len() < ERROR_BODY_CHARS * 4 {
-            match body.frame().await {
-                Some(Ok(f)) => {
-                    if let Ok(d) = f.into_data() {
-                        buf.extend_from_slice(&d);
-                    }
-                }
-                _ => break,
-            }
-        }
+async fn read_snippet(reply: &mut Reply<'_>) -> String {
+    let read = reply.read_to_end(ERROR_BODY_CHARS * 4);
+    let buf = match tokio::time::timeout(Duration::from_secs(2), read).await {
+        Ok(Ok(b)) => b,
+        _ => Vec::new(),
     };
-    let _ = tokio::time::timeout(Duration::from_secs(2), read).await;
     let text = String::from_utf8_lossy(&buf);
     let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     one_line.chars().take(ERROR_BODY_CHARS).collect()
-}
-
-/// Whether a request failed because its pooled connection was closed by the server before
-/// any reply: hyper's "connection closed before message completed".
-fn stale_connection(e: &hyper_util::client::legacy::Error) -> bool {
-    std::error::Error::source(e)
-        .and_then(|s| s.downcast_ref::<hyper::Error>())
-        .is_some_and(|h| h.is_incomplete_message())
 }
 
 #[cfg(test)]

@@ -9,15 +9,19 @@
 //!
 //! - `config`: the settings and the URL check
 //! - `auth`: the API key and extra headers, never shown
-//! - `client`: requests, connections, and every failure typed
+//! - `client`: requests, and every failure typed
+//! - `conn`: keep-alive connections, and a reply read straight off its socket
+//! - `wire`: HTTP/1.1 response heads and body framing, over bytes
 //! - `stream`: a reply's event stream, chunk by chunk (the hot path)
 //! - `profile`: the client's own cost per chunk, when measured
 
 mod auth;
 mod client;
 mod config;
+mod conn;
 mod profile;
 mod stream;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,18 +45,6 @@ fn fail(kind: FailureKind, message: impl Into<String>) -> EngineError {
         kind,
         message: message.into(),
     }
-}
-
-/// An error and its sources, one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 /// The synchronous [`Engine`] over [`HttpClient`]: one request at a time, on a runtime of

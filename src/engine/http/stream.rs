@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use http_body_util::BodyExt;
 use tokenizers::Tokenizer;
 
+use super::conn::{ConnError, Reply};
+use super::fail;
 use super::profile::{ChunkProfile, ChunkSamples};
-use super::{error_chain, fail};
 use crate::engine::openai::{self as chunk, ChunkParts, ServerTimings};
 use crate::engine::sse::{SseItem, SseParser};
 use crate::engine::{EngineError, FailureKind, FinishReason, Mark, Outcome, Recorder};
@@ -27,60 +27,41 @@ pub struct HttpReply {
 /// Reads the event stream of a successful reply to its `data: [DONE]`, marking tokens on
 /// `rec`. A stream that breaks or ends early is a [`FailureKind::Disconnected`].
 pub(super) async fn read<R: Recorder + ?Sized>(
-    body: &mut hyper::body::Incoming,
+    reply: &mut Reply<'_>,
     tokenizer: Option<&Tokenizer>,
     profile: Option<&ChunkProfile>,
     rec: &mut R,
 ) -> Result<HttpReply, EngineError> {
     let mut parser = SseParser::new();
-    let mut items = Vec::new();
-    let mut acc = chunk::Accumulator::default();
-    let mut samples = profile.map(|_| ChunkSamples::default());
+    let mut s = Reading {
+        acc: chunk::Accumulator::default(),
+        samples: profile.map(|_| ChunkSamples::default()),
+        arrived: None,
+        failed: None,
+        tokenizer,
+        rec,
+    };
     loop {
-        let frame = match body.frame().await {
-            None => break,
-            Some(Ok(f)) => f,
-            Some(Err(e)) => {
-                return Err(fail(
-                    FailureKind::Disconnected,
-                    format!(
-                        "the stream broke after {} chunks: {}",
-                        acc.chunks,
-                        error_chain(&e)
-                    ),
-                ))
-            }
-        };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        let arrived = samples.as_ref().map(|_| Instant::now());
-        if acc.done {
-            continue; // drain to the end so the connection can be reused
+        // Everything the socket had is parsed at once: under load one read carries many
+        // chunks, and each costs one pass here rather than a wake-up of its own.
+        s.arrived = None;
+        let more = reply.read(|data| s.bytes(&mut parser, data)).await;
+        let more = more.map_err(|e| {
+            let kind = match e {
+                ConnError::Protocol(_) => FailureKind::Parse,
+                _ => FailureKind::Disconnected,
+            };
+            let chunks = s.acc.chunks;
+            fail(kind, format!("the stream broke after {chunks} chunks: {e}"))
+        })?;
+        if let Some(e) = s.failed {
+            return Err(e);
         }
-        parser
-            .push(&data, &mut items)
-            .map_err(|e| fail(FailureKind::Parse, e.to_string()))?;
-        for item in items.drain(..) {
-            match item {
-                SseItem::Comment(c) => acc.comment(&c),
-                SseItem::Event { data, .. } => {
-                    if data.trim() == "[DONE]" {
-                        acc.done = true;
-                        continue;
-                    }
-                    let parts = chunk::parse(&data)?;
-                    if let Some(k) = tokens_in(&parts, tokenizer) {
-                        rec.mark(Mark::Tokens(k));
-                        if let (Some(s), Some(t)) = (&mut samples, arrived) {
-                            s.token(t, parts.sent_ns);
-                        }
-                    }
-                    acc.add(parts);
-                }
-            }
+        if !more {
+            break;
         }
     }
+    let acc = s.acc;
     if !acc.done {
         let where_ = if parser.has_partial() {
             "midway through an event"
@@ -92,10 +73,67 @@ pub(super) async fn read<R: Recorder + ?Sized>(
             format!("the stream ended {where_}, after {} chunks", acc.chunks),
         ));
     }
-    if let (Some(p), Some(s)) = (profile, &samples) {
-        p.merge(s);
+    if let (Some(p), Some(samples)) = (profile, &s.samples) {
+        p.merge(samples);
     }
     finish(acc, tokenizer)
+}
+
+/// A reply being read: what its chunks gave so far, and the first failure.
+struct Reading<'r, R: ?Sized> {
+    acc: chunk::Accumulator,
+    samples: Option<ChunkSamples>,
+    /// When the bytes being parsed came off the socket (profiling only).
+    arrived: Option<Instant>,
+    failed: Option<EngineError>,
+    tokenizer: Option<&'r Tokenizer>,
+    rec: &'r mut R,
+}
+
+impl<R: Recorder + ?Sized> Reading<'_, R> {
+    /// Body data as it arrives; after `[DONE]` or a failure it is only drained, so the
+    /// connection can be reused.
+    fn bytes(&mut self, parser: &mut SseParser, data: &[u8]) {
+        if self.acc.done || self.failed.is_some() {
+            return;
+        }
+        if self.samples.is_some() && self.arrived.is_none() {
+            self.arrived = Some(Instant::now());
+        }
+        if let Err(e) = parser.push(data, &mut |item| self.item(item)) {
+            // Items before the malformed line still count, as they arrived.
+            self.failed
+                .get_or_insert(fail(FailureKind::Parse, e.to_string()));
+        }
+    }
+
+    fn item(&mut self, item: SseItem<'_>) {
+        if self.acc.done || self.failed.is_some() {
+            return;
+        }
+        let data = match item {
+            SseItem::Comment(c) => return self.acc.comment(&c),
+            SseItem::Event { data, .. } => data,
+        };
+        if data.trim() == "[DONE]" {
+            self.acc.done = true;
+            return;
+        }
+        let parts = match chunk::parse(&data) {
+            Ok(p) => p,
+            Err(e) => {
+                self.failed = Some(e);
+                return;
+            }
+        };
+        if let Some(k) = tokens_in(&parts, self.tokenizer) {
+            self.rec.mark(Mark::Tokens(k));
+            if let (Some(s), Some(t)) = (&mut self.samples, self.arrived) {
+                s.token(t, parts.sent_ns);
+            }
+        }
+        self.acc.add(parts);
+    }
 }
 
 /// Tokens a chunk carries: `None` for a chunk without content (role-only, usage),
