@@ -19,6 +19,7 @@
 #   benches/client-capacity.sh                  # builds the release binary if needed
 #   REPS=5 OUTPUT_LEN=256 PROMPTS_PER_SLOT=8 PIN=1 benches/client-capacity.sh
 #   DECODE_MS=0.005 PYTHON_PEER=0 benches/client-capacity.sh  # a server slower than the client
+#   DECODE_MS=10 PROMPTS_PER_SLOT=2 MIN_PROMPTS=0 benches/client-capacity.sh  # paced: delivery
 #   NATIVEBENCH_BIN=path/to/nativebench benches/client-capacity.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,10 @@ if [[ -z "$BIN" ]]; then
 fi
 OUTPUT_LEN="${OUTPUT_LEN:-256}"
 PER_SLOT="${PROMPTS_PER_SLOT:-8}"
+# At least this many requests per run, so a run at low concurrency lasts long enough
+# (about a second) that process start and exit do not dilute the busy figures.
+MIN_PROMPTS="${MIN_PROMPTS:-2048}"
+prompts() { local n=$(($1 * PER_SLOT)); echo $((n > MIN_PROMPTS ? n : MIN_PROMPTS)); }
 CONCURRENCIES="${CONCURRENCIES:-64 256}"
 REPS="${REPS:-3}"
 DECODE_MS="${DECODE_MS:-0}"  # > 0 paces the server below the client's capacity
@@ -62,7 +67,7 @@ cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/
 printf '%-5s %-4s %10s %13s %13s %11s %11s %12s %12s %14s %14s %6s\n' conc rep "tok/s" "client us/tok" \
   "server us/tok" "client busy" "server busy" "process p50" "process p99" "delivery p50" "delivery p99" errors
 for C in $CONCURRENCIES; do
-  N=$((C * PER_SLOT))
+  N=$(prompts "$C")
   for R in $(seq 1 "$REPS"); do
     OUT="$WORK/c$C-r$R"
     before=$(cpu_s "$SERVE_PID")
@@ -91,7 +96,7 @@ if [[ "${PYTHON_PEER:-1}" == 1 ]] && python3 -c 'import aiohttp' 2>/dev/null; th
   printf '\n%-5s %-4s %12s %14s %14s %14s  %s\n' conc rep "tok/s" "client us/tok" "delivery p50" "delivery p99" client
   for C in $CONCURRENCIES; do
     for R in $(seq 1 "${PY_REPS:-1}"); do
-      "${CLIENT_CPU[@]}" python3 benches/python-peer-client.py "$URL" "$C" $((C * PER_SLOT)) "$OUTPUT_LEN" |
+      "${CLIENT_CPU[@]}" python3 benches/python-peer-client.py "$URL" "$C" "$(prompts "$C")" "$OUTPUT_LEN" |
         jq -r --arg r "$R" '[ .concurrency, $r, (.tok_s|floor), (.client_cpu_us_per_tok*100|floor/100),
             (.delivery_p50_us*10|floor/10), (.delivery_p99_us*10|floor/10), .client ] | @tsv' |
         awk -F'\t' '{ printf "%-5s %-4s %12s %14s %11s us %11s us  %s\n", $1, $2, $3, $4, $5, $6, $7 }'

@@ -1,9 +1,9 @@
 //! The client's own cost per streamed chunk, for `benches/client-capacity.sh` (hidden
 //! flag `--chunk-profile FILE`). Two latencies per token chunk, in nanoseconds:
 //!
-//! - process: from the body frame in hand (bytes read off the socket by the connection)
-//!   to the token mark recorded: SSE parse, JSON decode and record, plus the chunks
-//!   before it in the same frame.
+//! - process: from the bytes read off the socket (one read takes all that is waiting)
+//!   to the token mark recorded: body decode, SSE parse, JSON scan and record, plus the
+//!   chunks before it in the same read.
 //! - delivery: from the server handing the chunk to its connection (`serve
 //!   --stamp-chunks`, on the host's monotonic clock) to the token mark: the loopback,
 //!   the wait for the client to be scheduled, and the processing above.
@@ -28,10 +28,10 @@ pub struct ChunkSamples {
 }
 
 impl ChunkSamples {
-    /// Records a token chunk whose frame arrived at `frame` and that the server stamped
+    /// Records a token chunk whose bytes were read at `read` and that the server stamped
     /// `sent_ns`, just after its mark.
-    pub fn token(&mut self, frame: Instant, sent_ns: Option<u64>) {
-        self.process.push(frame.elapsed().as_nanos() as u64);
+    pub fn token(&mut self, read: Instant, sent_ns: Option<u64>) {
+        self.process.push(read.elapsed().as_nanos() as u64);
         if let Some(sent) = sent_ns {
             self.delivery.push(monotonic_ns().saturating_sub(sent));
         }

@@ -1,6 +1,6 @@
-//! Reading one streamed reply: body frames through the SSE parser into chunks, a token
-//! mark for every chunk that carries content or reasoning, and the reply's totals at the
-//! end. This is the client's per-chunk hot path.
+//! Reading one streamed reply: the body as it comes off the socket, through the SSE parser
+//! into chunks, a token mark for every chunk that carries content or reasoning, and the
+//! reply's totals at the end. This is the client's per-chunk hot path.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
