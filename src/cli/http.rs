@@ -55,6 +55,15 @@ pub struct HttpArgs {
         allow_negative_numbers = true
     )]
     pub timeout: f64,
+    /// Wait up to this many seconds for the server to complete a first request (a
+    /// one-token probe, once a second) before the run starts; 0 starts at once.
+    #[arg(
+        long,
+        visible_alias = "ready-check-timeout-sec",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    pub ready_check_timeout: f64,
     /// tokenizer.json used to count output tokens when a reply carries no usage.
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
@@ -120,6 +129,12 @@ impl HttpArgs {
                 self.timeout
             )));
         }
+        if !(self.ready_check_timeout.is_finite() && self.ready_check_timeout >= 0.0) {
+            return Err(Error::Config(format!(
+                "--ready-check-timeout must be 0 or more seconds, got {}",
+                self.ready_check_timeout
+            )));
+        }
         let mut headers = Vec::new();
         for h in &self.headers {
             let (k, v) = h
@@ -141,6 +156,7 @@ impl HttpArgs {
             api_key_file: self.api_key_file.clone(),
             headers,
             timeout_s: self.timeout,
+            ready_timeout_s: self.ready_check_timeout,
             tokenizer: self.tokenizer.clone(),
             chunk_profile: self.chunk_profile.clone(),
         })

@@ -92,6 +92,10 @@ pub fn run_http(
         .map_err(|e| Error::Config(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(async {
         let mut client = HttpClient::new(engine)?;
+        if let (Some(probe), true) = (requests.first(), engine.http.ready_timeout_s > 0.0) {
+            let within = Duration::from_secs_f64(engine.http.ready_timeout_s);
+            wait_ready(&mut client, probe, within).await?;
+        }
         client.discover_model().await;
         let client = Arc::new(client);
         let outcome = drive(client.clone(), requests, load, stop, on_event).await;
@@ -144,6 +148,40 @@ pub fn record_of(
         }
     }
     r
+}
+
+/// How often a server that is not ready yet is asked again.
+const READY_RETRY: Duration = Duration::from_secs(1);
+
+/// Waits until the server completes a request (`--ready-check-timeout`), as `vllm bench
+/// serve` does: a server still loading its model refuses connections or answers 503.
+/// The probe is the first prompt with one output token, sent once a second; each try
+/// gets the time left. Not ready in time is a runtime error naming the last failure.
+async fn wait_ready(client: &mut HttpClient, probe: &Request, within: Duration) -> Result<()> {
+    let deadline = Instant::now() + within;
+    let probe = Request {
+        max_tokens: 1,
+        ..probe.clone()
+    };
+    loop {
+        client.discover_model().await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let last = match tokio::time::timeout(left, client.generate(&probe, &mut Discard)).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no reply".to_owned(),
+        };
+        if Instant::now() + READY_RETRY >= deadline {
+            return Err(Error::Engine(EngineError::setup(
+                "http",
+                format!(
+                    "the server was not ready within {} s (--ready-check-timeout); last try: {last}",
+                    within.as_secs_f64()
+                ),
+            )));
+        }
+        tokio::time::sleep(READY_RETRY).await;
+    }
 }
 
 /// Warmup requests: sent like the others, their records thrown away.

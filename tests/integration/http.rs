@@ -153,6 +153,77 @@ impl Drop for Kill {
     }
 }
 
+/// A loopback port with nothing listening on it (as far as the test can tell).
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn a_run_waits_for_a_server_that_starts_late() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/v1");
+    let late = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let child = bin()
+            .args(["serve", "--engine", "sim", "--sim-decode-ms", "1"])
+            .args(["--port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("serve starts");
+        Kill(child)
+    });
+    let tmp = tempdir();
+    let out = tmp.path().join("late");
+    let o = run_http(
+        &url,
+        &out,
+        &["--num-prompts", "3", "--ready-check-timeout", "60"],
+    );
+    drop(late.join().unwrap());
+    let rs = samples(&out);
+    assert_eq!(rs.len(), 3, "{}", stderr(&o));
+    assert!(rs.iter().all(|r| r["ok"] == true), "{rs:?}");
+}
+
+#[test]
+fn a_server_that_never_gets_ready_is_a_one_line_error() {
+    let tmp = tempdir();
+    let o = run(&[
+        "run",
+        "--engine",
+        "http",
+        "--url",
+        &format!("http://127.0.0.1:{}/v1", free_port()),
+        "--served-model",
+        "m",
+        "--num-prompts",
+        "2",
+        "--ready-check-timeout",
+        "1.5",
+        "--out",
+        tmp.path().join("never").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_one_line_error(&o, 1, "was not ready within 1.5 s (--ready-check-timeout)");
+    assert!(
+        stderr(&o).contains("connect"),
+        "the last failure is named: {}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "run",
+        "--engine",
+        "http",
+        "--url",
+        "http://127.0.0.1:9/v1",
+        "--ready-check-timeout",
+        "-1",
+    ]);
+    assert_one_line_error(&o, 2, "--ready-check-timeout must be 0 or more");
+}
+
 /// The http engine against a server nobody here wrote: llama.cpp's own `llama-server`
 /// (built by benches/llama-cpp-tools.sh) on a synthetic model. Skipped with a note when
 /// NATIVEBENCH_LLAMA_SERVER is unset, and failed when NATIVEBENCH_REQUIRE_LLAMA_SERVER=1.

@@ -51,6 +51,9 @@ pub struct HttpConfig {
     pub headers: Vec<(String, String)>,
     /// Per-request limit on the whole exchange, in seconds.
     pub timeout_s: f64,
+    /// Wait up to this long for the server to complete a first request before the run
+    /// starts; 0 starts at once.
+    pub ready_timeout_s: f64,
     /// A tokenizer.json to count output tokens with when a reply has no `usage`.
     pub tokenizer: Option<PathBuf>,
     /// Where to write the client's own cost per chunk (benches/client-capacity.sh).
@@ -67,6 +70,7 @@ impl Default for HttpConfig {
             api_key_file: None,
             headers: Vec::new(),
             timeout_s: 600.0,
+            ready_timeout_s: 0.0,
             tokenizer: None,
             chunk_profile: None,
         }
