@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::engine::http::{endpoint_uri, DEFAULT_API_KEY_ENV};
+use crate::engine::http::{endpoint_uri, with_endpoint, DEFAULT_API_KEY_ENV};
 use crate::engine::{EngineKind, HttpApi, HttpConfig};
 use crate::error::{Error, Result};
 use crate::metrics::goodput::Slo;
@@ -34,6 +34,10 @@ pub struct HttpArgs {
     /// OpenAI API to drive: chat or completions.
     #[arg(long, default_value = "chat")]
     pub api: String,
+    /// The endpoint's path on --url's host, e.g. /v1/completions (vLLM's --endpoint); it
+    /// names the API, in place of --api.
+    #[arg(long)]
+    pub endpoint: Option<String>,
     /// The `model` sent to the server. Default: --model, else the first model the server
     /// lists.
     #[arg(long, visible_alias = "served-model-name")]
@@ -115,8 +119,13 @@ impl HttpArgs {
     /// The HTTP engine's settings. `engines` says whether http is among the run's
     /// engines, which makes --url required.
     pub fn http_config(&self, engines: &[EngineKind]) -> Result<HttpConfig> {
-        let api: HttpApi = self.api.parse().map_err(Error::Config)?;
-        if let Some(url) = &self.url {
+        let mut api: HttpApi = self.api.parse().map_err(Error::Config)?;
+        let mut url = self.url.clone();
+        if let (Some(u), Some(endpoint)) = (&url, &self.endpoint) {
+            let (full, named) = with_endpoint(u, endpoint).map_err(Error::Config)?;
+            (url, api) = (Some(full), named);
+        }
+        if let Some(url) = &url {
             endpoint_uri(url, api).map_err(Error::Config)?;
         } else if engines.contains(&EngineKind::Http) {
             return Err(Error::Config(
@@ -149,7 +158,7 @@ impl HttpArgs {
             headers.push((k.trim().to_owned(), v.trim().to_owned()));
         }
         Ok(HttpConfig {
-            url: self.url.clone(),
+            url,
             api,
             served_model: self.served_model.clone(),
             api_key_env: self.api_key_env.clone(),

@@ -33,8 +33,18 @@ pub struct RunArgs {
     pub model: Option<String>,
     /// Workload: a built-in name (see `nativebench workloads`), or a file: .toml
     /// (workload definition), .json (ShareGPT) or .jsonl (prompts).
-    #[arg(long, short = 'w', conflicts_with = "prompt")]
+    /// `--dataset-name` is vLLM's name for it (random works; sharegpt and custom take
+    /// the file from --dataset-path).
+    #[arg(
+        long,
+        short = 'w',
+        visible_alias = "dataset-name",
+        conflicts_with = "prompt"
+    )]
     pub workload: Option<String>,
+    /// A data set file, as vLLM's --dataset-path: the same as --workload FILE.
+    #[arg(long, conflicts_with = "prompt")]
+    pub dataset_path: Option<String>,
     /// A single prompt instead of a workload.
     #[arg(long)]
     pub prompt: Option<String>,
@@ -68,6 +78,10 @@ pub struct RunArgs {
     /// Stop at end-of-sequence instead of generating exactly the output length.
     #[arg(long)]
     pub no_ignore_eos: bool,
+    /// Generate exactly the output length, past end-of-sequence (the default; for
+    /// `vllm bench serve` command lines).
+    #[arg(long, conflicts_with = "no_ignore_eos")]
+    pub ignore_eos: bool,
     /// Send prompts as raw text instead of chat messages through the chat template.
     #[arg(long)]
     pub no_chat: bool,
@@ -79,13 +93,13 @@ pub struct RunArgs {
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
     /// Where default run directories go.
-    #[arg(long, default_value = "results")]
+    #[arg(long, visible_alias = "result-dir", default_value = "results")]
     pub results_dir: PathBuf,
     /// What to print on stdout: a summary table, or metrics.json.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
     /// No progress bar.
-    #[arg(long, short = 'q')]
+    #[arg(long, short = 'q', visible_alias = "disable-tqdm")]
     pub quiet: bool,
 
     #[command(flatten)]
@@ -219,7 +233,7 @@ impl RunArgs {
                 }
                 WorkloadSpec::single_prompt(p)
             }
-            (None, w) => WorkloadSpec::load(w.as_deref().unwrap_or(DEFAULT_WORKLOAD))?,
+            (None, w) => WorkloadSpec::load(&workload_name(w, &self.dataset_path)?)?,
         };
         let workload = workload.apply(&Overrides {
             num_prompts: self.num_prompts,
@@ -263,5 +277,22 @@ impl RunArgs {
             format: self.format,
             quiet: self.quiet,
         })
+    }
+}
+
+/// The workload to load from `--workload` (`--dataset-name`) and `--dataset-path`, as
+/// `vllm bench serve` combines them: a path is the workload, named sharegpt or custom or
+/// not named at all.
+fn workload_name(name: &Option<String>, path: &Option<String>) -> Result<String> {
+    match (name.as_deref(), path) {
+        (None | Some("sharegpt" | "custom"), Some(p)) => Ok(p.clone()),
+        (Some(n @ ("sharegpt" | "custom")), None) => Err(Error::Config(format!(
+            "--dataset-name {n} needs the file: give --dataset-path FILE"
+        ))),
+        (Some(n), Some(_)) => Err(Error::Config(format!(
+            "--dataset-path is the workload file; it goes with --dataset-name sharegpt or custom, not `{n}`"
+        ))),
+        (Some(n), None) => Ok(n.to_owned()),
+        (None, None) => Ok(DEFAULT_WORKLOAD.to_owned()),
     }
 }

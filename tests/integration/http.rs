@@ -341,3 +341,110 @@ fn the_http_engine_completes_a_workload_against_llama_server() {
         );
     }
 }
+
+/// A `vllm bench serve` command line runs as it is: a bare --base-url, --endpoint,
+/// --dataset-name/--dataset-path, --ignore-eos, --disable-tqdm and --result-dir.
+#[test]
+fn a_vllm_bench_serve_command_line_works() {
+    let s = sim_serve("1", "1");
+    let base = s.url.trim_end_matches("/v1").to_owned();
+    let tmp = tempdir();
+    let results = tmp.path().join("results");
+    let o = run(&[
+        "run",
+        "--engine",
+        "http",
+        "--base-url",
+        &base,
+        "--endpoint",
+        "/v1/completions",
+        "--served-model-name",
+        "sim",
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        "16",
+        "--random-output-len",
+        "4",
+        "--num-prompts",
+        "3",
+        "--max-concurrency",
+        "2",
+        "--ignore-eos",
+        "--disable-tqdm",
+        "--result-dir",
+        results.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dirs: Vec<_> = std::fs::read_dir(&results).unwrap().flatten().collect();
+    assert_eq!(dirs.len(), 1, "one run directory under --result-dir");
+    let dir = dirs[0].path();
+    let rs = samples(&dir);
+    assert_eq!(rs.len(), 3);
+    assert!(
+        rs.iter()
+            .all(|r| r["ok"] == true && r["output_tokens"] == 4),
+        "{rs:?}"
+    );
+    let config = json(&dir.join("run_config.json"));
+    assert_eq!(
+        config["engine"]["http"]["api"], "completions",
+        "--endpoint names the API"
+    );
+    assert_eq!(
+        config["engine"]["http"]["url"],
+        format!("{base}/v1/completions")
+    );
+
+    // A bare base URL alone means the chat route under /v1.
+    let out = tmp.path().join("bare");
+    run_http(&base, &out, &["--num-prompts", "1"]);
+    assert_eq!(samples(&out)[0]["ok"], true);
+
+    // A data set file goes with --dataset-name sharegpt, not with another name.
+    let sg = write(
+        tmp.path(),
+        "sg.json",
+        r#"[{"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello there"}]}]"#,
+    );
+    let out = tmp.path().join("sg");
+    run_http(
+        &s.url,
+        &out,
+        &[
+            "--dataset-name",
+            "sharegpt",
+            "--dataset-path",
+            sg.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(samples(&out).len(), 1);
+    let o = run(&[
+        "run",
+        "--engine",
+        "http",
+        "--url",
+        &s.url,
+        "--dataset-name",
+        "random",
+        "--dataset-path",
+        sg.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&o, 2, "--dataset-path is the workload file");
+    let o = run(&["run", "--engine", "sim", "--dataset-name", "sharegpt"]);
+    assert_one_line_error(&o, 2, "needs the file");
+    let o = run(&[
+        "run",
+        "--engine",
+        "http",
+        "--url",
+        &s.url,
+        "--endpoint",
+        "/v1/embeddings",
+    ]);
+    assert_one_line_error(
+        &o,
+        2,
+        "must be a path ending in /chat/completions or /completions",
+    );
+}

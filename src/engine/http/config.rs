@@ -101,7 +101,12 @@ pub fn endpoint_uri(url: &str, api: HttpApi) -> Result<Uri, String> {
     if uri.host().is_none_or(str::is_empty) {
         return Err(format!("--url `{url}` has no host"));
     }
-    let path = uri.path().trim_end_matches('/');
+    // A bare host (`http://host:8000`, as `vllm bench serve --base-url` takes it) means
+    // the OpenAI routes under /v1, where every OpenAI-compatible server has them.
+    let path = match uri.path().trim_end_matches('/') {
+        "" => "/v1",
+        p => p,
+    };
     let full = if path.ends_with("/completions") {
         path.to_owned()
     } else {
@@ -111,6 +116,31 @@ pub fn endpoint_uri(url: &str, api: HttpApi) -> Result<Uri, String> {
         }
     };
     with_path(&uri, &full).map_err(|e| format!("--url `{url}`: {e}"))
+}
+
+/// `url`'s host with the path `endpoint` instead of its own (`vllm bench serve
+/// --endpoint`), and the API that path names.
+pub fn with_endpoint(url: &str, endpoint: &str) -> Result<(String, HttpApi), String> {
+    let uri: Uri = url
+        .trim()
+        .parse()
+        .map_err(|e| format!("--url `{url}` is not a URL: {e}"))?;
+    let path = endpoint.trim().trim_end_matches('/');
+    let api = if path.ends_with("/chat/completions") {
+        HttpApi::Chat
+    } else if path.ends_with("/completions") {
+        HttpApi::Completions
+    } else {
+        return Err(format!(
+            "--endpoint `{endpoint}` must be a path ending in /chat/completions or /completions"
+        ));
+    };
+    if !path.starts_with('/') {
+        return Err(format!("--endpoint `{endpoint}` must start with /"));
+    }
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    let scheme = uri.scheme_str().unwrap_or("http");
+    Ok((format!("{scheme}://{authority}{path}"), api))
 }
 
 /// `uri`'s scheme-less authority with another path.
@@ -138,7 +168,32 @@ mod tests {
             .unwrap_err()
             .contains("TLS"));
         assert!(endpoint_uri("not a url", HttpApi::Chat).is_err());
+        // A bare host means /v1, as vLLM's --base-url does.
+        let u = endpoint_uri("http://h:8000", HttpApi::Chat).unwrap();
+        assert_eq!(u.to_string(), "http://h:8000/v1/chat/completions");
+        let u = endpoint_uri("http://h:8000/", HttpApi::Completions).unwrap();
+        assert_eq!(u.to_string(), "http://h:8000/v1/completions");
         assert!(endpoint_uri("/v1", HttpApi::Chat).is_err());
+    }
+
+    #[test]
+    fn an_endpoint_replaces_the_path_and_names_the_api() {
+        let (url, api) = with_endpoint("http://h:8000", "/v1/completions").unwrap();
+        assert_eq!(
+            (url.as_str(), api),
+            ("http://h:8000/v1/completions", HttpApi::Completions)
+        );
+        let (url, api) = with_endpoint("http://h:8000/x/v1", "/v1/chat/completions").unwrap();
+        assert_eq!(
+            (url.as_str(), api),
+            ("http://h:8000/v1/chat/completions", HttpApi::Chat)
+        );
+        assert!(with_endpoint("http://h", "/v1/embeddings")
+            .unwrap_err()
+            .contains("must be a path"));
+        assert!(with_endpoint("http://h", "v1/completions")
+            .unwrap_err()
+            .contains("start with /"));
     }
 
     #[test]

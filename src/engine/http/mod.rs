@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use client::HttpClient;
-pub use config::{endpoint_uri, HttpApi, HttpConfig, DEFAULT_API_KEY_ENV};
+pub use config::{endpoint_uri, with_endpoint, HttpApi, HttpConfig, DEFAULT_API_KEY_ENV};
 pub use profile::ChunkProfile;
 pub use stream::HttpReply;
 
