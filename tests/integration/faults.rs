@@ -157,19 +157,24 @@ fn chunked_reply() -> Vec<u8> {
 }
 
 /// Answers every request on a connection with [`chunked_reply`], counting connections.
-/// With `close_after_reply` it closes each one after its first reply without saying so,
-/// as llama.cpp's server does after a fixed number of requests: the client's pooled
-/// connection is then stale when it is next used.
-fn keep_alive_server(close_after_reply: bool) -> (String, Arc<AtomicUsize>) {
+/// With `one_per_connection` it reads a second request on a connection and closes it
+/// unanswered, as llama.cpp's server does after a fixed number of requests: the client's
+/// kept connection turns out dead only once the request is on it.
+fn keep_alive_server(one_per_connection: bool) -> (String, Arc<AtomicUsize>) {
     let connections = Arc::new(AtomicUsize::new(0));
     let counted = connections.clone();
     let url = loopback_server(move |mut s| {
         counted.fetch_add(1, Ordering::SeqCst);
         async move {
+            let mut answered = 0;
             while read_request(&mut s).await.is_some() {
-                if s.write_all(&chunked_reply()).await.is_err() || close_after_reply {
+                if one_per_connection && answered == 1 {
                     break;
                 }
+                if s.write_all(&chunked_reply()).await.is_err() {
+                    break;
+                }
+                answered += 1;
             }
         }
     });
@@ -178,8 +183,8 @@ fn keep_alive_server(close_after_reply: bool) -> (String, Arc<AtomicUsize>) {
 
 #[test]
 fn keep_alive_connections_are_reused_and_a_stale_one_is_replaced() {
-    for close_after_reply in [false, true] {
-        let (url, connections) = keep_alive_server(close_after_reply);
+    for one_per_connection in [false, true] {
+        let (url, connections) = keep_alive_server(one_per_connection);
         let tmp = tempdir();
         let out = tmp.path().join("keep-alive");
         let o = run(&[
@@ -208,13 +213,16 @@ fn keep_alive_connections_are_reused_and_a_stale_one_is_replaced() {
         for s in &samples {
             assert_eq!(
                 s["ok"], true,
-                "closing after each reply = {close_after_reply}: {s}"
+                "one request per connection = {one_per_connection}: {s}"
             );
             assert_eq!(s["output_tokens"], 2, "{s}");
         }
         let n = connections.load(Ordering::SeqCst);
-        if close_after_reply {
-            assert_eq!(n, 6, "each request after the first needs a new connection");
+        if one_per_connection {
+            assert_eq!(
+                n, 6,
+                "each request after the first is retried on a new connection"
+            );
         } else {
             assert_eq!(n, 1, "one kept-alive connection carries every request");
         }

@@ -59,7 +59,11 @@ impl Pool {
     /// (llama.cpp's server closes one after a fixed number of requests) answers nothing,
     /// so then the request goes once more on a new connection.
     pub async fn send(&self, request: &[u8]) -> Result<Reply<'_>, ConnError> {
-        let pooled = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
+        let pooled = self.idle.lock().ok().and_then(|mut idle| {
+            // Idle connections the server has closed meanwhile (uvicorn closes them after
+            // 5 s) are dropped here, so a request rarely pays for finding one out.
+            std::iter::from_fn(|| idle.pop()).find(|c| !c.is_closed())
+        });
         if let Some(mut conn) = pooled {
             match conn.exchange(request).await {
                 Ok(head) => return Ok(Reply::new(self, conn, head)),
@@ -177,6 +181,13 @@ impl Conn {
         }
     }
 
+    /// Whether the server has closed this idle connection (or written on it unasked), as
+    /// far as the socket has said: no system call unless it has signalled something.
+    fn is_closed(&self) -> bool {
+        let mut probe = [0u8; 1];
+        !matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
     /// Reads what the socket has into the buffer, after the unused bytes; 0 at the close.
     async fn fill(&mut self) -> io::Result<usize> {
         if self.start == self.end {
@@ -278,5 +289,26 @@ impl<'p> Reply<'p> {
                 self.pool.put_back(conn);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_idle_connection_the_server_closed_is_seen_as_closed() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let pool = Pool::new(
+            listener.local_addr().unwrap().to_string(),
+            Duration::from_secs(5),
+        );
+        let conn = pool.connect().await.unwrap();
+        let (server_side, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!conn.is_closed(), "open and quiet");
+        drop(server_side);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(conn.is_closed(), "closed by the server");
     }
 }
