@@ -6,6 +6,7 @@
 //! never prints.
 
 pub mod agreement;
+pub mod batching;
 #[cfg(feature = "candle")]
 pub mod candle;
 #[cfg(not(feature = "candle"))]
@@ -110,6 +111,19 @@ pub trait Recorder {
     /// returning [`EngineError::Interrupted`].
     fn interrupted(&self) -> bool {
         false
+    }
+}
+
+/// A borrowed recorder records into the one it borrows (engines hold recorders boxed).
+impl<R: Recorder + ?Sized> Recorder for &mut R {
+    fn mark(&mut self, mark: Mark) {
+        (**self).mark(mark)
+    }
+    fn device_ms(&mut self, phase: DevicePhase, ms: f64) {
+        (**self).device_ms(phase, ms)
+    }
+    fn interrupted(&self) -> bool {
+        (**self).interrupted()
     }
 }
 
@@ -279,6 +293,11 @@ pub trait Engine {
     }
     /// Token-level access for llama-bench-style tests, when the engine offers it.
     fn token_bench(&mut self) -> Option<&mut dyn TokenBench> {
+        None
+    }
+    /// Continuous batching (requests joining between decode steps), when the engine
+    /// offers it; `serve` then feeds it from its queue.
+    fn continuous(&mut self) -> Option<&mut dyn batching::ContinuousBatching> {
         None
     }
 }

@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use super::batching::{Admitted, BatchQueue, ContinuousBatching, FixedQueue};
 use super::{
     Capabilities, Engine, EngineError, EngineInfo, FailureKind, FinishReason, Mark, Outcome,
     Prompt, Recorder, Request, TokenBench,
@@ -254,109 +255,161 @@ impl Engine for SimEngine {
         results.pop().unwrap_or(Err(EngineError::Interrupted))
     }
 
-    /// Templates and tokenizes each request in turn (a server's CPU side), then runs one
-    /// prefill over every prompt and decode steps that each give every unfinished request
-    /// one token. A batch of one is the plain sequential engine.
+    /// Continuous batching over a fixed list: every request is there from the start.
     fn generate_batch(
         &mut self,
         reqs: &[Request],
         recs: &mut [&mut dyn Recorder],
     ) -> Vec<Result<Outcome, EngineError>> {
+        let mut queue = FixedQueue::new(reqs, recs);
+        self.run_continuous(&mut queue);
+        queue.results()
+    }
+
+    fn token_bench(&mut self) -> Option<&mut dyn TokenBench> {
+        Some(self)
+    }
+
+    fn continuous(&mut self) -> Option<&mut dyn ContinuousBatching> {
+        Some(self)
+    }
+}
+
+/// One running request.
+struct Active<'r> {
+    ticket: usize,
+    req: Request,
+    rec: Box<dyn Recorder + 'r>,
+    seq: Seq,
+}
+
+impl ContinuousBatching for SimEngine {
+    /// Each round admits what the queue has, up to the batch size: templates and
+    /// tokenizes each new request in turn (a server's CPU side), runs one prefill over
+    /// their prompts, which gives each its first token, and then one decode step that
+    /// gives every request that was already running its next token. A batch of one is
+    /// the plain sequential engine.
+    fn run_continuous<'r>(&mut self, queue: &mut dyn BatchQueue<'r>) {
         let cfg = self.config.clone();
-        let mut seqs: Vec<Seq> = reqs
+        let mut running: Vec<Active<'r>> = Vec::new();
+        loop {
+            running = self.retire(
+                running,
+                queue,
+                |a| a.rec.interrupted(),
+                || Err(EngineError::Interrupted),
+            );
+            let room = cfg.max_batch.max(1).saturating_sub(running.len());
+            let new = if room > 0 {
+                queue.admit(room, running.is_empty())
+            } else {
+                Vec::new()
+            };
+            if new.is_empty() && running.is_empty() {
+                return;
+            }
+            let decoding = running.len();
+            let started = self.start(new, queue);
+            if decoding > 0 {
+                let start = Instant::now();
+                wait_until(start + self.jittered(cfg.decode_ms));
+                for a in &mut running {
+                    a.seq.next_token(&a.req, &mut *a.rec, cfg.failure_rate);
+                }
+            }
+            running.extend(started);
+            running = self.retire(
+                running,
+                queue,
+                |a| a.seq.result.is_some(),
+                || Err(EngineError::Interrupted),
+            );
+        }
+    }
+}
+
+impl SimEngine {
+    /// Templates and tokenizes newly admitted requests, prefills them together, and gives
+    /// each its first token. A request that fails to render ends here.
+    fn start<'r>(
+        &mut self,
+        new: Vec<Admitted<'r>>,
+        queue: &mut dyn BatchQueue<'r>,
+    ) -> Vec<Active<'r>> {
+        let cfg = self.config.clone();
+        // Every failure point is drawn before any jittered delay, so a seeded run fails
+        // the same requests however they are batched.
+        let fails: Vec<Option<u32>> = new
             .iter()
-            .map(|req| Seq {
-                fail_at: (cfg.failure_rate > 0.0 && self.rng.random_bool(cfg.failure_rate))
-                    .then(|| self.rng.random_range(0..req.max_tokens.max(1))),
-                prompt_tokens: 0,
-                next: 0,
-                out: Vec::with_capacity(req.max_tokens as usize),
-                result: None,
+            .map(|a| {
+                (cfg.failure_rate > 0.0 && self.rng.random_bool(cfg.failure_rate))
+                    .then(|| self.rng.random_range(0..a.req.max_tokens.max(1)))
             })
             .collect();
-
-        for ((req, rec), seq) in reqs.iter().zip(recs.iter_mut()).zip(&mut seqs) {
+        let mut started = Vec::with_capacity(new.len());
+        for (mut a, fail_at) in new.into_iter().zip(fails) {
             let start = Instant::now();
-            let rendered = match self.render(&req.prompt) {
+            let rendered = match self.render(&a.req.prompt) {
                 Ok(r) => r,
                 Err(e) => {
-                    seq.result = Some(Err(e));
+                    queue.finished(a.ticket, a.rec, Err(e));
                     continue;
                 }
             };
             wait_until(start + self.jittered(cfg.template_ms));
-            rec.mark(Mark::Templated);
+            a.rec.mark(Mark::Templated);
 
             let start = Instant::now();
             let ids = sim_tokenize(&rendered);
             let kb = rendered.len() as f64 / 1024.0;
             wait_until(start + self.jittered(cfg.tokenize_ms_per_kb * kb));
-            rec.mark(Mark::Tokenized);
-            seq.prompt_tokens = ids.len();
-            seq.next = ids.iter().fold(req.id as usize, |h, &t| h ^ t as usize);
+            a.rec.mark(Mark::Tokenized);
+            let seq = Seq {
+                fail_at,
+                prompt_tokens: ids.len(),
+                next: ids.iter().fold(a.req.id as usize, |h, &t| h ^ t as usize),
+                out: Vec::with_capacity(a.req.max_tokens as usize),
+                result: None,
+            };
+            started.push(Active {
+                ticket: a.ticket,
+                req: a.req,
+                rec: a.rec,
+                seq,
+            });
         }
-
-        let live = |seqs: &[Seq]| seqs.iter().any(|s| s.result.is_none());
-        if live(&seqs) {
-            let tokens: usize = seqs
-                .iter()
-                .filter(|s| s.result.is_none())
-                .map(|s| s.prompt_tokens)
-                .sum();
-            let start = Instant::now();
-            let prefill = cfg.prefill_ms + cfg.prefill_ms_per_token * tokens as f64;
-            wait_until(start + self.jittered(prefill));
+        if started.is_empty() {
+            return started;
         }
-        for ((req, rec), seq) in reqs.iter().zip(recs.iter_mut()).zip(&mut seqs) {
-            if req.max_tokens == 0 {
-                seq.finish(&mut **rec);
-            }
+        let tokens: usize = started.iter().map(|a| a.seq.prompt_tokens).sum();
+        let start = Instant::now();
+        let prefill = cfg.prefill_ms + cfg.prefill_ms_per_token * tokens as f64;
+        wait_until(start + self.jittered(prefill));
+        for a in &mut started {
+            a.seq.next_token(&a.req, &mut *a.rec, cfg.failure_rate);
         }
-
-        let mut step = 0;
-        while live(&seqs) {
-            if step > 0 {
-                for (rec, seq) in recs.iter().zip(&mut seqs) {
-                    if seq.result.is_none() && rec.interrupted() {
-                        seq.result = Some(Err(EngineError::Interrupted));
-                    }
-                }
-                if !live(&seqs) {
-                    break;
-                }
-                let start = Instant::now();
-                wait_until(start + self.jittered(cfg.decode_ms));
-            }
-            for ((req, rec), seq) in reqs.iter().zip(recs.iter_mut()).zip(&mut seqs) {
-                if seq.result.is_some() {
-                    continue;
-                }
-                if seq.fail_at == Some(step) {
-                    seq.result = Some(Err(EngineError::Request {
-                        kind: FailureKind::Injected,
-                        message: format!(
-                            "sim failure injected at output token {step} (failure rate {})",
-                            cfg.failure_rate
-                        ),
-                    }));
-                    continue;
-                }
-                seq.next = seq.next.wrapping_mul(31).wrapping_add(7) % WORDS.len();
-                seq.out.push(seq.next);
-                rec.mark(Mark::Tokens(1));
-                if seq.out.len() >= req.max_tokens as usize {
-                    seq.finish(&mut **rec);
-                }
-            }
-            step += 1;
-        }
-        seqs.into_iter()
-            .map(|s| s.result.unwrap_or(Err(EngineError::Interrupted)))
-            .collect()
+        started
     }
 
-    fn token_bench(&mut self) -> Option<&mut dyn TokenBench> {
-        Some(self)
+    /// Hands every request that `done` picks back to the queue, with its result (or
+    /// `otherwise` when it has none yet), and keeps the rest.
+    fn retire<'r>(
+        &mut self,
+        running: Vec<Active<'r>>,
+        queue: &mut dyn BatchQueue<'r>,
+        done: impl Fn(&Active<'r>) -> bool,
+        otherwise: impl Fn() -> Result<Outcome, EngineError>,
+    ) -> Vec<Active<'r>> {
+        let mut kept = Vec::with_capacity(running.len());
+        for mut a in running {
+            if done(&a) {
+                let result = a.seq.result.take().unwrap_or_else(&otherwise);
+                queue.finished(a.ticket, a.rec, result);
+            } else {
+                kept.push(a);
+            }
+        }
+        kept
     }
 }
 
@@ -373,6 +426,33 @@ struct Seq {
 }
 
 impl Seq {
+    /// The request's next output token, or its injected failure; completes it at its
+    /// last token (a request for none completes at once).
+    fn next_token(&mut self, req: &Request, rec: &mut dyn Recorder, failure_rate: f64) {
+        if self.result.is_some() {
+            return;
+        }
+        if req.max_tokens == 0 {
+            return self.finish(rec);
+        }
+        let step = self.out.len() as u32;
+        if self.fail_at == Some(step) {
+            self.result = Some(Err(EngineError::Request {
+                kind: FailureKind::Injected,
+                message: format!(
+                    "sim failure injected at output token {step} (failure rate {failure_rate})"
+                ),
+            }));
+            return;
+        }
+        self.next = self.next.wrapping_mul(31).wrapping_add(7) % WORDS.len();
+        self.out.push(self.next);
+        rec.mark(Mark::Tokens(1));
+        if self.out.len() >= req.max_tokens as usize {
+            self.finish(rec);
+        }
+    }
+
     /// Detokenizes the output and completes the request.
     fn finish(&mut self, rec: &mut dyn Recorder) {
         let text = self

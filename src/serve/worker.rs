@@ -1,15 +1,21 @@
 //! The engine thread: requests arrive FIFO on a channel and run on the in-process
-//! engine, one at a time or, for an engine that decodes several together, as many as are
-//! waiting up to its batch size. The engine lives on this thread alone (engines need not
-//! be `Send`).
+//! engine. An engine that batches continuously (the sim with `--sim-batch`) takes them
+//! between decode steps, up to its batch size, as vLLM does; one that batches statically
+//! (llama.cpp with `--parallel`) takes every waiting request up to its batch size and runs
+//! them to the end; any other runs one at a time. The engine lives on this thread alone
+//! (engines need not be `Send`).
 //! Each request's queue wait, engine time and time to first token are measured here, on
 //! the server's side, so a client can split server time from network time.
 
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::mpsc as std_mpsc;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use crate::engine::batching::{Admitted, BatchQueue};
 use crate::engine::openai::ServerTimings;
 use crate::engine::{
     self, EngineConfig, EngineError, EngineInfo, Mark, Outcome, Recorder, Request,
@@ -32,24 +38,42 @@ pub enum JobEvent {
     Done(Result<(Outcome, ServerTimings), EngineError>),
 }
 
-/// Reports marks to the connection handling the request, and stops the engine early
-/// when the client has gone.
-struct JobRecorder<'a> {
-    events: &'a mpsc::UnboundedSender<JobEvent>,
-    first: Option<Instant>,
-    /// When the engine finished the request (its detokenize mark): in a batch, where its
-    /// own engine time ends.
-    done: Option<Instant>,
+/// When the engine gave a request its first token and when it finished it (its
+/// detokenize mark: in a batch, where its own engine time ends).
+#[derive(Debug, Default)]
+struct JobTimes {
+    first: Cell<Option<Instant>>,
+    done: Cell<Option<Instant>>,
 }
 
-impl Recorder for JobRecorder<'_> {
+/// Reports marks to the connection handling the request, and stops the engine early
+/// when the client has gone.
+struct JobRecorder {
+    events: mpsc::UnboundedSender<JobEvent>,
+    times: Rc<JobTimes>,
+}
+
+impl JobRecorder {
+    fn new(job: &Job) -> (Self, Rc<JobTimes>) {
+        let times = Rc::new(JobTimes::default());
+        let rec = JobRecorder {
+            events: job.events.clone(),
+            times: times.clone(),
+        };
+        (rec, times)
+    }
+}
+
+impl Recorder for JobRecorder {
     fn mark(&mut self, mark: Mark) {
         match mark {
             Mark::Tokens(k) => {
-                self.first.get_or_insert_with(Instant::now);
+                if self.times.first.get().is_none() {
+                    self.times.first.set(Some(Instant::now()));
+                }
                 let _ = self.events.send(JobEvent::Tokens(k));
             }
-            Mark::Detokenized => self.done = Some(Instant::now()),
+            Mark::Detokenized => self.times.done.set(Some(Instant::now())),
             _ => {}
         }
     }
@@ -59,37 +83,86 @@ impl Recorder for JobRecorder<'_> {
     }
 }
 
-/// Runs jobs together on the engine and reports each one's result and server timings.
-/// A request's engine time ends when the engine finished it, not at the batch's end.
+/// Sends a job's result with the server's split of its time: queue wait from arrival to
+/// `taken` (the engine taking it), engine time from then to its finish.
+fn report(
+    job_events: &mpsc::UnboundedSender<JobEvent>,
+    arrived: Instant,
+    taken: Instant,
+    times: &JobTimes,
+    result: Result<Outcome, EngineError>,
+) {
+    let timings = ServerTimings {
+        queue_ms: ms(arrived, taken),
+        engine_ms: ms(taken, times.done.get().unwrap_or_else(Instant::now)),
+        engine_ttft_ms: times.first.get().map(|t| ms(taken, t)),
+    };
+    let _ = job_events.send(JobEvent::Done(result.map(|o| (o, timings))));
+}
+
+/// Runs jobs together on an engine that batches statically, and reports each one's
+/// result and server timings.
 fn run_batch(engine: &mut dyn engine::Engine, jobs: Vec<Job>) {
     if jobs.is_empty() {
         return;
     }
     let reqs: Vec<Request> = jobs.iter().map(|j| j.req.clone()).collect();
     let start = Instant::now();
-    let mut recorders: Vec<JobRecorder<'_>> = jobs
-        .iter()
-        .map(|j| JobRecorder {
-            events: &j.events,
-            first: None,
-            done: None,
-        })
-        .collect();
+    let (mut recorders, times): (Vec<JobRecorder>, Vec<Rc<JobTimes>>) =
+        jobs.iter().map(JobRecorder::new).unzip();
     let mut recs: Vec<&mut dyn Recorder> = recorders
         .iter_mut()
         .map(|r| r as &mut dyn Recorder)
         .collect();
     let results = engine.generate_batch(&reqs, &mut recs);
-    let end = Instant::now();
-    for ((job, rec), result) in jobs.iter().zip(&recorders).zip(results) {
-        let timings = ServerTimings {
-            queue_ms: ms(job.arrived, start),
-            engine_ms: ms(start, rec.done.unwrap_or(end)),
-            engine_ttft_ms: rec.first.map(|t| ms(start, t)),
-        };
-        let _ = job
-            .events
-            .send(JobEvent::Done(result.map(|o| (o, timings))));
+    for ((job, times), result) in jobs.iter().zip(&times).zip(results) {
+        report(&job.events, job.arrived, start, times, result);
+    }
+}
+
+/// The job queue as a continuously batching engine sees it: requests are admitted
+/// between decode steps, oldest first, and each reports as soon as it ends.
+struct ServeQueue<'a> {
+    jobs: &'a std_mpsc::Receiver<Job>,
+    running: HashMap<usize, (Job, Instant, Rc<JobTimes>)>,
+    next_ticket: usize,
+}
+
+impl BatchQueue<'static> for ServeQueue<'_> {
+    fn admit(&mut self, room: usize, wait: bool) -> Vec<Admitted<'static>> {
+        let mut out = Vec::new();
+        while out.len() < room {
+            let job = if out.is_empty() && wait {
+                self.jobs.recv().ok()
+            } else {
+                self.jobs.try_recv().ok()
+            };
+            let Some(job) = job else { break };
+            if job.events.is_closed() {
+                continue; // the client left while it was queued
+            }
+            let (rec, times) = JobRecorder::new(&job);
+            let ticket = self.next_ticket;
+            self.next_ticket += 1;
+            out.push(Admitted {
+                ticket,
+                req: job.req.clone(),
+                rec: Box::new(rec),
+            });
+            self.running.insert(ticket, (job, Instant::now(), times));
+        }
+        out
+    }
+
+    fn finished(
+        &mut self,
+        ticket: usize,
+        _rec: Box<dyn Recorder>,
+        result: Result<Outcome, EngineError>,
+    ) {
+        if let Some((job, taken, times)) = self.running.remove(&ticket) {
+            report(&job.events, job.arrived, taken, &times, result);
+        }
     }
 }
 
@@ -115,6 +188,15 @@ pub fn start(config: EngineConfig) -> Result<(std_mpsc::Sender<Job>, EngineInfo)
                     return;
                 }
             };
+            if let Some(engine) = engine.continuous() {
+                let mut queue = ServeQueue {
+                    jobs: &jobs_rx,
+                    running: HashMap::new(),
+                    next_ticket: 0,
+                };
+                engine.run_continuous(&mut queue);
+                return;
+            }
             let max_batch = engine.capabilities().max_batch.max(1);
             while let Ok(first) = jobs_rx.recv() {
                 // FIFO: the oldest job, plus whatever else is already waiting, up to the

@@ -193,6 +193,76 @@ fn serve_decodes_waiting_requests_together_for_a_batching_engine() {
     }
 }
 
+#[test]
+fn a_request_joins_a_running_batch_between_decode_steps() {
+    // The sim batches continuously: a short request arriving while a long one decodes
+    // starts at the next step, and finishes first. Static batching would hold it until
+    // the long one ended, 300 ms later.
+    let server = serve(&[
+        "--engine",
+        "sim",
+        "--sim-batch",
+        "4",
+        "--sim-prefill-ms",
+        "1",
+        "--sim-prefill-ms-per-token",
+        "0",
+        "--sim-decode-ms",
+        "20",
+    ]);
+    let tmp = tempdir();
+    let prompts = write(
+        tmp.path(),
+        "p.jsonl",
+        "{\"prompt\": \"long\", \"max_tokens\": 20}\n{\"prompt\": \"short\", \"max_tokens\": 2}\n",
+    );
+    let out = tmp.path().join("joined");
+    let o = run(&[
+        "run",
+        "--engine",
+        "http",
+        "--url",
+        &server.url,
+        "-w",
+        prompts.to_str().unwrap(),
+        "--request-rate",
+        "10",
+        "--arrival",
+        "constant",
+        "--concurrency",
+        "2",
+        "--warmup",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut rs = samples(&out);
+    rs.sort_by_key(|r| r["request_id"].as_u64());
+    let end =
+        |r: &serde_json::Value| r["start_ms"].as_f64().unwrap() + r["e2e_ms"].as_f64().unwrap();
+    let (long, short) = (&rs[0], &rs[1]);
+    assert_eq!(
+        (
+            long["output_tokens"].as_u64(),
+            short["output_tokens"].as_u64()
+        ),
+        (Some(20), Some(2))
+    );
+    let queued = short["engine_timings_ms"]["server_queue_ms"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        queued < 60.0,
+        "the short request waited {queued:.1} ms for the long one: {short}"
+    );
+    assert!(
+        end(short) < end(long),
+        "the short request finishes first: {rs:?}"
+    );
+}
+
 fn within(got: f64, want: f64) -> bool {
     (got - want).abs() <= want * 0.05 + 1.0
 }
