@@ -1,9 +1,9 @@
 //! The engine thread: requests arrive FIFO on a channel and run on the in-process
-//! engine. An engine that batches continuously (the sim with `--sim-batch`) takes them
-//! between decode steps, up to its batch size, as vLLM does; one that batches statically
-//! (llama.cpp with `--parallel`) takes every waiting request up to its batch size and runs
-//! them to the end; any other runs one at a time. The engine lives on this thread alone
-//! (engines need not be `Send`).
+//! engine. An engine that batches continuously (llama.cpp with `--parallel`, the sim
+//! with `--sim-batch`) takes them between decode steps, up to its batch size, as vLLM
+//! does. Any other engine gets every waiting request up to its batch size (one, for
+//! candle) and runs them to the end. The engine lives on this thread alone (engines need
+//! not be `Send`).
 //! Each request's queue wait, engine time and time to first token are measured here, on
 //! the server's side, so a client can split server time from network time.
 
@@ -100,7 +100,7 @@ fn report(
     let _ = job_events.send(JobEvent::Done(result.map(|o| (o, timings))));
 }
 
-/// Runs jobs together on an engine that batches statically, and reports each one's
+/// Runs jobs together on an engine without continuous batching, and reports each one's
 /// result and server timings.
 fn run_batch(engine: &mut dyn engine::Engine, jobs: Vec<Job>) {
     if jobs.is_empty() {

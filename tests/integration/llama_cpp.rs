@@ -327,6 +327,91 @@ fn concurrency_decodes_sequences_together() {
 }
 
 #[test]
+fn served_llama_cpp_admits_requests_between_steps_into_clean_slots() {
+    let server = crate::serve::serve(&[
+        "--engine",
+        "llama-cpp",
+        "-m",
+        TINY,
+        "--parallel",
+        "2",
+        "-t",
+        "2",
+    ]);
+    let tmp = tempdir();
+    // The same prompt four times, one after another: each reuses slot 0, so each must
+    // find it cleared and give the same greedy text.
+    let out = tmp.path().join("again");
+    let o = run(&[
+        "run",
+        "--engine",
+        "http",
+        "--url",
+        &server.url,
+        "--prompt",
+        "a kv cache holds",
+        "-r",
+        "4",
+        "--output-len",
+        "8",
+        "--concurrency",
+        "1",
+        "--warmup",
+        "0",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let texts: Vec<String> = samples(&out)
+        .iter()
+        .map(|r| r["output_text"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(texts.len(), 4);
+    assert!(
+        texts.iter().all(|t| *t == texts[0] && !t.is_empty()),
+        "{texts:?}"
+    );
+
+    // A short request arriving while a long one decodes joins at the next step.
+    let prompts = write(
+        tmp.path(),
+        "p.jsonl",
+        "{\"prompt\": \"long\", \"max_tokens\": 600}\n{\"prompt\": \"short\", \"max_tokens\": 2}\n",
+    );
+    let out = tmp.path().join("joined");
+    let o = run(&[
+        "run",
+        "--engine",
+        "http",
+        "--url",
+        &server.url,
+        "-w",
+        prompts.to_str().unwrap(),
+        "--request-rate",
+        "20",
+        "--arrival",
+        "constant",
+        "--concurrency",
+        "2",
+        "--warmup",
+        "0",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut rs = samples(&out);
+    rs.sort_by_key(|r| r["request_id"].as_u64());
+    let end = |r: &Value| num(r, "start_ms") + num(r, "e2e_ms");
+    assert!(rs.iter().all(|r| r["ok"] == true), "{rs:?}");
+    assert!(
+        end(&rs[1]) < end(&rs[0]),
+        "the short request finishes first: {rs:?}"
+    );
+}
+
+#[test]
 fn bare_invocation_runs_the_embedded_default() {
     // `nativebench` with no arguments: the short workload on the default synthetic model
     // with every in-process engine compiled in, into ./results.

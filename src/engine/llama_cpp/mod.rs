@@ -17,6 +17,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
+use super::batching::{Admitted, BatchQueue, ContinuousBatching, FixedQueue};
 use super::{
     CacheType, Capabilities, Engine, EngineConfig, EngineError, EngineInfo, FinishReason,
     FlashAttn, Mark, Outcome, Prompt, Recorder, Request, SamplingConfig, TokenBench,
@@ -379,8 +380,11 @@ impl LlamaCppEngine {
     }
 }
 
-/// One sequence of a batched generation.
-struct Seq {
+/// One sequence of a batched generation: a request in its slot (its sequence id).
+struct Seq<'r> {
+    ticket: usize,
+    req: Request,
+    rec: Box<dyn Recorder + 'r>,
     sampler: LlamaSampler,
     out: Vec<LlamaToken>,
     pos: i32,
@@ -389,147 +393,174 @@ struct Seq {
     logits_at: i32,
 }
 
-impl LlamaCppEngine {
-    /// Batched decoding: each request is templated, tokenized and prefilled in turn as its
-    /// own sequence, then every unfinished sequence advances one token per joint decode.
-    /// Each sequence's tokens are marked on its own recorder.
-    fn run_batch(
-        &mut self,
-        reqs: &[Request],
-        recs: &mut [&mut dyn Recorder],
-    ) -> Vec<Result<Outcome, EngineError>> {
-        let n = reqs.len();
-        let mut results: Vec<Option<Result<Outcome, EngineError>>> = vec![None; n];
-        let mut seqs: Vec<Option<Seq>> = Vec::with_capacity(n);
-        let mut batch = LlamaBatch::new(self.n_batch.max(n), 1);
-        for (i, req) in reqs.iter().enumerate() {
-            let prompt = match self.prepare(req, &mut *recs[i]) {
-                Ok(p) => p,
-                Err(e) => {
-                    results[i] = Some(Err(e));
-                    seqs.push(None);
-                    continue;
-                }
+impl ContinuousBatching for LlamaCppEngine {
+    /// Batched decoding with requests joining between steps. Each new request is
+    /// templated, tokenized and prefilled in turn as its own sequence, in a free slot
+    /// (its share of the context, cleared first), which gives it its first token; then
+    /// every sequence already running advances one token in one joint decode. Each
+    /// sequence's tokens are marked on its own recorder.
+    fn run_continuous<'r>(&mut self, queue: &mut dyn BatchQueue<'r>) {
+        let slots = self.parallel.max(1);
+        let mut seqs: Vec<Option<Seq<'r>>> = (0..slots).map(|_| None).collect();
+        let mut batch = LlamaBatch::new(self.n_batch.max(slots), 1);
+        loop {
+            self.retire(&mut seqs, queue);
+            let running = seqs.iter().flatten().count();
+            let new = match slots - running {
+                0 => Vec::new(),
+                room => queue.admit(room, running == 0),
             };
-            let mut sampler = self.sampler(req.id);
-            let mut logits_at = 0;
-            let mut ok = Ok(());
-            for (c, chunk) in prompt.chunks(self.n_batch.max(1)).enumerate() {
-                batch.clear();
-                let last_chunk = (c + 1) * self.n_batch.max(1) >= prompt.len();
-                for (j, &t) in chunk.iter().enumerate() {
-                    let pos = (c * self.n_batch.max(1) + j) as i32;
-                    let logits = last_chunk && j + 1 == chunk.len();
-                    if let Err(e) = batch.add(t, pos, &[i as i32], logits) {
-                        ok = Err(failed(e.to_string()));
-                    }
-                    if logits {
-                        logits_at = j as i32;
-                    }
-                }
-                if ok.is_ok() {
-                    ok = self
-                        .ctx
-                        .decode(&mut batch)
-                        .map_err(|e| failed(format!("llama_decode: {e}")));
-                }
-                if ok.is_err() {
-                    break;
+            if new.is_empty() && running == 0 {
+                break;
+            }
+            let decoding: Vec<bool> = seqs.iter().map(Option::is_some).collect();
+            for a in new {
+                let Some(slot) = seqs.iter().position(Option::is_none) else {
+                    queue.finished(a.ticket, a.rec, Err(failed("no free sequence slot")));
+                    continue;
+                };
+                match self.start(a, slot, &mut batch) {
+                    Ok(seq) => seqs[slot] = Some(seq),
+                    Err((ticket, rec, e)) => queue.finished(ticket, rec, Err(e)),
                 }
             }
-            if let Err(e) = ok {
-                results[i] = Some(Err(e));
-                seqs.push(None);
+            if decoding.iter().any(|d| *d) {
+                if let Err(e) = self.step(&mut seqs, &decoding, &mut batch) {
+                    for seq in seqs.iter_mut().filter_map(Option::take) {
+                        queue.finished(seq.ticket, seq.rec, Err(e.clone()));
+                    }
+                }
+            }
+        }
+        // The next batch starts from an empty cache, whatever happened to this one.
+        self.clear_kv();
+    }
+}
+
+/// A request that could not start: its ticket and recorder go back with the error.
+type NotStarted<'r> = (usize, Box<dyn Recorder + 'r>, EngineError);
+
+impl LlamaCppEngine {
+    /// Templates, tokenizes and prefills a new request in `slot`, and samples its first
+    /// token.
+    fn start<'r>(
+        &mut self,
+        mut a: Admitted<'r>,
+        slot: usize,
+        batch: &mut LlamaBatch,
+    ) -> Result<Seq<'r>, NotStarted<'r>> {
+        let _ = self.ctx.clear_kv_cache_seq(Some(slot as u32), None, None);
+        let prompt = match self.prepare(&a.req, &mut *a.rec) {
+            Ok(p) => p,
+            Err(e) => return Err((a.ticket, a.rec, e)),
+        };
+        let n_batch = self.n_batch.max(1);
+        let mut logits_at = 0;
+        for (c, chunk) in prompt.chunks(n_batch).enumerate() {
+            batch.clear();
+            let last_chunk = (c + 1) * n_batch >= prompt.len();
+            let mut added = Ok(());
+            for (j, &t) in chunk.iter().enumerate() {
+                let logits = last_chunk && j + 1 == chunk.len();
+                added = added.and(batch.add(t, (c * n_batch + j) as i32, &[slot as i32], logits));
+                if logits {
+                    logits_at = j as i32;
+                }
+            }
+            let decoded = match added {
+                Ok(()) => self
+                    .ctx
+                    .decode(batch)
+                    .map_err(|e| failed(format!("llama_decode: {e}"))),
+                Err(e) => Err(failed(e.to_string())),
+            };
+            if let Err(e) = decoded {
+                return Err((a.ticket, a.rec, e));
+            }
+        }
+        let mut sampler = self.sampler(a.req.id);
+        let token = sampler.sample(&self.ctx, logits_at);
+        self.ctx.synchronize();
+        a.rec.mark(Mark::Tokens(1));
+        Ok(Seq {
+            ticket: a.ticket,
+            req: a.req,
+            rec: a.rec,
+            sampler,
+            out: vec![token],
+            pos: prompt.len() as i32,
+            prompt_tokens: prompt.len() as u32,
+            logits_at: 0,
+        })
+    }
+
+    /// One joint decode: every sequence marked in `decoding` advances one token.
+    fn step(
+        &mut self,
+        seqs: &mut [Option<Seq<'_>>],
+        decoding: &[bool],
+        batch: &mut LlamaBatch,
+    ) -> Result<(), EngineError> {
+        batch.clear();
+        for (slot, seq) in seqs.iter_mut().enumerate() {
+            let Some(seq) = seq.as_mut().filter(|_| decoding[slot]) else {
+                continue;
+            };
+            seq.logits_at = batch.n_tokens();
+            let last = *seq.out.last().unwrap_or(&LlamaToken(0));
+            batch
+                .add(last, seq.pos, &[slot as i32], true)
+                .map_err(|e| failed(e.to_string()))?;
+            seq.pos += 1;
+        }
+        self.ctx
+            .decode(batch)
+            .map_err(|e| failed(format!("llama_decode: {e}")))?;
+        let stepped = seqs.iter_mut().zip(decoding).filter(|(_, d)| **d);
+        let mut stepped: Vec<&mut Seq<'_>> = stepped.filter_map(|(s, _)| s.as_mut()).collect();
+        for seq in stepped.iter_mut() {
+            let t = seq.sampler.sample(&self.ctx, seq.logits_at);
+            seq.out.push(t);
+        }
+        self.ctx.synchronize();
+        for seq in stepped {
+            seq.rec.mark(Mark::Tokens(1));
+        }
+        Ok(())
+    }
+
+    /// Hands back every sequence that has finished, or whose recorder says stop (the
+    /// run's Ctrl-C, or a served client that left); the others go on.
+    fn retire<'r>(&mut self, seqs: &mut [Option<Seq<'r>>], queue: &mut dyn BatchQueue<'r>) {
+        let vocab = self.model.vocab();
+        for slot in seqs.iter_mut() {
+            let Some(seq) = slot else { continue };
+            let last = *seq.out.last().unwrap_or(&LlamaToken(0));
+            let stop = !seq.req.ignore_eos && vocab.is_eog(last);
+            let finished = seq.out.len() >= seq.req.max_tokens as usize || stop;
+            if !finished && !seq.rec.interrupted() {
                 continue;
             }
-            let token = sampler.sample(&self.ctx, logits_at);
-            self.ctx.synchronize();
-            recs[i].mark(Mark::Tokens(1));
-            seqs.push(Some(Seq {
-                sampler,
-                out: vec![token],
-                pos: prompt.len() as i32,
-                prompt_tokens: prompt.len() as u32,
-                logits_at: 0,
-            }));
-        }
-
-        let vocab = self.model.vocab();
-        loop {
-            // Retire finished sequences; their last mark is their end.
-            for i in 0..n {
-                let Some(seq) = &seqs[i] else { continue };
-                let last = *seq.out.last().unwrap_or(&LlamaToken(0));
-                let stop = !reqs[i].ignore_eos && vocab.is_eog(last);
-                if seq.out.len() >= reqs[i].max_tokens as usize || stop {
-                    let Some(seq) = seqs[i].take() else { continue };
-                    let bytes = vocab.detokenize(&seq.out, false, false);
-                    recs[i].mark(Mark::Detokenized);
-                    results[i] = Some(Ok(Outcome {
-                        prompt_tokens: seq.prompt_tokens,
-                        output_tokens: seq.out.len() as u32,
-                        finish_reason: if stop {
-                            FinishReason::Stop
-                        } else {
-                            FinishReason::Length
-                        },
-                        text: Some(String::from_utf8_lossy(&bytes).into_owned()),
-                        engine_timings_ms: BTreeMap::new(),
-                    }));
-                }
+            let Some(mut seq) = slot.take() else { continue };
+            if !finished {
+                queue.finished(seq.ticket, seq.rec, Err(EngineError::Interrupted));
+                continue;
             }
-            // A request whose recorder says stop (the run's Ctrl-C, or a served client
-            // that left) ends alone; the other sequences go on.
-            for i in 0..n {
-                if seqs[i].is_some() && recs[i].interrupted() {
-                    seqs[i] = None;
-                    results[i] = Some(Err(EngineError::Interrupted));
-                }
-            }
-            if seqs.iter().all(Option::is_none) {
-                break;
-            }
-            batch.clear();
-            let mut add_err = None;
-            for (i, seq) in seqs.iter_mut().enumerate() {
-                let Some(seq) = seq else { continue };
-                seq.logits_at = batch.n_tokens();
-                let last = *seq.out.last().unwrap_or(&LlamaToken(0));
-                if let Err(e) = batch.add(last, seq.pos, &[i as i32], true) {
-                    add_err = Some(e.to_string());
-                }
-                seq.pos += 1;
-            }
-            let step = match add_err {
-                Some(e) => Err(failed(e)),
-                None => self
-                    .ctx
-                    .decode(&mut batch)
-                    .map_err(|e| failed(format!("llama_decode: {e}"))),
+            let bytes = vocab.detokenize(&seq.out, false, false);
+            seq.rec.mark(Mark::Detokenized);
+            let outcome = Outcome {
+                prompt_tokens: seq.prompt_tokens,
+                output_tokens: seq.out.len() as u32,
+                finish_reason: if stop {
+                    FinishReason::Stop
+                } else {
+                    FinishReason::Length
+                },
+                text: Some(String::from_utf8_lossy(&bytes).into_owned()),
+                engine_timings_ms: BTreeMap::new(),
             };
-            if let Err(e) = step {
-                for i in 0..n {
-                    if seqs[i].take().is_some() {
-                        results[i] = Some(Err(e.clone()));
-                    }
-                }
-                break;
-            }
-            for seq in seqs.iter_mut().flatten() {
-                let t = seq.sampler.sample(&self.ctx, seq.logits_at);
-                seq.out.push(t);
-            }
-            self.ctx.synchronize();
-            for (i, seq) in seqs.iter().enumerate() {
-                if seq.is_some() {
-                    recs[i].mark(Mark::Tokens(1));
-                }
-            }
+            queue.finished(seq.ticket, seq.rec, Ok(outcome));
         }
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(failed("sequence ended without a result"))))
-            .collect()
     }
 }
 
@@ -618,14 +649,19 @@ impl Engine for LlamaCppEngine {
         result
     }
 
+    /// Continuous batching over a fixed list: every request is there from the start.
     fn generate_batch(
         &mut self,
         reqs: &[Request],
         recs: &mut [&mut dyn Recorder],
     ) -> Vec<Result<Outcome, EngineError>> {
-        let results = self.run_batch(reqs, recs);
-        self.clear_kv();
-        results
+        let mut queue = FixedQueue::new(reqs, recs);
+        self.run_continuous(&mut queue);
+        queue.results()
+    }
+
+    fn continuous(&mut self) -> Option<&mut dyn ContinuousBatching> {
+        Some(self)
     }
 
     fn token_bench(&mut self) -> Option<&mut dyn TokenBench> {
