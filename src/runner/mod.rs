@@ -4,6 +4,7 @@
 
 pub mod arrival;
 pub mod bench;
+mod continuous;
 pub mod load;
 pub mod progress;
 pub mod sweep;
@@ -103,10 +104,19 @@ pub fn run(
         on_event(RunEvent::WarmupDone)?;
     }
 
-    let run_start = Instant::now();
-    let mut records = Vec::with_capacity(requests.len() * config.repetitions);
     // Requests offered at once: as many as the engine decodes together, at most.
     let group = config.concurrency.clamp(1, batch);
+    if group > 1 {
+        if let Some(engine) = engine.continuous() {
+            // A request starts as soon as another ends, as against a server.
+            let mut queue =
+                continuous::RunQueue::new(requests, config.repetitions, group, stop, on_event);
+            engine.run_continuous(&mut queue);
+            return queue.outcome(notes);
+        }
+    }
+    let run_start = Instant::now();
+    let mut records = Vec::with_capacity(requests.len() * config.repetitions);
     for rep in 0..config.repetitions {
         for reqs in requests.chunks(group) {
             if stop.load(Ordering::Relaxed) {

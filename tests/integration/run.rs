@@ -256,6 +256,54 @@ fn sim_batch_decodes_requests_together() {
 }
 
 #[test]
+fn a_batching_engine_starts_the_next_request_as_soon_as_one_ends() {
+    // Concurrency 2 over a long request and two short ones: the third starts when the
+    // first short one ends, while the long one is still decoding, as against a server.
+    // Running them in fixed pairs would hold it until the long one ended.
+    let tmp = tempdir();
+    let prompts = write(
+        tmp.path(),
+        "p.jsonl",
+        "{\"prompt\": \"long\", \"max_tokens\": 20}\n{\"prompt\": \"a\", \"max_tokens\": 2}\n{\"prompt\": \"b\", \"max_tokens\": 2}\n",
+    );
+    let out = tmp.path().join("cont");
+    let o = run(&[
+        "run",
+        "-e",
+        "sim",
+        "-w",
+        prompts.to_str().unwrap(),
+        "--concurrency",
+        "2",
+        "--sim-batch",
+        "2",
+        "--sim-prefill-ms",
+        "1",
+        "--sim-prefill-ms-per-token",
+        "0",
+        "--sim-decode-ms",
+        "10",
+        "--warmup",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = samples(&out);
+    assert_eq!(s.len(), 3);
+    let by = |p: &str| s.iter().find(|r| r["prompt_preview"] == p).unwrap().clone();
+    let (long, b) = (by("long"), by("b"));
+    let long_end = num(&long, "start_ms") + num(&long, "e2e_ms");
+    assert!(
+        num(&b, "start_ms") < long_end - 100.0,
+        "the third request started at {} ms, the long one ended at {long_end} ms",
+        b["start_ms"]
+    );
+    assert!(s.iter().all(|r| r["ok"] == true));
+}
+
+#[test]
 fn repetitions_are_measured_and_tagged() {
     let tmp = tempdir();
     let out = tmp.path().join("reps");
