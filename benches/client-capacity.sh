@@ -9,11 +9,17 @@
 #     the server only if it costs more per token than the cheapest possible server;
 #   - how busy each process kept its core over the run (CPU time / wall time, with PIN=1):
 #     the one near 100% is the bottleneck;
-#   - the client-added latency per token chunk, p50 and p99, two ways (BENCHMARKS.md):
-#       process:  bytes read off the socket -> token mark recorded (the client's own
-#                 work, for every chunk that one read brought);
-#       delivery: the server handing the chunk to its connection -> token mark (adds the
-#                 loopback and the client's wait to be scheduled; an upper bound).
+#   - per token chunk, p50 and p99 (BENCHMARKS.md):
+#       client:   the kernel receiving the chunk's bytes -> token mark recorded: the
+#                 client-added latency (its wake-up, its wait behind other sockets, and
+#                 its own work; the kernel's receive timestamp, SO_TIMESTAMPNS);
+#       process:  the read that brought the bytes -> token mark (the client's own work,
+#                 for every chunk that one read brought);
+#       transit:  the server handing the chunk to its connection -> the kernel's receipt
+#                 (the server's write and the loopback: not the client's);
+#       delivery: the server's hand-off -> token mark (transit + client).
+#     "shared" is the share of chunks that came in one read with an earlier chunk: for
+#     those, client starts at the newest bytes' receipt, so it is exact only when low.
 # With PIN=1 (the default on 2+ cores) the server runs on core 0 and the client on core 1,
 # so neither takes the other's CPU; PIN=0 lets them share every core.
 #   benches/client-capacity.sh                  # builds the release binary if needed
@@ -64,8 +70,9 @@ done
 # User + system CPU seconds of a process so far (fields 14 and 15 of /proc/PID/stat).
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
 
-printf '%-5s %-4s %10s %13s %13s %11s %11s %12s %12s %14s %14s %6s\n' conc rep "tok/s" "client us/tok" \
-  "server us/tok" "client busy" "server busy" "process p50" "process p99" "delivery p50" "delivery p99" errors
+printf '%-5s %-4s %10s %13s %13s %11s %11s %11s %11s %12s %12s %12s %12s %14s %14s %7s %6s\n' conc rep "tok/s" \
+  "client us/tok" "server us/tok" "client busy" "server busy" "client p50" "client p99" "process p50" "process p99" \
+  "transit p50" "transit p99" "delivery p50" "delivery p99" shared errors
 for C in $CONCURRENCIES; do
   N=$(prompts "$C")
   for R in $(seq 1 "$REPS"); do
@@ -84,11 +91,14 @@ for C in $CONCURRENCIES; do
          ($p[0].client_cpu_s / $tokens * 1e6 * 100 | floor / 100),
          (($after - $before) / $tokens * 1e6 * 100 | floor / 100),
          ($p[0].client_cpu_s / $wall * 100 | floor), (($after - $before) / $wall * 100 | floor),
+         ($p[0].client.p50_us * 10 | floor / 10), ($p[0].client.p99_us * 10 | floor / 10),
          ($p[0].process.p50_us * 10 | floor / 10), ($p[0].process.p99_us * 10 | floor / 10),
+         ($p[0].transit.p50_us * 10 | floor / 10), ($p[0].transit.p99_us * 10 | floor / 10),
          ($p[0].delivery.p50_us * 10 | floor / 10), ($p[0].delivery.p99_us * 10 | floor / 10),
+         ($p[0].shared_read_chunks / ([$p[0].client.count, 1] | max) * 100 | floor),
          .failed ] | @tsv' "$OUT/metrics.json" |
-      awk -F'\t' '{ printf "%-5s %-4s %10s %13s %13s %10s%% %10s%% %9s us %9s us %11s us %11s us %6s\n",
-                    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 }'
+      awk -F'\t' '{ printf "%-5s %-4s %10s %13s %13s %10s%% %10s%% %8s us %8s us %9s us %9s us %9s us %9s us %11s us %11s us %6s%% %6s\n",
+                    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 }'
   done
 done
 # The same load from a typical Python client (asyncio + aiohttp), when one is installed.

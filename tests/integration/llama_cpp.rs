@@ -383,41 +383,7 @@ fn served_llama_cpp_admits_requests_between_steps_into_clean_slots() {
     );
 
     // A short request arriving while a long one decodes joins at the next step.
-    let prompts = write(
-        tmp.path(),
-        "p.jsonl",
-        "{\"prompt\": \"long\", \"max_tokens\": 600}\n{\"prompt\": \"short\", \"max_tokens\": 2}\n",
-    );
-    let out = tmp.path().join("joined");
-    let o = run(&[
-        "run",
-        "--engine",
-        "http",
-        "--url",
-        &server.url,
-        "-w",
-        prompts.to_str().unwrap(),
-        "--request-rate",
-        "20",
-        "--arrival",
-        "constant",
-        "--concurrency",
-        "2",
-        "--warmup",
-        "0",
-        "-o",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let mut rs = samples(&out);
-    rs.sort_by_key(|r| r["request_id"].as_u64());
-    let end = |r: &Value| num(r, "start_ms") + num(r, "e2e_ms");
-    assert!(rs.iter().all(|r| r["ok"] == true), "{rs:?}");
-    assert!(
-        end(&rs[1]) < end(&rs[0]),
-        "the short request finishes first: {rs:?}"
-    );
+    crate::serve::a_short_request_arrives_while_a_long_one_decodes(&server.url, 600, "20");
 }
 
 #[test]

@@ -210,38 +210,7 @@ fn a_request_joins_a_running_batch_between_decode_steps() {
         "--sim-decode-ms",
         "20",
     ]);
-    let tmp = tempdir();
-    let prompts = write(
-        tmp.path(),
-        "p.jsonl",
-        "{\"prompt\": \"long\", \"max_tokens\": 20}\n{\"prompt\": \"short\", \"max_tokens\": 2}\n",
-    );
-    let out = tmp.path().join("joined");
-    let o = run(&[
-        "run",
-        "--engine",
-        "http",
-        "--url",
-        &server.url,
-        "-w",
-        prompts.to_str().unwrap(),
-        "--request-rate",
-        "10",
-        "--arrival",
-        "constant",
-        "--concurrency",
-        "2",
-        "--warmup",
-        "0",
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let mut rs = samples(&out);
-    rs.sort_by_key(|r| r["request_id"].as_u64());
-    let end =
-        |r: &serde_json::Value| r["start_ms"].as_f64().unwrap() + r["e2e_ms"].as_f64().unwrap();
+    let rs = a_short_request_arrives_while_a_long_one_decodes(&server.url, 20, "10");
     let (long, short) = (&rs[0], &rs[1]);
     assert_eq!(
         (
@@ -257,10 +226,56 @@ fn a_request_joins_a_running_batch_between_decode_steps() {
         queued < 60.0,
         "the short request waited {queued:.1} ms for the long one: {short}"
     );
+}
+
+/// Sends a request for `long_tokens` and, `1 / rate` s later, one for 2 tokens, to a
+/// continuously batching server; asserts that the short one finished first (it joined
+/// the running batch) and returns both records, long first.
+pub fn a_short_request_arrives_while_a_long_one_decodes(
+    url: &str,
+    long_tokens: u32,
+    rate: &str,
+) -> Vec<Value> {
+    let tmp = tempdir();
+    let prompts = write(
+        tmp.path(),
+        "p.jsonl",
+        &format!(
+            "{{\"prompt\": \"long\", \"max_tokens\": {long_tokens}}}\n{{\"prompt\": \"short\", \"max_tokens\": 2}}\n"
+        ),
+    );
+    let out = tmp.path().join("joined");
+    let o = run(&[
+        "run",
+        "--engine",
+        "http",
+        "--url",
+        url,
+        "-w",
+        prompts.to_str().unwrap(),
+        "--request-rate",
+        rate,
+        "--arrival",
+        "constant",
+        "--concurrency",
+        "2",
+        "--warmup",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut rs = samples(&out);
+    rs.sort_by_key(|r| r["request_id"].as_u64());
+    assert_eq!(rs.len(), 2, "{rs:?}");
+    assert!(rs.iter().all(|r| r["ok"] == true), "{rs:?}");
+    let end = |r: &Value| r["start_ms"].as_f64().unwrap() + r["e2e_ms"].as_f64().unwrap();
     assert!(
-        end(short) < end(long),
+        end(&rs[1]) < end(&rs[0]),
         "the short request finishes first: {rs:?}"
     );
+    rs
 }
 
 fn within(got: f64, want: f64) -> bool {
@@ -290,6 +305,85 @@ fn http_engine_recovers_the_sims_delays_through_serve() {
         std::thread::sleep(std::time::Duration::from_secs(5));
     }
     panic!("the served path misses the sim's delays by more than 5% + 1 ms: {misses:?}");
+}
+
+#[test]
+fn the_chunk_profile_splits_each_tokens_latency_at_the_kernels_receipt() {
+    // benches/client-capacity.sh reads this file: every token chunk after the warmup gets
+    // its process, client-added, transit and delivery times, and each part sits inside
+    // the whole (process <= client <= delivery, transit = delivery - client).
+    let mut args = SIM_20_5.to_vec();
+    args.extend(["--sim-batch", "4", "--stamp-chunks"]);
+    let server = serve(&args);
+    let tmp = tempdir();
+    let out = tmp.path().join("profiled");
+    let profile = tmp.path().join("profile.json");
+    let o = run(&[
+        "run",
+        "--engine",
+        "http",
+        "--url",
+        &server.url,
+        "-w",
+        "short",
+        "--num-prompts",
+        "4",
+        "--output-len",
+        "8",
+        "--concurrency",
+        "4",
+        "--warmup",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+        "--chunk-profile",
+        profile.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p = json(&profile);
+    for part in ["process", "client", "transit", "delivery"] {
+        assert_eq!(
+            p[part]["count"], 32,
+            "{part}: 4 requests x 8 tokens, warmup left out: {p}"
+        );
+    }
+    let q = |part: &str, at: &str| p[part][at].as_f64().unwrap();
+    // Medians of per-chunk parts; 1 us of slack for the realtime-to-monotonic step.
+    for at in ["p50_us", "max_us"] {
+        assert!(q("process", at) <= q("client", at) + 1.0, "{at}: {p}");
+        assert!(q("client", at) <= q("delivery", at) + 1.0, "{at}: {p}");
+        assert!(q("transit", at) <= q("delivery", at) + 1.0, "{at}: {p}");
+    }
+    assert!(p["client_cpu_s"].as_f64().unwrap() > 0.0, "{p}");
+    // Without stamps the server's side is unknown, and the profile says so.
+    drop(server);
+    let server = serve(&SIM_20_5);
+    let o = run(&[
+        "run",
+        "--engine",
+        "http",
+        "--url",
+        &server.url,
+        "-w",
+        "short",
+        "--num-prompts",
+        "2",
+        "--output-len",
+        "4",
+        "--warmup",
+        "0",
+        "--out",
+        out.join("unstamped").to_str().unwrap(),
+        "-q",
+        "--chunk-profile",
+        profile.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p = json(&profile);
+    assert_eq!(p["client"]["count"], 8, "{p}");
+    assert_eq!(p["delivery"]["count"], 0, "{p}");
+    assert_eq!(p["transit"]["count"], 0, "{p}");
 }
 
 #[test]

@@ -78,7 +78,8 @@ impl HttpClient {
         );
         let connect_timeout = Duration::from_secs_f64(h.timeout_s.min(30.0));
         Ok(HttpClient {
-            pool: Pool::new(authority, connect_timeout),
+            // The profile's client-added latency starts at the kernel's receipt.
+            pool: Pool::new(authority, connect_timeout, h.chunk_profile.is_some()),
             endpoint,
             api: h.api,
             model: h.served_model.clone().or_else(|| config.model.clone()),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::receipt::{self, Arrival};
 use super::wire::{self, BodyDecoder, FramingError, Head};
 
 /// A connection's read buffer: one read takes every chunk that is waiting, up to this.
@@ -42,14 +43,18 @@ pub(super) struct Pool {
     /// `host:port`, to connect to.
     authority: String,
     connect_timeout: Duration,
+    /// Whether each read learns when the kernel received its bytes (profiling only).
+    receipts: bool,
     idle: Mutex<Vec<Conn>>,
 }
 
 impl Pool {
-    pub fn new(authority: String, connect_timeout: Duration) -> Self {
+    /// With `receipts`, every read also returns when its bytes arrived ([`Arrival`]).
+    pub fn new(authority: String, connect_timeout: Duration, receipts: bool) -> Self {
         Pool {
             authority,
             connect_timeout,
+            receipts,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -97,11 +102,16 @@ impl Pool {
         // Each chunk is one small write on the server's side and a request is one write
         // here: Nagle's delay would only add latency.
         stream.set_nodelay(true).map_err(ConnError::Connect)?;
+        if self.receipts {
+            receipt::enable(&stream).map_err(ConnError::Connect)?;
+        }
         Ok(Conn {
             stream,
             buf: vec![0; READ_BUF],
             start: 0,
             end: 0,
+            receipts: self.receipts,
+            arrival: Arrival::default(),
         })
     }
 
@@ -119,6 +129,9 @@ struct Conn {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    receipts: bool,
+    /// When the last read's bytes arrived (with `receipts`; zero otherwise).
+    arrival: Arrival,
 }
 
 /// How sending a request failed: before any byte of a reply came back (a stale pooled
@@ -202,7 +215,14 @@ impl Conn {
                 self.buf.resize(self.buf.len() * 2, 0);
             }
         }
-        let n = self.stream.read(&mut self.buf[self.end..]).await?;
+        let into = &mut self.buf[self.end..];
+        let n = if self.receipts {
+            let (n, arrival) = receipt::read(&self.stream, into).await?;
+            self.arrival = arrival;
+            n
+        } else {
+            self.stream.read(into).await?
+        };
         self.end += n;
         Ok(n)
     }
@@ -232,8 +252,9 @@ impl<'p> Reply<'p> {
     }
 
     /// Waits for more of the body unless some is already buffered, and passes each piece
-    /// of its data to `data`. `Ok(false)` once the body has ended.
-    pub async fn read(&mut self, mut data: impl FnMut(&[u8])) -> Result<bool, ConnError> {
+    /// of its data to `data`, with when the read that brought it arrived (zero unless the
+    /// pool takes receipts). `Ok(false)` once the body has ended.
+    pub async fn read(&mut self, mut data: impl FnMut(&[u8], Arrival)) -> Result<bool, ConnError> {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(false);
         };
@@ -256,7 +277,7 @@ impl<'p> Reply<'p> {
         }
         let mut rest = &conn.buf[conn.start..conn.end];
         while let Some(piece) = self.body.next(&mut rest)? {
-            data(piece);
+            data(piece, conn.arrival);
         }
         conn.start = conn.end - rest.len();
         self.release_if_done();
@@ -268,7 +289,7 @@ impl<'p> Reply<'p> {
         let mut out = Vec::new();
         while out.len() < limit {
             let more = self
-                .read(|d| out.extend_from_slice(&d[..d.len().min(limit - out.len())]))
+                .read(|d, _| out.extend_from_slice(&d[..d.len().min(limit - out.len())]))
                 .await?;
             if !more {
                 break;
@@ -302,6 +323,7 @@ mod tests {
         let pool = Pool::new(
             listener.local_addr().unwrap().to_string(),
             Duration::from_secs(5),
+            false,
         );
         let conn = pool.connect().await.unwrap();
         let (server_side, _) = listener.accept().await.unwrap();

@@ -20,6 +20,7 @@ mod client;
 mod config;
 mod conn;
 mod profile;
+mod receipt;
 mod stream;
 mod wire;
 

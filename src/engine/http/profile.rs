@@ -1,48 +1,93 @@
 //! The client's own cost per streamed chunk, for `benches/client-capacity.sh` (hidden
-//! flag `--chunk-profile FILE`). Two latencies per token chunk, in nanoseconds:
+//! flag `--chunk-profile FILE`). Latencies per token chunk, in nanoseconds, all on the
+//! host's monotonic clock:
 //!
-//! - process: from the bytes read off the socket (one read takes all that is waiting)
-//!   to the token mark recorded: body decode, SSE parse, JSON scan and record, plus the
-//!   chunks before it in the same read.
+//! - process: from the read that brought the chunk's bytes (one read takes all that is
+//!   waiting) to the token mark recorded: body decode, SSE parse, JSON scan and record,
+//!   plus the chunks before it in the same read.
+//! - client (the client-added latency): from the kernel's receipt of the read's newest
+//!   bytes ([`receipt`](super::receipt)) to the token mark: the process time above plus
+//!   the client's wake-up and its wait behind other sockets. Exact for a chunk that came
+//!   alone in its read; for the earlier chunks of a read that brought several it starts
+//!   at the newest bytes' receipt, so `shared_read_chunks` counts those.
 //! - delivery: from the server handing the chunk to its connection (`serve
-//!   --stamp-chunks`, on the host's monotonic clock) to the token mark: the loopback,
-//!   the wait for the client to be scheduled, and the processing above.
+//!   --stamp-chunks`) to the token mark, and transit, from that stamp to the kernel's
+//!   receipt: the server's write and the loopback, which are not the client's.
 //!
 //! Each request collects its own samples and merges them once, at its end, so the
 //! profile takes one lock per request, not per chunk.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::receipt::Arrival;
 use crate::engine::openai::monotonic_ns;
 
 /// One request's samples, in nanoseconds.
 #[derive(Debug, Default)]
 pub struct ChunkSamples {
     process: Vec<u64>,
+    client: Vec<u64>,
+    transit: Vec<u64>,
     delivery: Vec<u64>,
+    /// Token chunks that came in the same read as an earlier one.
+    shared_read: u64,
+    last_read_ns: u64,
 }
 
 impl ChunkSamples {
-    /// Records a token chunk whose bytes were read at `read` and that the server stamped
-    /// `sent_ns`, just after its mark.
-    pub fn token(&mut self, read: Instant, sent_ns: Option<u64>) {
-        self.process.push(read.elapsed().as_nanos() as u64);
+    /// Records a token chunk whose bytes arrived as `arrived` says and that the server
+    /// stamped `sent_ns`, just after its mark.
+    pub(super) fn token(&mut self, arrived: Arrival, sent_ns: Option<u64>) {
+        let now = monotonic_ns();
+        if arrived.read_ns == self.last_read_ns {
+            self.shared_read += 1;
+        }
+        self.last_read_ns = arrived.read_ns;
+        self.process.push(now.saturating_sub(arrived.read_ns));
+        if let Some(kernel) = arrived.kernel_ns {
+            self.client.push(now.saturating_sub(kernel));
+        }
         if let Some(sent) = sent_ns {
-            self.delivery.push(monotonic_ns().saturating_sub(sent));
+            self.delivery.push(now.saturating_sub(sent));
+            if let Some(kernel) = arrived.kernel_ns {
+                self.transit.push(kernel.saturating_sub(sent));
+            }
         }
     }
 }
 
 /// The run's histograms (1 ns to 60 s, 3 significant digits).
 #[derive(Debug)]
+struct Hists {
+    process: Histogram<u64>,
+    client: Histogram<u64>,
+    transit: Histogram<u64>,
+    delivery: Histogram<u64>,
+    shared_read: u64,
+}
+
+impl Hists {
+    fn new() -> Hists {
+        let h = || Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("fixed, valid bounds");
+        Hists {
+            process: h(),
+            client: h(),
+            transit: h(),
+            delivery: h(),
+            shared_read: 0,
+        }
+    }
+}
+
+/// The run's per-chunk profile, written as JSON at its end.
+#[derive(Debug)]
 pub struct ChunkProfile {
     path: PathBuf,
-    hists: Mutex<(Histogram<u64>, Histogram<u64>)>,
+    hists: Mutex<Hists>,
 }
 
 /// A latency distribution as written, in microseconds.
@@ -76,41 +121,47 @@ impl Dist {
 #[derive(Debug, Serialize)]
 struct ProfileFile {
     process: Dist,
+    client: Dist,
+    transit: Dist,
     delivery: Dist,
+    /// Token chunks that came in the same read as an earlier one (see `client`).
+    shared_read_chunks: u64,
     /// CPU time of the whole client process so far (user + system), in seconds.
     client_cpu_s: f64,
-}
-
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("fixed, valid bounds")
 }
 
 impl ChunkProfile {
     pub fn new(path: &Path) -> ChunkProfile {
         ChunkProfile {
             path: path.to_owned(),
-            hists: Mutex::new((histogram(), histogram())),
+            hists: Mutex::new(Hists::new()),
         }
     }
 
     /// Adds one request's samples.
     pub fn merge(&self, s: &ChunkSamples) {
-        let Ok(mut h) = self.hists.lock() else {
+        let Ok(mut guard) = self.hists.lock() else {
             return;
         };
-        for &v in &s.process {
-            h.0.saturating_record(v.max(1));
+        let h = &mut *guard;
+        let pairs = [
+            (&mut h.process, &s.process),
+            (&mut h.client, &s.client),
+            (&mut h.transit, &s.transit),
+            (&mut h.delivery, &s.delivery),
+        ];
+        for (hist, samples) in pairs {
+            for &v in samples {
+                hist.saturating_record(v.max(1));
+            }
         }
-        for &v in &s.delivery {
-            h.1.saturating_record(v.max(1));
-        }
+        h.shared_read += s.shared_read;
     }
 
     /// Forgets the samples so far (those of the warmup).
     pub fn reset(&self) {
         if let Ok(mut h) = self.hists.lock() {
-            h.0.reset();
-            h.1.reset();
+            *h = Hists::new();
         }
     }
 
@@ -122,8 +173,11 @@ impl ChunkProfile {
                 .lock()
                 .map_err(|_| std::io::Error::other("the profile lock is poisoned"))?;
             ProfileFile {
-                process: Dist::of(&h.0),
-                delivery: Dist::of(&h.1),
+                process: Dist::of(&h.process),
+                client: Dist::of(&h.client),
+                transit: Dist::of(&h.transit),
+                delivery: Dist::of(&h.delivery),
+                shared_read_chunks: h.shared_read,
                 client_cpu_s: process_cpu_s(),
             }
         };

@@ -3,13 +3,13 @@
 //! reply's totals at the end. This is the client's per-chunk hot path.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use tokenizers::Tokenizer;
 
 use super::conn::{ConnError, Reply};
 use super::fail;
 use super::profile::{ChunkProfile, ChunkSamples};
+use super::receipt::Arrival;
 use crate::engine::openai::{self as chunk, ChunkParts, ServerTimings};
 use crate::engine::sse::{SseItem, SseParser};
 use crate::engine::{EngineError, FailureKind, FinishReason, Mark, Outcome, Recorder};
@@ -36,7 +36,7 @@ pub(super) async fn read<R: Recorder + ?Sized>(
     let mut s = Reading {
         acc: chunk::Accumulator::default(),
         samples: profile.map(|_| ChunkSamples::default()),
-        arrived: None,
+        arrived: Arrival::default(),
         failed: None,
         tokenizer,
         rec,
@@ -44,8 +44,9 @@ pub(super) async fn read<R: Recorder + ?Sized>(
     loop {
         // Everything the socket had is parsed at once: under load one read carries many
         // chunks, and each costs one pass here rather than a wake-up of its own.
-        s.arrived = None;
-        let more = reply.read(|data| s.bytes(&mut parser, data)).await;
+        let more = reply
+            .read(|data, arrived| s.bytes(&mut parser, data, arrived))
+            .await;
         let more = more.map_err(|e| {
             let kind = match e {
                 ConnError::Protocol(_) => FailureKind::Parse,
@@ -84,7 +85,7 @@ struct Reading<'r, R: ?Sized> {
     acc: chunk::Accumulator,
     samples: Option<ChunkSamples>,
     /// When the bytes being parsed came off the socket (profiling only).
-    arrived: Option<Instant>,
+    arrived: Arrival,
     failed: Option<EngineError>,
     tokenizer: Option<&'r Tokenizer>,
     rec: &'r mut R,
@@ -93,13 +94,11 @@ struct Reading<'r, R: ?Sized> {
 impl<R: Recorder + ?Sized> Reading<'_, R> {
     /// Body data as it arrives; after `[DONE]` or a failure it is only drained, so the
     /// connection can be reused.
-    fn bytes(&mut self, parser: &mut SseParser, data: &[u8]) {
+    fn bytes(&mut self, parser: &mut SseParser, data: &[u8], arrived: Arrival) {
         if self.acc.done || self.failed.is_some() {
             return;
         }
-        if self.samples.is_some() && self.arrived.is_none() {
-            self.arrived = Some(Instant::now());
-        }
+        self.arrived = arrived;
         if let Err(e) = parser.push(data, &mut |item| self.item(item)) {
             // Items before the malformed line still count, as they arrived.
             self.failed
@@ -128,8 +127,8 @@ impl<R: Recorder + ?Sized> Reading<'_, R> {
         };
         if let Some(k) = tokens_in(&parts, self.tokenizer) {
             self.rec.mark(Mark::Tokens(k));
-            if let (Some(s), Some(t)) = (&mut self.samples, self.arrived) {
-                s.token(t, parts.sent_ns);
+            if let Some(s) = &mut self.samples {
+                s.token(self.arrived, parts.sent_ns);
             }
         }
         self.acc.add(parts);

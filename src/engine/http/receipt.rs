@@ -1,0 +1,173 @@
+//! When the kernel received the bytes a read returns, for the client-capacity profile
+//! (`--chunk-profile`): the socket asks for receive timestamps (`SO_TIMESTAMPNS`) and
+//! each read is a `recvmsg` that takes the newest one along. The time from there to a
+//! token's mark is what the client adds to that token: its wake-up, its wait behind other
+//! sockets' chunks, and its own parsing, but not the server or the loopback before it.
+//! Linux only; elsewhere a read knows only when it returned.
+
+use std::io;
+
+use tokio::net::TcpStream;
+
+use crate::engine::openai::{clock_ns, monotonic_ns};
+
+/// When a read's bytes arrived, on the host's monotonic clock ([`monotonic_ns`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct Arrival {
+    /// Just after the read returned.
+    pub read_ns: u64,
+    /// When the kernel had received the newest of those bytes, where it said.
+    pub kernel_ns: Option<u64>,
+}
+
+/// Asks the kernel to timestamp what `stream` receives.
+pub(super) fn enable(stream: &TcpStream) -> io::Result<()> {
+    imp::enable(stream)
+}
+
+/// Reads what `stream` has into `buf`, with when it arrived; 0 bytes at the close.
+pub(super) async fn read(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Arrival)> {
+    loop {
+        stream.readable().await?;
+        match stream.try_io(tokio::io::Interest::READABLE, || imp::recv(stream, buf)) {
+            Ok((n, kernel_real)) => {
+                let read_ns = monotonic_ns();
+                let kernel_ns = kernel_real.map(|k| on_monotonic(k, read_ns));
+                return Ok((n, Arrival { read_ns, kernel_ns }));
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A `CLOCK_REALTIME` time (the kernel stamps received bytes on it) moved onto the
+/// monotonic clock, by how long before `now_mono` it was.
+fn on_monotonic(real_ns: u64, now_mono: u64) -> u64 {
+    let ago = realtime_ns().saturating_sub(real_ns);
+    now_mono.saturating_sub(ago)
+}
+
+fn realtime_ns() -> u64 {
+    clock_ns(libc::CLOCK_REALTIME)
+}
+
+fn timespec_ns(ts: &libc::timespec) -> u64 {
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(target_os = "linux")]
+mod imp {
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    use tokio::net::TcpStream;
+
+    pub fn enable(stream: &TcpStream) -> io::Result<()> {
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt reads one c_int through a valid pointer, on an open socket.
+        let rc = unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// One `recvmsg`: the bytes, and the kernel's receive time of the newest of them
+    /// (`CLOCK_REALTIME`, in nanoseconds) when it sent one.
+    pub fn recv(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // Room for one control message holding a timespec, aligned for cmsghdr.
+        let mut control = [0u64; 8];
+        // SAFETY: an all-zero msghdr is valid (no name, no iovecs, no control).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control) as _;
+        // SAFETY: msg points at one iovec over `buf` and at `control`, both live and
+        // writable for the sizes given, for the length of the call.
+        let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut stamp = None;
+        // SAFETY: the CMSG macros walk the control buffer the kernel just filled, within
+        // msg_controllen; the timespec is read unaligned from its message's data.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let ts: libc::timespec =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                    stamp = Some(super::timespec_ns(&ts));
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        Ok((n as usize, stamp))
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod imp {
+    use std::io;
+
+    use tokio::net::TcpStream;
+
+    pub fn enable(_: &TcpStream) -> io::Result<()> {
+        Ok(())
+    }
+
+    pub fn recv(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+        stream.try_read(buf).map(|n| (n, None))
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+
+    /// Bytes that sat 80 ms in the socket before the read are stamped at least that long
+    /// before it: the stamp is the kernel's receipt, not the read.
+    #[tokio::test]
+    async fn the_kernel_stamp_is_when_the_bytes_arrived_not_when_they_were_read() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        enable(&client).unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        server.write_all(b"data: x\n\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let mut buf = [0u8; 64];
+        let (n, at) = read(&client, &mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"data: x\n\n");
+        let kernel = at.kernel_ns.expect("loopback TCP gives receive timestamps");
+        let waited = at.read_ns - kernel;
+        assert!(
+            (75_000_000..5_000_000_000).contains(&waited),
+            "waited {waited} ns in the socket"
+        );
+
+        // Read at once, the same bytes are stamped within the time it takes to read them.
+        server.write_all(b"data: y\n\n").await.unwrap();
+        let (n, at) = read(&client, &mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"data: y\n\n");
+        assert!(at.kernel_ns.unwrap() <= at.read_ns + 1_000_000);
+    }
+}
