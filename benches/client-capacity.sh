@@ -20,6 +20,7 @@
 #       delivery: the server's hand-off -> token mark (transit + client).
 #     "shared" is the share of chunks that came in one read with an earlier chunk: for
 #     those, client starts at the newest bytes' receipt, so it is exact only when low.
+#   - "steal ms": time the hypervisor took from the client's core during the run.
 # With PIN=1 (the default on 2+ cores) the server runs on core 0 and the client on core 1,
 # so neither takes the other's CPU; PIN=0 lets them share every core.
 #   benches/client-capacity.sh                  # builds the release binary if needed
@@ -69,24 +70,31 @@ done
 
 # User + system CPU seconds of a process so far (fields 14 and 15 of /proc/PID/stat).
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
+# Milliseconds the hypervisor has taken from the client's core so far (steal, the 8th
+# figure of its /proc/stat line; every core when unpinned): a stolen slice stalls every
+# chunk waiting on that core, which no client can avoid.
+CLIENT_CORE=$([[ "$PIN" == 1 ]] && echo cpu1 || echo cpu)
+steal_ms() { awk -v c="$CLIENT_CORE" -v hz="$(getconf CLK_TCK)" '$1 == c { print $9 * 1000 / hz }' /proc/stat; }
 
-printf '%-5s %-4s %10s %13s %13s %11s %11s %11s %11s %12s %12s %12s %12s %14s %14s %7s %6s\n' conc rep "tok/s" \
+printf '%-5s %-4s %10s %13s %13s %11s %11s %11s %11s %12s %12s %12s %12s %14s %14s %7s %8s %6s\n' conc rep "tok/s" \
   "client us/tok" "server us/tok" "client busy" "server busy" "client p50" "client p99" "process p50" "process p99" \
-  "transit p50" "transit p99" "delivery p50" "delivery p99" shared errors
+  "transit p50" "transit p99" "delivery p50" "delivery p99" shared "steal ms" errors
 for C in $CONCURRENCIES; do
   N=$(prompts "$C")
   for R in $(seq 1 "$REPS"); do
     OUT="$WORK/c$C-r$R"
     before=$(cpu_s "$SERVE_PID")
+    steal0=$(steal_ms)
     t0=$(date +%s.%N)
     "${CLIENT_CPU[@]}" "$BIN" run --engine http --url "$URL" --served-model sim --workload short \
       --num-prompts "$N" --output-len "$OUTPUT_LEN" --concurrency "$C" --warmup "$C" \
       --timeout 120 --quiet --out "$OUT" --format json --chunk-profile "$OUT.profile.json" >/dev/null
     after=$(cpu_s "$SERVE_PID")
     t1=$(date +%s.%N)
+    steal=$(awk -v a="$steal0" -v b="$(steal_ms)" 'BEGIN { print b - a }')
     TOKENS=$(( (N + C) * OUTPUT_LEN ))
     jq -r --arg c "$C" --arg r "$R" --argjson before "$before" --argjson after "$after" \
-      --argjson tokens "$TOKENS" --argjson wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" --slurpfile p "$OUT.profile.json" \
+      --argjson tokens "$TOKENS" --argjson steal "$steal" --argjson wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" --slurpfile p "$OUT.profile.json" \
       '[ $c, $r, (.output_throughput_tok_s|floor),
          ($p[0].client_cpu_s / $tokens * 1e6 * 100 | floor / 100),
          (($after - $before) / $tokens * 1e6 * 100 | floor / 100),
@@ -96,9 +104,9 @@ for C in $CONCURRENCIES; do
          ($p[0].transit.p50_us * 10 | floor / 10), ($p[0].transit.p99_us * 10 | floor / 10),
          ($p[0].delivery.p50_us * 10 | floor / 10), ($p[0].delivery.p99_us * 10 | floor / 10),
          ($p[0].shared_read_chunks / ([$p[0].client.count, 1] | max) * 100 | floor),
-         .failed ] | @tsv' "$OUT/metrics.json" |
-      awk -F'\t' '{ printf "%-5s %-4s %10s %13s %13s %10s%% %10s%% %8s us %8s us %9s us %9s us %9s us %9s us %11s us %11s us %6s%% %6s\n",
-                    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 }'
+         $steal, .failed ] | @tsv' "$OUT/metrics.json" |
+      awk -F'\t' '{ printf "%-5s %-4s %10s %13s %13s %10s%% %10s%% %8s us %8s us %9s us %9s us %9s us %9s us %11s us %11s us %6s%% %8s %6s\n",
+                    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 }'
   done
 done
 # The same load from a typical Python client (asyncio + aiohttp), when one is installed.

@@ -38,6 +38,14 @@ pub struct HttpArgs {
     /// names the API, in place of --api.
     #[arg(long)]
     pub endpoint: Option<String>,
+    /// vLLM's --backend, for `vllm bench serve` command lines: openai-chat means the chat
+    /// API; vllm, openai, sglang, llama.cpp, tgi, lmdeploy and the other text backends
+    /// mean completions. Every one of them is spoken as OpenAI's streaming API.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Accepted for `vllm bench serve` command lines: every run is saved anyway.
+    #[arg(long, hide = true)]
+    pub save_result: bool,
     /// The `model` sent to the server. Default: --model, else the first model the server
     /// lists.
     #[arg(long, visible_alias = "served-model-name")]
@@ -115,14 +123,36 @@ fn rate(s: &str, flag: &str) -> Result<Option<f64>> {
     }
 }
 
+/// The API a `vllm bench serve --backend` name stands for.
+fn backend_api(name: &str) -> Result<HttpApi> {
+    match name {
+        "openai-chat" | "vllm-chat" => Ok(HttpApi::Chat),
+        "vllm" | "openai" | "sglang" | "llama.cpp" | "tgi" | "lmdeploy" | "deepspeed-mii"
+        | "scalellm" | "tensorrt-llm" => Ok(HttpApi::Completions),
+        _ => Err(Error::Config(format!(
+            "unknown --backend `{name}`: nativebench speaks OpenAI's API, as openai-chat (chat) \
+             or vllm, openai, sglang, llama.cpp, tgi, lmdeploy, deepspeed-mii, scalellm, \
+             tensorrt-llm (completions)"
+        ))),
+    }
+}
+
 impl HttpArgs {
     /// The HTTP engine's settings. `engines` says whether http is among the run's
     /// engines, which makes --url required.
     pub fn http_config(&self, engines: &[EngineKind]) -> Result<HttpConfig> {
         let mut api: HttpApi = self.api.parse().map_err(Error::Config)?;
+        if let Some(b) = &self.backend {
+            api = backend_api(b)?;
+        }
         let mut url = self.url.clone();
         if let (Some(u), Some(endpoint)) = (&url, &self.endpoint) {
             let (full, named) = with_endpoint(u, endpoint).map_err(Error::Config)?;
+            if let Some(b) = self.backend.as_deref().filter(|_| named != api) {
+                return Err(Error::Config(format!(
+                    "--backend {b} and --endpoint {endpoint} name different APIs"
+                )));
+            }
             (url, api) = (Some(full), named);
         }
         if let Some(url) = &url {

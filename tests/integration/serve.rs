@@ -647,4 +647,15 @@ fn bad_url_and_goodput_are_argument_errors() {
         "-3",
     ]);
     assert_one_line_error(&o, 2, "--request-rate");
+    // vLLM's --backend names an API; one nativebench cannot speak, or one that the
+    // endpoint contradicts, is refused before anything is sent.
+    let url = ["run", "--engine", "http", "--url", "http://127.0.0.1:1/v1"];
+    let o = run(&[&url[..], &["--backend", "openai-audio"]].concat());
+    assert_one_line_error(&o, 2, "--backend `openai-audio`");
+    let o = run(&[
+        &url[..],
+        &["--backend", "openai-chat", "--endpoint", "/v1/completions"],
+    ]
+    .concat());
+    assert_one_line_error(&o, 2, "different APIs");
 }
