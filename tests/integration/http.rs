@@ -17,23 +17,11 @@ fn sim_serve(prefill_ms: &str, decode_ms: &str) -> crate::serve::Served {
 }
 
 fn run_http(url: &str, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
-    let o = bin()
-        .args([
-            "run",
-            "--engine",
-            "http",
-            "--url",
-            url,
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .args(["--output-len", "4", "--warmup", "0"])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    o
+    http_run(
+        url,
+        out,
+        &[&["--output-len", "4", "--warmup", "0"], extra].concat(),
+    )
 }
 
 #[test]

@@ -156,27 +156,12 @@ fn serve_decodes_waiting_requests_together_for_a_batching_engine() {
     let server = serve(&args);
     let tmp = tempdir();
     let out = tmp.path().join("batched");
-    let o = run(&[
-        "run",
-        "--engine",
-        "http",
-        "--url",
+    let args = ["-w", "short", "--num-prompts", "8", "--output-len", "16"];
+    http_run(
         &server.url,
-        "-w",
-        "short",
-        "--num-prompts",
-        "8",
-        "--output-len",
-        "16",
-        "--concurrency",
-        "8",
-        "--warmup",
-        "0",
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+        &out,
+        &[&args[..], &["--concurrency", "8", "--warmup", "0"]].concat(),
+    );
     let m = json(&out.join("metrics.json"));
     assert_eq!(m["completed"], 8, "{m}");
     let engine_sum: f64 = samples(&out)
@@ -316,32 +301,31 @@ fn the_chunk_profile_splits_each_tokens_latency_at_the_kernels_receipt() {
     args.extend(["--sim-batch", "4", "--stamp-chunks"]);
     let server = serve(&args);
     let tmp = tempdir();
-    let out = tmp.path().join("profiled");
     let profile = tmp.path().join("profile.json");
-    let o = run(&[
-        "run",
-        "--engine",
-        "http",
-        "--url",
-        &server.url,
-        "-w",
-        "short",
-        "--num-prompts",
-        "4",
-        "--output-len",
-        "8",
-        "--concurrency",
-        "4",
-        "--warmup",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-        "--chunk-profile",
-        profile.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let p = json(&profile);
+    let load = |url: &str, out: &str, prompts: &str, tokens: &str, warmup: &str| {
+        let out = tmp.path().join(out);
+        let profile = profile.to_str().unwrap();
+        http_run(
+            url,
+            &out,
+            &[
+                "-w",
+                "short",
+                "--num-prompts",
+                prompts,
+                "--output-len",
+                tokens,
+                "--concurrency",
+                prompts,
+                "--warmup",
+                warmup,
+                "--chunk-profile",
+                profile,
+            ],
+        );
+        json(&profile.as_ref())
+    };
+    let p = load(&server.url, "stamped", "4", "8", "2");
     for part in ["process", "client", "transit", "delivery"] {
         assert_eq!(
             p[part]["count"], 32,
@@ -349,7 +333,7 @@ fn the_chunk_profile_splits_each_tokens_latency_at_the_kernels_receipt() {
         );
     }
     let q = |part: &str, at: &str| p[part][at].as_f64().unwrap();
-    // Medians of per-chunk parts; 1 us of slack for the realtime-to-monotonic step.
+    // 1 us of slack for the realtime-to-monotonic step.
     for at in ["p50_us", "max_us"] {
         assert!(q("process", at) <= q("client", at) + 1.0, "{at}: {p}");
         assert!(q("client", at) <= q("delivery", at) + 1.0, "{at}: {p}");
@@ -359,28 +343,7 @@ fn the_chunk_profile_splits_each_tokens_latency_at_the_kernels_receipt() {
     // Without stamps the server's side is unknown, and the profile says so.
     drop(server);
     let server = serve(&SIM_20_5);
-    let o = run(&[
-        "run",
-        "--engine",
-        "http",
-        "--url",
-        &server.url,
-        "-w",
-        "short",
-        "--num-prompts",
-        "2",
-        "--output-len",
-        "4",
-        "--warmup",
-        "0",
-        "--out",
-        out.join("unstamped").to_str().unwrap(),
-        "-q",
-        "--chunk-profile",
-        profile.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let p = json(&profile);
+    let p = load(&server.url, "unstamped", "2", "4", "0");
     assert_eq!(p["client"]["count"], 8, "{p}");
     assert_eq!(p["delivery"]["count"], 0, "{p}");
     assert_eq!(p["transit"]["count"], 0, "{p}");

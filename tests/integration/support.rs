@@ -82,3 +82,16 @@ pub fn gemma() -> Option<PathBuf> {
         }
     }
 }
+
+/// `nativebench run --engine http --url URL --quiet --out OUT EXTRA...`, which must
+/// succeed.
+pub fn http_run(url: &str, out: &Path, extra: &[&str]) -> Output {
+    let o = bin()
+        .args(["run", "--engine", "http", "--url", url, "--quiet", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
