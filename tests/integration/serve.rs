@@ -323,7 +323,7 @@ fn the_chunk_profile_splits_each_tokens_latency_at_the_kernels_receipt() {
                 profile,
             ],
         );
-        json(&profile.as_ref())
+        json(profile.as_ref())
     };
     let p = load(&server.url, "stamped", "4", "8", "2");
     for part in ["process", "client", "transit", "delivery"] {
