@@ -109,6 +109,28 @@ for C in $CONCURRENCIES; do
                     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 }'
   done
 done
+# The floor under any client on this machine (examples/floor_client.rs): one epoll thread
+# that only reads, its wait from the kernel's receipt to the read taken the same way as
+# the client column above. What nativebench adds beyond it is its own.
+FLOOR_BIN="${FLOOR_BIN:-$(dirname "$BIN")/examples/floor_client}"
+if [[ "${FLOOR:-1}" == 1 ]]; then
+  if [[ ! -x "$FLOOR_BIN" ]]; then
+    cargo build --release --no-default-features -q --example floor_client >&2
+    FLOOR_BIN="${CARGO_TARGET_DIR:-target}/release/examples/floor_client"
+  fi
+  printf '\n%-5s %-4s %14s %12s %12s %12s %8s\n' conc rep "floor us/read" "wait p50" "wait p99" "wait p999" "steal ms"
+  HOSTPORT=${URL#http://}
+  HOSTPORT=${HOSTPORT%/v1}
+  for C in $CONCURRENCIES; do
+    for R in $(seq 1 "$REPS"); do
+      steal0=$(steal_ms)
+      f=$("${CLIENT_CPU[@]}" "$FLOOR_BIN" "$HOSTPORT" "$C" "$(prompts "$C")" "$OUTPUT_LEN")
+      steal=$(awk -v a="$steal0" -v b="$(steal_ms)" 'BEGIN { print b - a }')
+      jq -r --arg r "$R" --arg s "$steal" '[ .concurrency, $r, .cpu_us_per_read, .wait_p50_us, .wait_p99_us, .wait_p999_us, $s ] | @tsv' <<<"$f" |
+        awk -F'\t' '{ printf "%-5s %-4s %14s %9s us %9s us %9s us %8s\n", $1, $2, $3, $4, $5, $6, $7 }'
+    done
+  done
+fi
 # The same load from a typical Python client (asyncio + aiohttp), when one is installed.
 if [[ "${PYTHON_PEER:-1}" == 1 ]] && python3 -c 'import aiohttp' 2>/dev/null; then
   printf '\n%-5s %-4s %12s %14s %14s %14s  %s\n' conc rep "tok/s" "client us/tok" "delivery p50" "delivery p99" client

@@ -29,15 +29,27 @@ pub(super) fn enable(stream: &TcpStream) -> io::Result<()> {
 pub(super) async fn read(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Arrival)> {
     loop {
         stream.readable().await?;
-        match stream.try_io(tokio::io::Interest::READABLE, || imp::recv(stream, buf)) {
-            Ok((n, kernel_real)) => {
-                let read_ns = monotonic_ns();
-                let kernel_ns = kernel_real.map(|k| on_monotonic(k, read_ns));
-                return Ok((n, Arrival { read_ns, kernel_ns }));
+        // A read that did not fill the buffer drained the socket, so it also clears the
+        // readiness, as tokio's own reads do: otherwise every chunk would cost a second
+        // recvmsg that finds nothing, and the profile would weigh the client down.
+        let mut short = None;
+        let got = stream.try_io(tokio::io::Interest::READABLE, || {
+            let (n, stamp) = imp::recv(stream, buf)?;
+            if n > 0 && n < buf.len() {
+                short = Some((n, stamp));
+                return Err(io::ErrorKind::WouldBlock.into());
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
+            Ok((n, stamp))
+        });
+        let (n, kernel_real) = match (got, short) {
+            (_, Some(read)) => read,
+            (Ok(read), None) => read,
+            (Err(e), None) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            (Err(e), None) => return Err(e),
+        };
+        let read_ns = monotonic_ns();
+        let kernel_ns = kernel_real.map(|k| on_monotonic(k, read_ns));
+        return Ok((n, Arrival { read_ns, kernel_ns }));
     }
 }
 
