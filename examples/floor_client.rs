@@ -29,6 +29,8 @@ mod linux {
     use std::net::TcpStream;
     use std::os::fd::AsRawFd;
 
+    use nativebench::engine::http::receipt;
+
     fn clock(id: libc::clockid_t) -> u64 {
         let mut ts = libc::timespec {
             tv_sec: 0,
@@ -37,39 +39,6 @@ mod linux {
         // SAFETY: clock_gettime writes one timespec through a valid pointer.
         unsafe { libc::clock_gettime(id, &mut ts) };
         ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-    }
-
-    /// One recvmsg: bytes read, and the kernel's receive time of the newest (realtime ns).
-    fn recv(fd: i32, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        let mut control = [0u64; 8];
-        // SAFETY: a zeroed msghdr is valid; it then points at live buffers for the call.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&control) as _;
-        // SAFETY: as above.
-        let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut stamp = None;
-        // SAFETY: walks the control buffer the kernel filled, within msg_controllen.
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&msg);
-            while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
-                    let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                    stamp = Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64);
-                }
-                c = libc::CMSG_NXTHDR(&msg, c);
-            }
-        }
-        Ok((n as usize, stamp))
     }
 
     struct Conn {
@@ -108,17 +77,7 @@ mod linux {
         for i in 0..conc.min(total) {
             let mut stream = TcpStream::connect(addr)?;
             stream.set_nodelay(true)?;
-            let on: libc::c_int = 1;
-            // SAFETY: setsockopt reads one c_int.
-            unsafe {
-                libc::setsockopt(
-                    stream.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_TIMESTAMPNS,
-                    (&on as *const libc::c_int).cast(),
-                    4,
-                )
-            };
+            receipt::enable_fd(stream.as_raw_fd())?;
             stream.write_all(request.as_bytes())?;
             sent += 1;
             stream.set_nonblocking(true)?;
@@ -153,7 +112,7 @@ mod linux {
             ready.extend(events[..n as usize].iter().map(|e| e.u64 as usize));
             while let Some(i) = ready.pop_front() {
                 let c = &mut conns[i];
-                let (len, stamp) = match recv(c.stream.as_raw_fd(), &mut buf) {
+                let (len, stamp) = match receipt::recv_fd(c.stream.as_raw_fd(), &mut buf) {
                     Ok((0, _)) => return Err(io::Error::other("the server closed a connection")),
                     Ok(r) => r,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,

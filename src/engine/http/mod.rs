@@ -20,7 +20,7 @@ mod client;
 mod config;
 mod conn;
 mod profile;
-mod receipt;
+pub mod receipt;
 mod stream;
 mod wire;
 

@@ -76,61 +76,73 @@ mod imp {
     use tokio::net::TcpStream;
 
     pub fn enable(stream: &TcpStream) -> io::Result<()> {
-        let on: libc::c_int = 1;
-        // SAFETY: setsockopt reads one c_int through a valid pointer, on an open socket.
-        let rc = unsafe {
-            libc::setsockopt(
-                stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_TIMESTAMPNS,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        super::enable_fd(stream.as_raw_fd())
     }
 
-    /// One `recvmsg`: the bytes, and the kernel's receive time of the newest of them
-    /// (`CLOCK_REALTIME`, in nanoseconds) when it sent one.
     pub fn recv(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // Room for one control message holding a timespec, aligned for cmsghdr.
-        let mut control = [0u64; 8];
-        // SAFETY: an all-zero msghdr is valid (no name, no iovecs, no control).
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&control) as _;
-        // SAFETY: msg points at one iovec over `buf` and at `control`, both live and
-        // writable for the sizes given, for the length of the call.
-        let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, 0) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut stamp = None;
-        // SAFETY: the CMSG macros walk the control buffer the kernel just filled, within
-        // msg_controllen; the timespec is read unaligned from its message's data.
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&msg);
-            while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
-                    let ts: libc::timespec =
-                        std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
-                    stamp = Some(super::timespec_ns(&ts));
-                }
-                c = libc::CMSG_NXTHDR(&msg, c);
-            }
-        }
-        Ok((n as usize, stamp))
+        super::recv_fd(stream.as_raw_fd(), buf)
     }
+}
+
+/// Asks the kernel to timestamp what the socket `fd` receives (`SO_TIMESTAMPNS`). Also
+/// used by `examples/floor_client.rs`, so the floor and the client read alike.
+#[cfg(target_os = "linux")]
+pub fn enable_fd(fd: std::os::fd::RawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt reads one c_int through a valid pointer; a bad fd is an error.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// One `recvmsg` on the socket `fd`: the bytes, and the kernel's receive time of the
+/// newest of them (`CLOCK_REALTIME`, in nanoseconds) when it sent one.
+#[cfg(target_os = "linux")]
+pub fn recv_fd(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // Room for one control message holding a timespec, aligned for cmsghdr.
+    let mut control = [0u64; 8];
+    // SAFETY: an all-zero msghdr is valid (no name, no iovecs, no control).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: msg points at one iovec over `buf` and at `control`, both live and writable
+    // for the sizes given, for the length of the call; a bad fd is an error.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut stamp = None;
+    // SAFETY: the CMSG macros walk the control buffer the kernel just filled, within
+    // msg_controllen; the timespec is read unaligned from its message's data.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                stamp = Some(timespec_ns(&ts));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n as usize, stamp))
 }
 
 #[cfg(not(target_os = "linux"))]
