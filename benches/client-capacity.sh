@@ -75,6 +75,7 @@ cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/
 # chunk waiting on that core, which no client can avoid.
 CLIENT_CORE=$([[ "$PIN" == 1 ]] && echo cpu1 || echo cpu)
 steal_ms() { awk -v c="$CLIENT_CORE" -v hz="$(getconf CLK_TCK)" '$1 == c { print $9 * 1000 / hz }' /proc/stat; }
+steal_since() { awk -v a="$1" -v b="$(steal_ms)" 'BEGIN { print b - a }'; }
 
 printf '%-5s %-4s %10s %13s %13s %11s %11s %11s %11s %12s %12s %12s %12s %14s %14s %7s %8s %6s\n' conc rep "tok/s" \
   "client us/tok" "server us/tok" "client busy" "server busy" "client p50" "client p99" "process p50" "process p99" \
@@ -91,7 +92,7 @@ for C in $CONCURRENCIES; do
       --timeout 120 --quiet --out "$OUT" --format json --chunk-profile "$OUT.profile.json" >/dev/null
     after=$(cpu_s "$SERVE_PID")
     t1=$(date +%s.%N)
-    steal=$(awk -v a="$steal0" -v b="$(steal_ms)" 'BEGIN { print b - a }')
+    steal=$(steal_since "$steal0")
     TOKENS=$(( (N + C) * OUTPUT_LEN ))
     jq -r --arg c "$C" --arg r "$R" --argjson before "$before" --argjson after "$after" \
       --argjson tokens "$TOKENS" --argjson steal "$steal" --argjson wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" --slurpfile p "$OUT.profile.json" \
@@ -125,7 +126,7 @@ if [[ "${FLOOR:-1}" == 1 ]]; then
     for R in $(seq 1 "$REPS"); do
       steal0=$(steal_ms)
       f=$("${CLIENT_CPU[@]}" "$FLOOR_BIN" "$HOSTPORT" "$C" "$(prompts "$C")" "$OUTPUT_LEN")
-      steal=$(awk -v a="$steal0" -v b="$(steal_ms)" 'BEGIN { print b - a }')
+      steal=$(steal_since "$steal0")
       jq -r --arg r "$R" --arg s "$steal" '[ .concurrency, $r, .cpu_us_per_read, .wait_p50_us, .wait_p99_us, .wait_p999_us, $s ] | @tsv' <<<"$f" |
         awk -F'\t' '{ printf "%-5s %-4s %14s %9s us %9s us %9s us %8s\n", $1, $2, $3, $4, $5, $6, $7 }'
     done

@@ -30,16 +30,7 @@ mod linux {
     use std::os::fd::AsRawFd;
 
     use nativebench::engine::http::receipt;
-
-    fn clock(id: libc::clockid_t) -> u64 {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime writes one timespec through a valid pointer.
-        unsafe { libc::clock_gettime(id, &mut ts) };
-        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-    }
+    use nativebench::engine::openai::clock_ns as clock;
 
     struct Conn {
         stream: TcpStream,

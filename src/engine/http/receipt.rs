@@ -64,10 +64,6 @@ fn realtime_ns() -> u64 {
     clock_ns(libc::CLOCK_REALTIME)
 }
 
-fn timespec_ns(ts: &libc::timespec) -> u64 {
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 #[cfg(target_os = "linux")]
 mod imp {
     use std::io;
@@ -137,7 +133,7 @@ pub fn recv_fd(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<(usize, Opt
             if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
                 let ts: libc::timespec =
                     std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
-                stamp = Some(timespec_ns(&ts));
+                stamp = Some(crate::engine::openai::timespec_ns(&ts));
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }

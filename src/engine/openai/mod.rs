@@ -112,10 +112,15 @@ pub fn clock_ns(clock: libc::clockid_t) -> u64 {
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes one timespec through a valid pointer; the clocks asked
-    // for (monotonic, realtime) exist on every Linux.
+    // for (monotonic, realtime, process CPU time) exist on every Linux.
     if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
         return 0;
     }
+    timespec_ns(&ts)
+}
+
+/// A `timespec` in nanoseconds.
+pub fn timespec_ns(ts: &libc::timespec) -> u64 {
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
