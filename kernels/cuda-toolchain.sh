@@ -6,30 +6,33 @@
 #     eval "$(kernels/cuda-toolchain.sh)"
 #     cargo check --features cuda,nvtx
 #
-# About 1.2 GB of wheels (CUDA 13.x: nvcc, runtime headers, NVVM, CCCL, cuBLAS, cuRAND,
+# About 1.2 GB of wheels (CUDA 13.0: nvcc, runtime headers, NVVM, CCCL, cuBLAS, cuRAND,
 # NVRTC), installed into a cache folder and reused while its stamp matches the package
 # list. Progress goes to stderr; only `export` lines go to stdout.
 #
+# Pinned to CUDA 13.0 Update 2, not the newest: the lent H200s' driver (580) speaks CUDA
+# 13.0, and PTX from a newer nvcc is refused by an older driver
+# (CUDA_ERROR_UNSUPPORTED_PTX_VERSION) the moment candle loads its first kernel.
+#
 # Environment:
 #   NATIVEBENCH_CUDA_TOOLCHAIN  where it is installed (default
-#                               ~/.cache/nativebench/cuda-toolchain)
+#                               ~/.cache/nativebench/cuda-toolchain-13.0)
 #   CUDA_COMPUTE_CAP            GPU architecture to build kernels for (default 90: H100/H200)
-#   CUDARC_CUDA_VERSION         CUDA API version cudarc binds (default 13000; cudarc 0.19
-#                               rejects the wheels' 13.5 by name, and 13.0 is what the
-#                               driver of the GPUs this was aimed at supports)
+#   CUDARC_CUDA_VERSION         CUDA API version cudarc binds (default 13000, the
+#                               toolchain's and the lent GPUs' driver's)
 set -euo pipefail
 
-root="${NATIVEBENCH_CUDA_TOOLCHAIN:-$HOME/.cache/nativebench/cuda-toolchain}"
-# Pinned, so every machine compiles with the same nvcc (CUDA 13.5).
+root="${NATIVEBENCH_CUDA_TOOLCHAIN:-$HOME/.cache/nativebench/cuda-toolchain-13.0}"
+# Pinned, so every machine compiles with the same nvcc (CUDA 13.0 Update 2).
 packages=(
-    nvidia-cuda-nvcc==13.5.37
-    nvidia-cuda-runtime==13.5.37
-    nvidia-cuda-crt==13.5.37
-    nvidia-nvvm==13.5.37
-    nvidia-cuda-cccl==13.3.5.0.6
-    nvidia-cublas==13.10.0.20
-    nvidia-curand==10.4.5.25
-    nvidia-cuda-nvrtc==13.5.37
+    nvidia-cuda-nvcc==13.0.88
+    nvidia-cuda-runtime==13.0.88
+    nvidia-cuda-crt==13.0.88
+    nvidia-nvvm==13.0.88
+    nvidia-cuda-cccl==13.0.85
+    nvidia-cublas==13.0.2.14
+    nvidia-curand==10.4.0.35
+    nvidia-cuda-nvrtc==13.0.88
 )
 stamp="$root/.installed"
 want="${packages[*]}"

@@ -6,6 +6,7 @@ use clap::Args;
 
 use super::OutputFormat;
 use crate::engine::agreement::{self, AgreementConfig, AgreementReport};
+use crate::engine::device::DeviceSpec;
 use crate::error::{Error, Result};
 
 /// The prompt used when none is given.
@@ -27,6 +28,9 @@ pub struct AgreementArgs {
     /// CPU threads for both engines.
     #[arg(long, short = 't', allow_negative_numbers = true)]
     pub threads: Option<i64>,
+    /// candle's device: cpu, cuda:N or metal (llama.cpp, the reference, runs on the CPU).
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceSpec,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
 }
@@ -56,6 +60,7 @@ impl AgreementArgs {
             prompt: self.prompt.clone(),
             tokens: self.tokens as usize,
             threads,
+            device: self.device,
         })
     }
 }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::device::DeviceSpec;
 use super::EngineError;
 
 /// What to compare.
@@ -24,6 +25,8 @@ pub struct AgreementConfig {
     pub tokens: usize,
     /// CPU threads for both engines (default: each engine's default).
     pub threads: Option<usize>,
+    /// Where candle computes; llama.cpp, the reference, stays on the CPU.
+    pub device: DeviceSpec,
 }
 
 /// The outcome of a comparison.
@@ -31,6 +34,8 @@ pub struct AgreementConfig {
 pub struct AgreementReport {
     pub model: String,
     pub model_path: Option<PathBuf>,
+    /// candle's device (llama.cpp ran on the CPU).
+    pub candle_device: DeviceSpec,
     /// Prompt tokens both engines were given.
     pub prompt_tokens: usize,
     /// Whether candle's own tokenizer gives the same ids for the prompt.
@@ -89,12 +94,14 @@ impl AgreementReport {
             .unwrap_or_default();
         format!(
             "model: {}{path}\n\
+             candle on {}, llama.cpp on the CPU\n\
              prompt: {} tokens, the same ids to both engines (candle's tokenizer {})\n\
              greedy tokens: {}/{} agree from the start, {}/{} positions in total\n\
              first-step logits: max |candle - llama.cpp| = {:.3e}, max |llama.cpp| = {:.3e}, relative = {:.3e}\n\
              candle:    {:?}\n\
              llama.cpp: {:?}\n",
             self.model,
+            self.candle_device,
             self.prompt_tokens,
             if self.tokenizers_agree {
                 "agrees"
@@ -124,7 +131,7 @@ mod imp {
     use super::*;
     use crate::engine::candle::CandleEngine;
     use crate::engine::llama_cpp::LlamaCppEngine;
-    use crate::engine::{Engine, EngineConfig, EngineKind, LlamaCppConfig};
+    use crate::engine::{CandleConfig, Engine, EngineConfig, EngineKind, LlamaCppConfig};
 
     pub(super) fn check(config: &AgreementConfig) -> Result<AgreementReport, EngineError> {
         let base = EngineConfig {
@@ -134,6 +141,10 @@ mod imp {
             llama: LlamaCppConfig {
                 parallel: 1,
                 ..LlamaCppConfig::default()
+            },
+            candle: CandleConfig {
+                device: config.device,
+                ..CandleConfig::default()
             },
             ..EngineConfig::default()
         };
@@ -159,6 +170,7 @@ mod imp {
         Ok(AgreementReport {
             model: info.model,
             model_path: info.model_path,
+            candle_device: config.device,
             prompt_tokens: prompt.len(),
             tokenizers_agree,
             tokens: config.tokens,

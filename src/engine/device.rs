@@ -107,17 +107,19 @@ pub fn spec_of(device: &Device) -> DeviceSpec {
 
 #[cfg(feature = "cuda")]
 fn open_cuda(ordinal: usize) -> Result<Device, EngineError> {
-    // cudarc panics, rather than erroring, when it loads the driver library itself and
-    // finds none; candle links the driver instead, but asking first costs one dlopen and
-    // keeps the error a sentence whichever way cudarc was built.
-    if !cuda_driver_present() {
+    // cudarc panics, or prints errors it cannot name, when the driver is missing, a stub,
+    // or too old; asking the driver first, through dlopen, keeps every one of those a
+    // sentence that names the driver.
+    let count = cuda_driver::probe()
+        .map_err(|e| EngineError::setup("CUDA", format!("cannot open cuda:{ordinal}: {e}")))?;
+    if ordinal >= count {
         return Err(EngineError::setup(
             "CUDA",
-            "no CUDA driver found (libcuda.so.1 could not be loaded): is an NVIDIA driver installed?",
+            format!("cannot open cuda:{ordinal}: the CUDA driver sees {count} device(s)"),
         ));
     }
-    // Creating a context can still fail (bad ordinal, driver/runtime mismatch); a panic
-    // from inside cudarc must not take the process down with a backtrace.
+    // Creating a context can still fail; a panic from inside cudarc must not take the
+    // process down with a backtrace.
     match std::panic::catch_unwind(|| Device::new_cuda(ordinal)) {
         Ok(Ok(device)) => Ok(device),
         Ok(Err(e)) => Err(EngineError::setup(
@@ -142,33 +144,96 @@ fn open_cuda(_ordinal: usize) -> Result<Device, EngineError> {
 /// Whether the CUDA driver library can be loaded in this process.
 #[cfg(feature = "cuda")]
 pub fn cuda_driver_present() -> bool {
-    ["libcuda.so.1", "libcuda.so"]
-        .iter()
-        .any(|name| can_dlopen(name))
-}
-
-/// Whether the dynamic loader finds and loads this library (then lets it go again).
-#[cfg(feature = "cuda")]
-fn can_dlopen(name: &str) -> bool {
-    let Ok(c_name) = std::ffi::CString::new(name) else {
-        return false;
-    };
-    // SAFETY: `c_name` is a valid NUL-terminated string; a non-null handle from dlopen is
-    // released exactly once. Loading libcuda runs no code of ours.
-    unsafe {
-        let handle = libc::dlopen(c_name.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL);
-        if handle.is_null() {
-            return false;
-        }
-        libc::dlclose(handle);
-    }
-    true
+    cuda_driver::Library::open().is_some()
 }
 
 /// Whether the CUDA driver library can be loaded (never, in a build without CUDA).
 #[cfg(not(feature = "cuda"))]
 pub fn cuda_driver_present() -> bool {
     false
+}
+
+/// The CUDA driver asked directly (`cuInit`, `cuDeviceGetCount`) through dlopen, before
+/// cudarc is: the answer is an error code this module can name, never a panic.
+#[cfg(feature = "cuda")]
+mod cuda_driver {
+    use std::ffi::{c_int, c_uint, c_void, CStr};
+
+    /// The driver library, loaded; released when dropped.
+    pub struct Library(*mut c_void);
+
+    impl Library {
+        pub fn open() -> Option<Library> {
+            ["libcuda.so.1", "libcuda.so"].iter().find_map(|name| {
+                let c_name = std::ffi::CString::new(*name).ok()?;
+                // SAFETY: a valid NUL-terminated name; a non-null handle is closed once, in
+                // Drop. Loading libcuda runs no code of ours.
+                let handle =
+                    unsafe { libc::dlopen(c_name.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+                (!handle.is_null()).then_some(Library(handle))
+            })
+        }
+
+        fn symbol(&self, name: &CStr) -> Option<*mut c_void> {
+            // SAFETY: a live handle and a NUL-terminated name.
+            let f = unsafe { libc::dlsym(self.0, name.as_ptr()) };
+            (!f.is_null()).then_some(f)
+        }
+    }
+
+    impl Drop for Library {
+        fn drop(&mut self) {
+            // SAFETY: the handle came from dlopen and is closed exactly once.
+            unsafe { libc::dlclose(self.0) };
+        }
+    }
+
+    /// Initialises the driver and returns how many devices it sees.
+    pub fn probe() -> Result<usize, String> {
+        let lib = Library::open().ok_or(
+            "no CUDA driver found (libcuda.so.1 could not be loaded): is an NVIDIA driver installed?",
+        )?;
+        let (Some(init), Some(count)) = (lib.symbol(c"cuInit"), lib.symbol(c"cuDeviceGetCount"))
+        else {
+            return Err("the CUDA driver library (libcuda.so.1) lacks cuInit".into());
+        };
+        // SAFETY: both symbols are the driver API's, with these C signatures
+        // (CUresult cuInit(unsigned int), CUresult cuDeviceGetCount(int *)).
+        let (init, count): (
+            unsafe extern "C" fn(c_uint) -> c_int,
+            unsafe extern "C" fn(*mut c_int) -> c_int,
+        ) = unsafe { (std::mem::transmute(init), std::mem::transmute(count)) };
+        // SAFETY: plain calls with a valid out-pointer.
+        let rc = unsafe { init(0) };
+        if rc != 0 {
+            return Err(explain(rc));
+        }
+        let mut n: c_int = 0;
+        // SAFETY: as above.
+        let rc = unsafe { count(&mut n) };
+        if rc != 0 {
+            return Err(explain(rc));
+        }
+        Ok(n.max(0) as usize)
+    }
+
+    /// One sentence for a `CUresult` from `cuInit`, naming the driver.
+    pub fn explain(rc: c_int) -> String {
+        let what = match rc {
+            34 => "libcuda.so.1 is a stub library, not an NVIDIA driver (CUDA_ERROR_STUB_LIBRARY)",
+            35 => "the NVIDIA driver is older than this build's CUDA 13.0 (CUDA_ERROR_INSUFFICIENT_DRIVER)",
+            100 => "the CUDA driver found no GPU (CUDA_ERROR_NO_DEVICE)",
+            101 => "the CUDA driver rejected the device (CUDA_ERROR_INVALID_DEVICE)",
+            3 => "the CUDA driver failed to initialise (CUDA_ERROR_NOT_INITIALIZED)",
+            999 => "the CUDA driver failed with an unknown error (CUDA_ERROR_UNKNOWN)",
+            _ => "",
+        };
+        if what.is_empty() {
+            format!("the CUDA driver's cuInit failed with CUresult {rc}")
+        } else {
+            what.to_string()
+        }
+    }
 }
 
 #[cfg(feature = "metal")]
@@ -259,12 +324,12 @@ mod tests {
 
     #[test]
     #[cfg(feature = "cuda")]
-    fn cuda_without_a_driver_is_an_error_not_a_panic() {
-        if cuda_driver_present() {
-            return; // a machine with a GPU: the open may well succeed
+    fn cuda_errors_name_the_driver() {
+        for rc in [34, 35, 100, 7] {
+            let e = cuda_driver::explain(rc);
+            assert!(e.contains("driver"), "{rc}: {e}");
         }
-        let e = open(&DeviceSpec::Cuda(0)).unwrap_err().to_string();
-        assert!(e.contains("no CUDA driver"), "{e}");
+        assert!(cuda_driver::explain(34).contains("stub"));
     }
 
     #[test]

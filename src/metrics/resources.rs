@@ -2,7 +2,7 @@
 //! sampled on a background thread while a run measures, plus the GPUs' utilisation,
 //! memory, power and temperature where an NVIDIA driver is present.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -32,6 +32,8 @@ pub struct ResourceSummary {
 /// A running sampler; [`ResourceSampler::stop`] ends it and summarises.
 pub struct ResourceSampler {
     stop: Arc<AtomicBool>,
+    /// Memory samples the thread has taken so far.
+    taken: Arc<AtomicUsize>,
     handle: Option<JoinHandle<(Vec<f64>, Vec<GpuReading>)>>,
     started: Instant,
     cpu_start: Option<f64>,
@@ -42,6 +44,8 @@ impl ResourceSampler {
     pub fn start() -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let taken = Arc::new(AtomicUsize::new(0));
+        let count = taken.clone();
         let handle = std::thread::Builder::new()
             .name("nativebench-rss".into())
             .spawn(move || {
@@ -52,6 +56,7 @@ impl ResourceSampler {
                 while !flag.load(Ordering::Relaxed) {
                     if let Some(rss) = rss_mib() {
                         samples.push(rss);
+                        count.fetch_add(1, Ordering::Relaxed);
                     }
                     if let Some(p) = &probe {
                         gpu.push(p.read());
@@ -63,10 +68,17 @@ impl ResourceSampler {
             .ok();
         ResourceSampler {
             stop,
+            taken,
             handle,
             started: Instant::now(),
             cpu_start: cpu_seconds(),
         }
+    }
+
+    /// Memory samples taken so far on the sampling thread (not counting the one `stop`
+    /// adds).
+    pub fn samples_taken(&self) -> usize {
+        self.taken.load(Ordering::Relaxed)
     }
 
     /// Stops sampling. `None` where the OS gives no figures.
@@ -139,14 +151,26 @@ mod tests {
     fn samples_this_process() {
         let s = ResourceSampler::start();
         let v: Vec<u8> = vec![1; 8 << 20];
-        std::thread::sleep(Duration::from_millis(120));
+        // Two samples from the background thread, however late a busy machine first runs
+        // it (a fixed sleep could end before it took any), bounded.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while s.samples_taken() < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the sampler took no 2 samples in 30 s"
+            );
+            std::thread::sleep(SAMPLE_EVERY);
+        }
         let r = s.stop().unwrap();
         assert!(v.iter().all(|&b| b == 1));
         assert!(
             r.rss_peak_mib >= r.rss_avg_mib * 0.99 && r.rss_avg_mib > 1.0,
             "{r:?}"
         );
-        assert!(r.samples >= 2);
+        assert!(
+            r.samples >= 3,
+            "two from the thread, one at the stop: {r:?}"
+        );
     }
 
     #[test]

@@ -106,17 +106,25 @@ pub fn run_http(
     })
 }
 
-/// One request, start to record: the unit every spawned task runs.
+/// One request, start to record: the unit every spawned task runs. `None`, with nothing
+/// sent, when its clock would start at or past the run's `deadline` (`--duration`): the
+/// dispatcher checks the deadline before it spawns the task, but the task may first run
+/// later on a busy machine, and a request that starts after the duration is not part of
+/// the run.
 async fn one(
     client: Arc<HttpClient>,
     req: Request,
     repetition: u32,
     run_start: Instant,
-) -> RequestRecord {
+    deadline: Option<Instant>,
+) -> Option<RequestRecord> {
     let mut rec = MarkRecorder::start(req.max_tokens as usize, &NEVER);
+    if deadline.is_some_and(|d| rec.t0() >= d) {
+        return None;
+    }
     let result = client.generate(&req, &mut rec).await;
     let te = Instant::now();
-    record_of(rec, &req, result, te, run_start, repetition)
+    Some(record_of(rec, &req, result, te, run_start, repetition))
 }
 
 /// Turns a reply into a record, adding what only HTTP replies carry.
@@ -273,11 +281,13 @@ async fn drive(
             }
             let (client, req, tx) = (client.clone(), req.clone(), tx.clone());
             tokio::spawn(async move {
-                let record = one(client, req, rep, run_start).await;
+                let record = one(client, req, rep, run_start, deadline).await;
                 drop(permit);
                 // The receiver outlives every sender; a closed channel means the run
                 // was abandoned, and the record has nowhere to go.
-                let _ = tx.send(record);
+                if let Some(record) = record {
+                    let _ = tx.send(record);
+                }
             });
         }
         drop(tx);

@@ -84,8 +84,13 @@ async fn answer(mut s: TcpStream, fault: &str) {
         "cut_midway" => format!("{SSE_HEAD}{ROLE}{}data: {{\"choices\":[{{\"del", chunk("a")),
         "stall" => {
             let _ = s.write_all(format!("{SSE_HEAD}{ROLE}{}", chunk("a")).as_bytes()).await;
-            // Past the client's 1 s timeout, then give up; bounded either way.
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            // Silent until the client gives up (its 1 s timeout) and hangs up. A fixed
+            // wait would close the connection itself once over, and a client that a busy
+            // machine had not run by then would see a disconnect, not a timeout. Bounded
+            // all the same.
+            let mut rest = [0u8; 256];
+            let hung_up = async { while matches!(s.read(&mut rest).await, Ok(n) if n > 0) {} };
+            let _ = tokio::time::timeout(Duration::from_secs(50), hung_up).await;
             return;
         }
         "no_usage" => format!("{SSE_HEAD}{ROLE}{}data: [DONE]\n\n", chunk("a")),
@@ -295,11 +300,9 @@ fn every_fault_is_recorded_with_its_kind_and_the_run_goes_on() {
 
 #[test]
 fn connection_refused_is_recorded_not_fatal() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Held for the whole run: refused, and no other test's server can take it meanwhile.
+    let reserved = reserve_port();
+    let port = reserved.port;
     let tmp = tempdir();
     let out = tmp.path().join("refused");
     let o = run(&[

@@ -8,6 +8,8 @@ mod http;
 #[cfg(feature = "llama-cpp")]
 mod llama_cpp;
 mod model;
+#[cfg(any(feature = "candle", feature = "llama-cpp"))]
+mod nvtx;
 mod report;
 mod run;
 mod serve;

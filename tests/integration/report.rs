@@ -543,8 +543,10 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 
-    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
-    let _ = std::fs::remove_file(&shot);
+    // Taken inside this test's own directory: another run of the suite on the same target
+    // folder (a second checkout, CI beside a developer) must not remove or overwrite it
+    // while this one reads it. Kept for people afterwards by an atomic rename.
+    let shot = tmp.path().join("report-screenshot.png");
     let profile = tempdir();
     let o = std::process::Command::new(&chromium)
         .args([
@@ -579,5 +581,9 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
         "{} bytes",
         png.len()
     );
-    eprintln!("screenshot: {}", shot.display());
+    let kept = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
+    let staged = kept.with_file_name(format!(".report-screenshot.png.{}", std::process::id()));
+    std::fs::write(&staged, &png).unwrap();
+    std::fs::rename(&staged, &kept).unwrap();
+    eprintln!("screenshot: {}", kept.display());
 }

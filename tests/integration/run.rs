@@ -152,6 +152,8 @@ fn sim_delays_are_recovered_exactly() {
         "sim",
         "--workload",
         "short",
+        "--num-prompts",
+        "20",
         "--output-len",
         "24",
         "--out",
@@ -172,22 +174,30 @@ fn sim_delays_are_recovered_exactly() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let m = json(&out.join("metrics.json"));
-    let close = |got: f64, want: f64| (got - want).abs() <= (0.02 * want).max(0.2);
-    let prefill = num(&m, "prefill_ms.p50");
-    let step = num(&m, "decode_step_ms.p50");
-    assert!(
-        close(prefill, 20.0),
-        "prefill p50 {prefill} ms, configured 20 ms"
-    );
-    assert!(
-        close(step, 5.0),
-        "decode step p50 {step} ms, configured 5 ms"
-    );
-    assert!(
-        close(num(&m, "template_ms.p50"), 0.5),
-        "{}",
-        m["template_ms"]
-    );
+    // The sim never ends a wait early, so no phase may measure shorter than configured:
+    // exact, whatever the load. It can end one late, when a busy machine runs its thread
+    // late, and any median can drift with that; but a mark in the wrong place shifts
+    // every sample, the quickest too. So the quickest of each phase (20 prefills and
+    // templates, 460 decode steps) must match the configured delay within 2% or 0.2 ms.
+    let close = |got: f64, want: f64| got <= want + (0.02 * want).max(0.2);
+    for (phase, want) in [
+        ("prefill_ms", 20.0),
+        ("decode_step_ms", 5.0),
+        ("template_ms", 0.5),
+    ] {
+        let (min, p50) = (
+            num(&m, &format!("{phase}.min")),
+            num(&m, &format!("{phase}.p50")),
+        );
+        assert!(
+            min >= want - 1e-6,
+            "{phase}: one measured {min} ms, under the configured {want} ms"
+        );
+        assert!(
+            close(min, want),
+            "{phase}: the quickest measured {min} ms (p50 {p50}), configured {want} ms"
+        );
+    }
     for s in samples(&out) {
         let parts = num(&s, "template_ms") + num(&s, "tokenize_ms") + num(&s, "prefill_ms");
         let ttft = num(&s, "ttft_ms");
@@ -235,14 +245,21 @@ fn sim_batch_decodes_requests_together() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let m = json(&out.join("metrics.json"));
-    let close = |got: f64, want: f64| (got - want).abs() <= (0.05 * want).max(1.0);
+    // The sim's waits never end early, so each request's TTFT is at least the prefill
+    // and its TPOT at least the step: exact. They end late when a busy machine runs the
+    // sim late, so the upper bounds only need to tell a shared prefill and step from
+    // separate ones: prefilling one request after another would put the second first
+    // token at 60 ms or later, and a step that cost per request would take 40 ms or more.
     for s in samples(&out) {
-        let ttft = num(&s, "ttft_ms");
+        let (ttft, tpot) = (num(&s, "ttft_ms"), num(&s, "tpot_ms"));
         assert!(
-            close(ttft, 30.0),
+            (30.0 - 1e-6..45.0).contains(&ttft),
             "TTFT {ttft} ms, one shared prefill of 30 ms"
         );
-        assert!(close(num(&s, "tpot_ms"), 20.0), "{}", s["tpot_ms"]);
+        assert!(
+            (20.0 - 1e-6..30.0).contains(&tpot),
+            "TPOT {tpot} ms, one shared step of 20 ms"
+        );
     }
     // One request alone takes 30 + 9 * 20 = 210 ms: 4 one after another would give
     // 40 / 0.84 s = 48 tok/s, the four together 40 / 0.21 s = 190 tok/s.
@@ -786,11 +803,26 @@ fn bench_recovers_the_sim_delays() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(recs.len(), 2);
-    let close = |got: f64, want: f64| (got - want).abs() / want < 0.25;
-    assert_eq!(recs[0]["test"], "pp100");
-    assert!(close(num(&recs[0], "avg_ts"), 100.0 / 0.030), "{}", recs[0]);
-    assert_eq!(recs[1]["test"], "tg10");
-    assert!(close(num(&recs[1], "avg_ts"), 10.0 / 0.100), "{}", recs[1]);
+    // The sim never ends a wait early, so no repetition (nor their mean) can beat the
+    // configured rate: exact. A busy machine can make any repetition slow, but not all
+    // of them alike, so the fastest repetition must come within 25% of it.
+    let recovers = |rec: &Value, test: &str, want: f64| {
+        assert_eq!(rec["test"], test);
+        assert!(num(rec, "avg_ts") <= want * (1.0 + 1e-9), "{rec}");
+        let fastest = rec["samples_ts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_f64().unwrap())
+            .fold(0.0, f64::max);
+        assert!(fastest <= want * (1.0 + 1e-9), "{rec}");
+        assert!(
+            fastest > want * 0.75,
+            "{test}: fastest {fastest} t/s: {rec}"
+        );
+    };
+    recovers(&recs[0], "pp100", 100.0 / 0.030);
+    recovers(&recs[1], "tg10", 10.0 / 0.100);
 
     let md = run(&[
         "bench",

@@ -207,8 +207,11 @@ fn a_request_joins_a_running_batch_between_decode_steps() {
     let queued = short["engine_timings_ms"]["server_queue_ms"]
         .as_f64()
         .unwrap();
+    // Joining at the next step means waiting at most one 20 ms step, plus however late a
+    // busy machine wakes the engine thread; held for the long request it would wait
+    // about 300 ms. Half of that tells the two apart without timing the scheduler.
     assert!(
-        queued < 60.0,
+        queued < 150.0,
         "the short request waited {queued:.1} ms for the long one: {short}"
     );
 }
@@ -292,11 +295,55 @@ fn http_engine_recovers_the_sims_delays_through_serve() {
     panic!("the served path misses the sim's delays by more than 5% + 1 ms: {misses:?}");
 }
 
+/// A loopback connection whose receiving socket asks for kernel receive timestamps, and
+/// has been sent a stamped read. Linux stamps received packets for the whole host while
+/// any socket asks for stamps, and switches that on (and off, when the last such socket
+/// closes) from a deferred work item: a process that opens the first timestamping socket
+/// can get its first reads unstamped, later on a busy machine. While this lives, every
+/// socket on the host gets its stamps from its first packet on.
+#[cfg(target_os = "linux")]
+struct StampsOn {
+    _client: TcpStream,
+    _server: TcpStream,
+}
+
+#[cfg(target_os = "linux")]
+fn stamps_on() -> StampsOn {
+    use nativebench::engine::http::receipt::{enable_fd, recv_fd};
+    use std::os::fd::AsRawFd;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    enable_fd(client.as_raw_fd()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut buf = [0u8; 64];
+    loop {
+        server.write_all(b".").unwrap();
+        let (n, stamp) = recv_fd(client.as_raw_fd(), &mut buf).unwrap();
+        assert!(n > 0);
+        if stamp.is_some() {
+            return StampsOn {
+                _client: client,
+                _server: server,
+            };
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the kernel stamped no loopback read in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// Kernel receive stamps are Linux only (src/engine/http/receipt.rs).
+#[cfg(target_os = "linux")]
 #[test]
 fn the_chunk_profile_splits_each_tokens_latency_at_the_kernels_receipt() {
     // benches/client-capacity.sh reads this file: every token chunk after the warmup gets
     // its process, client-added, transit and delivery times, and each part sits inside
-    // the whole (process <= client <= delivery, transit = delivery - client).
+    // the whole (process <= client <= delivery, transit = delivery - client). The counts
+    // below need every read stamped, so stamping is switched on for the host first.
+    let _stamps = stamps_on();
     let mut args = SIM_20_5.to_vec();
     args.extend(["--sim-batch", "4", "--stamp-chunks"]);
     let server = serve(&args);

@@ -95,3 +95,30 @@ pub fn http_run(url: &str, out: &Path, extra: &[&str]) -> Output {
     assert!(o.status.success(), "{}", stderr(&o));
     o
 }
+
+/// A loopback port held for the test: bound, so no other socket on the host is given it
+/// (another `bind` to port 0, or an outgoing connection's local port), but not listening,
+/// so a connection to it is refused. Picking a free port by binding and closing a
+/// listener leaves it free for anyone until it is used, and a test that runs beside
+/// others could find a stranger's server there. A server started later can still bind
+/// and listen on it, with SO_REUSEADDR (nativebench's and llama-server's listeners set
+/// it) or SO_REUSEPORT: Linux lets sockets that all set one of these share a port as long
+/// as only one of them listens. Released when dropped.
+pub struct ReservedPort {
+    _socket: tokio::net::TcpSocket,
+    pub port: u16,
+}
+
+pub fn reserve_port() -> ReservedPort {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket.set_reuseaddr(true).unwrap();
+    socket.set_reuseport(true).unwrap();
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind a loopback port");
+    let port = socket.local_addr().unwrap().port();
+    ReservedPort {
+        _socket: socket,
+        port,
+    }
+}

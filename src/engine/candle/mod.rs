@@ -4,8 +4,8 @@
 //! Each request starts from an empty KV cache. Prefill runs the prompt in chunks of the
 //! batch size and samples the first token; each decode step is one token through the
 //! model plus sampling. The device is synchronized before every mark; on CUDA, events on
-//! candle's stream also time prefill and each decode step on the device. Every phase is an
-//! NVTX range on `nvtx` builds.
+//! candle's stream also time prefill and each decode step on the device. Each request and
+//! its phases are NVTX ranges on `nvtx` builds (`metrics::nvtx`).
 
 mod model;
 mod safetensors;
@@ -22,7 +22,7 @@ use super::{
     FailureKind, FinishReason, Mark, Outcome, Recorder, Request, SamplingConfig, TokenBench,
 };
 use crate::metrics::device_clock::DeviceTimer;
-use crate::metrics::nvtx;
+use crate::metrics::nvtx::{self, Span};
 use model::{first_line, Loaded};
 
 pub use model::SUPPORTED_GGUF;
@@ -153,10 +153,19 @@ impl CandleEngine {
         let mut last = None;
         for chunk in tokens.chunks(self.n_batch) {
             let (device, weights) = (&self.device, &mut self.model.weights);
-            let logits = self.pool.install(|| -> candle_core::Result<Tensor> {
+            let mut run = || -> candle_core::Result<Tensor> {
                 let input = Tensor::new(chunk, device)?.unsqueeze(0)?;
                 weights.forward(&input, pos)
-            });
+            };
+            // The pool sizes candle's CPU matmuls; a GPU's kernels are launched from the
+            // calling thread instead, so that they sit inside this thread's NVTX ranges
+            // (Nsight Compute's `--nvtx-include "decode 3/"` found no kernel when they
+            // were launched from a pool thread) and no step pays a thread hop.
+            let logits = if device.is_cpu() {
+                self.pool.install(run)
+            } else {
+                run()
+            };
             last = Some(logits.map_err(|e| failed(first_line(&e.to_string()).to_owned()))?);
             pos += chunk.len();
         }
@@ -169,12 +178,12 @@ impl CandleEngine {
     /// Template and tokenize, marking both, and check the request fits the context.
     fn prepare(&self, req: &Request, rec: &mut dyn Recorder) -> Result<Vec<u32>, EngineError> {
         let text = {
-            let _r = nvtx::range("template");
+            let _r = nvtx::range(Span::Template);
             prompt::render(&req.prompt, self.model.template.as_ref())?
         };
         self.mark(rec, Mark::Templated)?;
         let tokens = {
-            let _r = nvtx::range("tokenize");
+            let _r = nvtx::range(Span::Tokenize);
             self.tokenize(&text)?
         };
         self.mark(rec, Mark::Tokenized)?;
@@ -197,7 +206,11 @@ impl CandleEngine {
         sampler: &mut Option<LogitsProcessor>,
         rec: &mut dyn Recorder,
     ) -> Result<u32, EngineError> {
-        let _r = nvtx::range(if step == 0 { "prefill" } else { "decode" });
+        let _r = nvtx::range(if step == 0 {
+            Span::Prefill
+        } else {
+            Span::Decode(step)
+        });
         if let Some(t) = &mut self.timer {
             t.start();
         }
@@ -248,11 +261,13 @@ impl CandleEngine {
             self.mark(rec, Mark::Tokens(1))?;
             out.push(token);
         }
-        let text = self
-            .model
-            .tokenizer
-            .decode(&out, true)
-            .map_err(|e| failed(format!("detokenize: {e}")))?;
+        let text = {
+            let _r = nvtx::range(Span::Detokenize);
+            self.model
+                .tokenizer
+                .decode(&out, true)
+                .map_err(|e| failed(format!("detokenize: {e}")))?
+        };
         self.mark(rec, Mark::Detokenized)?;
         Ok(Outcome {
             prompt_tokens: prompt.len() as u32,
@@ -357,7 +372,10 @@ impl Engine for CandleEngine {
     }
 
     fn generate(&mut self, req: &Request, rec: &mut dyn Recorder) -> Result<Outcome, EngineError> {
-        let result = self.run(req, rec);
+        let result = {
+            let _r = nvtx::range(Span::Request(req.id));
+            self.run(req, rec)
+        };
         // The next request starts from an empty cache whatever happened to this one.
         self.model.weights.clear();
         result

@@ -9,7 +9,10 @@
 //!   bytes ([`receipt`](super::receipt)) to the token mark: the process time above plus
 //!   the client's wake-up and its wait behind other sockets. Exact for a chunk that came
 //!   alone in its read; for the earlier chunks of a read that brought several it starts
-//!   at the newest bytes' receipt, so `shared_read_chunks` counts those.
+//!   at the newest bytes' receipt, so `shared_read_chunks` counts those. A read the kernel
+//!   did not stamp (the first packets after the host's first timestamping socket is
+//!   opened, before the kernel's deferred switch-on has run) has no client latency, and
+//!   `unstamped_chunks` counts its chunks instead of the profile pretending.
 //! - delivery: from the server handing the chunk to its connection (`serve
 //!   --stamp-chunks`) to the token mark, and transit, from that stamp to the kernel's
 //!   receipt: the server's write and the loopback, which are not the client's.
@@ -35,6 +38,8 @@ pub struct ChunkSamples {
     delivery: Vec<u64>,
     /// Token chunks that came in the same read as an earlier one.
     shared_read: u64,
+    /// Token chunks whose read carried no kernel receive stamp.
+    unstamped: u64,
     last_read_ns: u64,
 }
 
@@ -48,8 +53,9 @@ impl ChunkSamples {
         }
         self.last_read_ns = arrived.read_ns;
         self.process.push(now.saturating_sub(arrived.read_ns));
-        if let Some(kernel) = arrived.kernel_ns {
-            self.client.push(now.saturating_sub(kernel));
+        match arrived.kernel_ns {
+            Some(kernel) => self.client.push(now.saturating_sub(kernel)),
+            None => self.unstamped += 1,
         }
         if let Some(sent) = sent_ns {
             self.delivery.push(now.saturating_sub(sent));
@@ -68,6 +74,7 @@ struct Hists {
     transit: Histogram<u64>,
     delivery: Histogram<u64>,
     shared_read: u64,
+    unstamped: u64,
 }
 
 impl Hists {
@@ -79,6 +86,7 @@ impl Hists {
             transit: h(),
             delivery: h(),
             shared_read: 0,
+            unstamped: 0,
         }
     }
 }
@@ -126,6 +134,9 @@ struct ProfileFile {
     delivery: Dist,
     /// Token chunks that came in the same read as an earlier one (see `client`).
     shared_read_chunks: u64,
+    /// Token chunks whose read the kernel did not stamp: in `process`, not in `client`
+    /// or `transit`.
+    unstamped_chunks: u64,
     /// CPU time of the whole client process so far (user + system), in seconds.
     client_cpu_s: f64,
 }
@@ -156,6 +167,7 @@ impl ChunkProfile {
             }
         }
         h.shared_read += s.shared_read;
+        h.unstamped += s.unstamped;
     }
 
     /// Forgets the samples so far (those of the warmup).
@@ -178,6 +190,7 @@ impl ChunkProfile {
                 transit: Dist::of(&h.transit),
                 delivery: Dist::of(&h.delivery),
                 shared_read_chunks: h.shared_read,
+                unstamped_chunks: h.unstamped,
                 client_cpu_s: process_cpu_s(),
             }
         };
@@ -196,4 +209,47 @@ fn process_cpu_s() -> f64 {
     }
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A read without a kernel stamp is counted as such, not dropped from the profile
+    /// unseen and not given a made-up client latency.
+    #[test]
+    fn a_read_without_a_kernel_stamp_is_counted_as_unstamped() {
+        let mut s = ChunkSamples::default();
+        let read_ns = monotonic_ns();
+        s.token(
+            Arrival {
+                read_ns,
+                kernel_ns: None,
+            },
+            Some(read_ns),
+        );
+        s.token(
+            Arrival {
+                read_ns: read_ns + 1,
+                kernel_ns: Some(read_ns),
+            },
+            Some(read_ns),
+        );
+        assert_eq!(
+            (s.process.len(), s.client.len(), s.transit.len()),
+            (2, 1, 1)
+        );
+        assert_eq!(s.unstamped, 1);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profile.json");
+        let p = ChunkProfile::new(&path);
+        p.merge(&s);
+        p.write().unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["unstamped_chunks"], 1);
+        assert_eq!(v["client"]["count"], 1);
+        assert_eq!(v["process"]["count"], 2);
+    }
 }

@@ -3,7 +3,8 @@
 //! Prefill and decode go through the same llama.cpp calls llama-bench makes
 //! (`llama_batch_get_one` in chunks of the batch size, then one token per step), so its
 //! numbers and llama-bench's measure the same work. Every mark is preceded by
-//! `llama_synchronize`, so no phase hides queued device work.
+//! `llama_synchronize`, so no phase hides queued device work. Each request and its phases
+//! are NVTX ranges on `nvtx` builds (`metrics::nvtx`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use super::{
     CacheType, Capabilities, Engine, EngineConfig, EngineError, EngineInfo, FinishReason,
     FlashAttn, Mark, Outcome, Prompt, Recorder, Request, SamplingConfig, TokenBench,
 };
+use crate::metrics::nvtx::{self, Span};
 use crate::workload::template::ChatTemplate;
 
 mod threadpool;
@@ -320,11 +322,17 @@ impl LlamaCppEngine {
         req: &Request,
         rec: &mut dyn Recorder,
     ) -> Result<Vec<LlamaToken>, EngineError> {
-        let text = self.render(&req.prompt)?;
+        let text = {
+            let _r = nvtx::range(Span::Template);
+            self.render(&req.prompt)?
+        };
         self.ctx.synchronize();
         rec.mark(Mark::Templated);
 
-        let prompt = self.tokenize(&text);
+        let prompt = {
+            let _r = nvtx::range(Span::Tokenize);
+            self.tokenize(&text)
+        };
         rec.mark(Mark::Tokenized);
         super::prompt::check_fits(
             prompt.len(),
@@ -340,9 +348,13 @@ impl LlamaCppEngine {
         self.ctx.reset_timings();
         let mut sampler = self.sampler(req.id);
         let vocab = self.model.vocab();
-        self.eval(&prompt)?;
-        let mut token = sampler.sample(&self.ctx, -1);
-        self.ctx.synchronize();
+        let mut token = {
+            let _r = nvtx::range(Span::Prefill);
+            self.eval(&prompt)?;
+            let token = sampler.sample(&self.ctx, -1);
+            self.ctx.synchronize();
+            token
+        };
         rec.mark(Mark::Tokens(1));
         let mut out = vec![token];
         let mut finish = FinishReason::Length;
@@ -354,16 +366,20 @@ impl LlamaCppEngine {
             if rec.interrupted() {
                 return Err(EngineError::Interrupted);
             }
+            let step = nvtx::range(Span::Decode(out.len()));
             self.eval(std::slice::from_ref(&token))
                 .map_err(|e| failed(format!("at output token {}: {e}", out.len())))?;
             token = sampler.sample(&self.ctx, -1);
             self.ctx.synchronize();
+            drop(step);
             rec.mark(Mark::Tokens(1));
             out.push(token);
         }
 
-        let bytes = vocab.detokenize(&out, false, false);
-        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let text = {
+            let _r = nvtx::range(Span::Detokenize);
+            String::from_utf8_lossy(&vocab.detokenize(&out, false, false)).into_owned()
+        };
         rec.mark(Mark::Detokenized);
 
         let t = self.ctx.timings();
@@ -449,11 +465,13 @@ impl LlamaCppEngine {
         slot: usize,
         batch: &mut LlamaBatch,
     ) -> Result<Seq<'r>, NotStarted<'r>> {
+        let _admit = nvtx::range(Span::Admit(a.req.id));
         let _ = self.ctx.clear_kv_cache_seq(Some(slot as u32), None, None);
         let prompt = match self.prepare(&a.req, &mut *a.rec) {
             Ok(p) => p,
             Err(e) => return Err((a.ticket, a.rec, e)),
         };
+        let prefill = nvtx::range(Span::Prefill);
         let n_batch = self.n_batch.max(1);
         let mut logits_at = 0;
         for (c, chunk) in prompt.chunks(n_batch).enumerate() {
@@ -481,6 +499,7 @@ impl LlamaCppEngine {
         let mut sampler = self.sampler(a.req.id);
         let token = sampler.sample(&self.ctx, logits_at);
         self.ctx.synchronize();
+        drop(prefill);
         a.rec.mark(Mark::Tokens(1));
         Ok(Seq {
             ticket: a.ticket,
@@ -501,6 +520,7 @@ impl LlamaCppEngine {
         decoding: &[bool],
         batch: &mut LlamaBatch,
     ) -> Result<(), EngineError> {
+        let joint = nvtx::range(Span::DecodeBatch(decoding.iter().filter(|d| **d).count()));
         batch.clear();
         for (slot, seq) in seqs.iter_mut().enumerate() {
             let Some(seq) = seq.as_mut().filter(|_| decoding[slot]) else {
@@ -523,6 +543,7 @@ impl LlamaCppEngine {
             seq.out.push(t);
         }
         self.ctx.synchronize();
+        drop(joint);
         for seq in stepped {
             seq.rec.mark(Mark::Tokens(1));
         }
@@ -546,7 +567,10 @@ impl LlamaCppEngine {
                 queue.finished(seq.ticket, seq.rec, Err(EngineError::Interrupted));
                 continue;
             }
-            let bytes = vocab.detokenize(&seq.out, false, false);
+            let bytes = {
+                let _r = nvtx::range(Span::Detokenize);
+                vocab.detokenize(&seq.out, false, false)
+            };
             seq.rec.mark(Mark::Detokenized);
             let outcome = Outcome {
                 prompt_tokens: seq.prompt_tokens,
@@ -642,7 +666,10 @@ impl Engine for LlamaCppEngine {
     }
 
     fn generate(&mut self, req: &Request, rec: &mut dyn Recorder) -> Result<Outcome, EngineError> {
-        let result = self.run(req, rec);
+        let result = {
+            let _r = nvtx::range(Span::Request(req.id));
+            self.run(req, rec)
+        };
         // After the last mark: the next request starts from an empty cache, whatever
         // happened to this one.
         self.clear_kv();
