@@ -21,6 +21,7 @@ BIN="$BUILD/bin"
 log() { echo "llama-cpp-tools: $*" >&2; }
 
 if [[ -x "$BIN/llama-server" && -x "$BIN/llama-bench" ]]; then
+  log "reusing $BIN"
   echo "$BIN"
   exit 0
 fi

@@ -51,6 +51,8 @@ if [[ ! -f "$stamp" ]] || [[ "$(cat "$stamp")" != "$want" ]]; then
     rm -rf "$root"
     mv "$root.partial" "$root"
     printf '%s' "$want" > "$stamp"
+else
+    echo "cuda-toolchain: reusing $root" >&2
 fi
 
 cuda="$root/site/nvidia/cu13"

@@ -73,7 +73,11 @@ else
     log "driver stub: reusing $link/libcuda.so.1"
 fi
 
-log "cargo build --release --features cuda,nvtx (target $target)"
+if [[ -d "$target/release" ]]; then
+    log "cargo build --release --features cuda,nvtx, reusing the target folder $target"
+else
+    log "cargo build --release --features cuda,nvtx into a new target folder $target"
+fi
 t0=$SECONDS
 # RUSTFLAGS replaces .cargo/config.toml's target-cpu=native; its C flags still apply.
 RUSTFLAGS="-C target-cpu=x86-64-v3 -L native=$link" \

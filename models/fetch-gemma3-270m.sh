@@ -22,6 +22,7 @@ die() { echo "error: $*" >&2; exit 1; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 if [[ -f "$out" ]] && [[ "$(sha "$out")" == "$expected" ]]; then
+    echo "fetch-gemma3-270m: reusing $out (sha256 checked)" >&2
     echo "$out"
     exit 0
 fi
