@@ -5,6 +5,7 @@
 # ${NATIVEBENCH_CACHE:-~/.cache/nativebench}, so a second run only relinks what changed.
 #
 #     kernels/gpu-build.sh            # prints the archive's path on stdout
+#     kernels/gpu-build.sh --test     # and runs the library's unit tests of that build
 #
 # - The CUDA toolchain is PyPI's CUDA 13.0 (kernels/cuda-toolchain.sh): the lent GPUs'
 #   driver speaks 13.0 and refuses PTX from a newer nvcc.
@@ -21,6 +22,12 @@
 # goes; default kernels/dist), CUDA_COMPUTE_CAP (default 90: H100/H200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+run_tests=0
+case "${1:-}" in
+    --test) run_tests=1 ;;
+    "") ;;
+    *) echo "usage: kernels/gpu-build.sh [--test]" >&2; exit 2 ;;
+esac
 
 log() { echo "gpu-build: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -80,11 +87,17 @@ else
 fi
 t0=$SECONDS
 # RUSTFLAGS replaces .cargo/config.toml's target-cpu=native; its C flags still apply.
-RUSTFLAGS="-C target-cpu=x86-64-v3 -L native=$link" \
-    CARGO_TARGET_DIR="$target" \
-    CARGO_PROFILE_RELEASE_DEBUG=false \
-    cargo build --release --locked --features cuda,nvtx --bin nativebench >&2
+build_env=(RUSTFLAGS="-C target-cpu=x86-64-v3 -L native=$link" CARGO_TARGET_DIR="$target"
+    CARGO_PROFILE_RELEASE_DEBUG=false)
+env "${build_env[@]}" cargo build --release --locked --features cuda,nvtx --bin nativebench >&2
 log "built in $((SECONDS - t0)) s"
+if [[ "$run_tests" == 1 ]]; then
+    # The library's unit tests with the CUDA code compiled in, run against the stub: the
+    # no-driver paths, and that the cuda build's tests compile at all.
+    log "cargo test --release --features cuda,nvtx --lib, against the driver stub"
+    env "${build_env[@]}" LD_LIBRARY_PATH="$link:$cuda_lib" \
+        cargo test --release --locked --features cuda,nvtx --lib >&2
+fi
 bin="$target/release/nativebench"
 
 # What the binary needs of the driver, and that the stub had all of it.
