@@ -52,8 +52,13 @@ for spec in $presets; do
 import csv, json, sys
 rows = [r for r in csv.DictReader(l for l in open(sys.argv[1]) if l.startswith('"'))
         if r.get("Metric Name") == "gpu__time_duration.sum"]
-scale = {"nsecond": 1e-6, "usecond": 1e-3, "msecond": 1.0}
-ms = [float(r["Metric Value"].replace(",", "")) * scale.get(r["Metric Unit"], float("nan")) for r in rows]
+# ncu names units either way, by version: "nsecond" or "ns".
+scale = {"nsecond": 1e-6, "ns": 1e-6, "usecond": 1e-3, "us": 1e-3, "msecond": 1.0, "ms": 1.0,
+         "second": 1e3, "s": 1e3}
+units = {r["Metric Unit"] for r in rows} - scale.keys()
+if units:
+    sys.exit(f"gpu-kernel-time: unknown ncu time units {sorted(units)}")
+ms = [float(r["Metric Value"].replace(",", "")) * scale[r["Metric Unit"]] for r in rows]
 with open(sys.argv[4], "w") as f:
     w = csv.writer(f)
     w.writerow(["kernel", "duration_ms"])
