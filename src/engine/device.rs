@@ -141,18 +141,6 @@ fn open_cuda(_ordinal: usize) -> Result<Device, EngineError> {
     })
 }
 
-/// Whether the CUDA driver library can be loaded in this process.
-#[cfg(feature = "cuda")]
-pub fn cuda_driver_present() -> bool {
-    cuda_driver::Library::open().is_some()
-}
-
-/// Whether the CUDA driver library can be loaded (never, in a build without CUDA).
-#[cfg(not(feature = "cuda"))]
-pub fn cuda_driver_present() -> bool {
-    false
-}
-
 /// The CUDA driver asked directly (`cuInit`, `cuDeviceGetCount`) through dlopen, before
 /// cudarc is: the answer is an error code this module can name, never a panic.
 #[cfg(feature = "cuda")]
@@ -160,10 +148,10 @@ mod cuda_driver {
     use std::ffi::{c_int, c_uint, c_void, CStr};
 
     /// The driver library, loaded; released when dropped.
-    pub struct Library(*mut c_void);
+    struct Library(*mut c_void);
 
     impl Library {
-        pub fn open() -> Option<Library> {
+        fn open() -> Option<Library> {
             ["libcuda.so.1", "libcuda.so"].iter().find_map(|name| {
                 let c_name = std::ffi::CString::new(*name).ok()?;
                 // SAFETY: a valid NUL-terminated name; a non-null handle is closed once, in

@@ -60,12 +60,14 @@ impl fmt::Display for Span {
     }
 }
 
-/// Opens the range for `span` on the calling thread's timeline. The name is only
-/// formatted on `nvtx` builds.
+/// Opens the range for `span` on the calling thread's timeline. The name is formatted
+/// only on `nvtx` builds with a tool attached.
 #[inline]
 pub fn range(span: Span) -> Range {
     #[cfg(feature = "nvtx")]
-    ::nvtx::range_push!("{span}");
+    if tool_attached() {
+        ::nvtx::range_push!("{span}");
+    }
     #[cfg(not(feature = "nvtx"))]
     let _ = span;
     Range {
@@ -73,10 +75,23 @@ pub fn range(span: Span) -> Range {
     }
 }
 
+/// Whether an NVTX tool is attached to this process. NVTX3 loads a tool only from the
+/// library `NVTX_INJECTION64_PATH` names (nsys and ncu set it; so do the tests), and reads
+/// it once, so neither can this answer change while the process runs. Without a tool the
+/// nvtx crate would still format every name into a fresh C string inside the timed decode
+/// step; this check costs one load instead.
+#[cfg(feature = "nvtx")]
+fn tool_attached() -> bool {
+    static ATTACHED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ATTACHED.get_or_init(|| std::env::var_os("NVTX_INJECTION64_PATH").is_some())
+}
+
 #[cfg(feature = "nvtx")]
 impl Drop for Range {
     fn drop(&mut self) {
-        ::nvtx::range_pop!();
+        if tool_attached() {
+            ::nvtx::range_pop!();
+        }
     }
 }
 
