@@ -212,7 +212,7 @@ fn sweep_http(
             ..config.clone()
         };
         let (dir, metrics) = run_one(&point, EngineKind::Http, false, stop)?;
-        points.push(runner::sweep::SweepPoint::of(
+        points.push(crate::report::sweep::SweepPoint::of(
             &label,
             &dir.display().to_string(),
             &load,
@@ -224,11 +224,11 @@ fn sweep_http(
             break;
         }
     }
-    let summary = runner::sweep::SweepSummary {
+    let summary = crate::report::sweep::SweepSummary {
         sweep: sweep.clone(),
         points,
     };
-    run_dir::write_json_atomic(&base.join(runner::sweep::SWEEP_SUMMARY), &summary)?;
+    run_dir::write_json_atomic(&base.join(crate::report::sweep::SWEEP_SUMMARY), &summary)?;
     match config.format {
         OutputFormat::Table => {
             let _ = write!(

@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use super::decomposition;
 use super::flat::{self, FlatRun, DERIVED, HEADLINE, HISTORY};
 use super::history;
 use super::load::{LoadedDecomposition, LoadedRun};
@@ -149,21 +150,24 @@ fn decomposition(d: &LoadedDecomposition) -> String {
         esc(&d.dir.display().to_string())
     );
     s.push_str(&charts(&plots::decomposition_chart(d)));
-    s.push_str("<table><tr><th>metric</th><th>stat</th><th>in_process_ms</th><th>served_ms</th><th>overhead_ms</th><th>server_queue_ms</th><th>http_serialization_ms</th><th>engine_ms</th></tr>\n");
+    s.push_str("<table><tr>");
+    for c in decomposition::COLUMNS {
+        let _ = write!(s, "<th>{c}</th>");
+    }
+    s.push_str("</tr>\n");
     let f = |v: Option<f64>| v.map_or("–".to_owned(), flat::human);
     for r in &x.rows {
-        let _ = writeln!(
+        let (metric, stat, figures) = r.cells();
+        let _ = write!(
             s,
-            "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&r.metric),
-            esc(&r.stat),
-            f(r.in_process_ms),
-            f(r.served_ms),
-            f(r.overhead_ms),
-            f(r.server_queue_ms),
-            f(r.http_serialization_ms),
-            f(r.engine_ms)
+            "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td>",
+            esc(metric),
+            esc(stat)
         );
+        for v in figures {
+            let _ = write!(s, "<td>{}</td>", f(v));
+        }
+        s.push_str("</tr>\n");
     }
     s.push_str("</table>\n");
     for n in &x.notes {

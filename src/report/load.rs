@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::decomposition::{Decomposition, DECOMPOSITION};
 use super::run_dir::{self, MetricsFile, MANIFEST, METRICS, RUN_CONFIG, SAMPLES};
-use crate::cli::compare::{Decomposition, DECOMPOSITION};
 use crate::metrics::{RequestRecord, RunMetrics};
 
 /// The results file of a `nativebench bench` run.

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod compare;
 pub mod csv;
+pub mod decomposition;
 pub mod flat;
 pub mod history;
 pub mod html;
@@ -14,5 +15,6 @@ pub mod plots;
 pub mod run_dir;
 pub mod summary;
 pub mod svg;
+pub mod sweep;
 
 pub use run_dir::{Manifest, MetricsFile, RunDir};

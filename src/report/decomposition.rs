@@ -1,0 +1,173 @@
+//! `decomposition.json`: the served overhead of one workload, in-process against served,
+//! split into server queue wait, HTTP/serialization and the rest. `compare` builds it;
+//! the text and HTML reports render it from the same columns.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Summary;
+use crate::report::MetricsFile;
+
+/// The file `compare` writes in its directory.
+pub const DECOMPOSITION: &str = "decomposition.json";
+
+/// One metric at one statistic, both ways, and the difference split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// `ttft_ms`, `itl_ms` or `e2e_ms`.
+    pub metric: String,
+    /// `p50` or `p99`.
+    pub stat: String,
+    pub in_process_ms: Option<f64>,
+    pub served_ms: Option<f64>,
+    /// served - in-process.
+    pub overhead_ms: Option<f64>,
+    /// The server's FIFO queue wait at the same statistic (0 for ITL, which queuing does
+    /// not touch); absent when the server does not report it.
+    pub server_queue_ms: Option<f64>,
+    /// Network, HTTP and serialization on both sides. Where the server reports its own
+    /// times, this is measured per request (the client's time minus the server's, same
+    /// request) and taken at the statistic; otherwise it is the overhead less the queue.
+    pub http_serialization_ms: Option<f64>,
+    /// The rest, where `http_serialization_ms` is measured per request: the served
+    /// engine's own time against the in-process run's, that is drift between the two runs
+    /// plus any server-side work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_ms: Option<f64>,
+}
+
+/// `decomposition.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decomposition {
+    pub engine: String,
+    pub model: String,
+    pub workload: String,
+    /// `nativebench serve` or the --url given.
+    pub served_by: String,
+    pub in_process_run: PathBuf,
+    pub served_run: PathBuf,
+    pub rows: Vec<Row>,
+    pub notes: Vec<String>,
+}
+
+fn stat(s: &Option<Summary>, which: &str) -> Option<f64> {
+    s.as_ref()
+        .map(|s| if which == "p50" { s.p50 } else { s.p99 })
+}
+
+/// Builds the decomposition from the two runs' metrics.
+pub fn decompose(inp: &MetricsFile, served: &MetricsFile) -> Vec<Row> {
+    let timing = |k: &str| served.metrics.engine_timings_ms.get(k).copied();
+    let queue = timing("server_queue_ms");
+    let per_request_http = |metric: &str| match metric {
+        "ttft_ms" => timing(crate::runner::load::HTTP_TTFT_OVERHEAD),
+        "e2e_ms" => timing(crate::runner::load::HTTP_OVERHEAD),
+        _ => None,
+    };
+    let mut rows = Vec::new();
+    for (metric, a, b) in [
+        ("ttft_ms", &inp.metrics.ttft_ms, &served.metrics.ttft_ms),
+        ("itl_ms", &inp.metrics.itl_ms, &served.metrics.itl_ms),
+        ("e2e_ms", &inp.metrics.e2e_ms, &served.metrics.e2e_ms),
+    ] {
+        for which in ["p50", "p99"] {
+            let (x, y) = (stat(a, which), stat(b, which));
+            let overhead = x.zip(y).map(|(x, y)| y - x);
+            let q = if metric == "itl_ms" {
+                Some(0.0)
+            } else {
+                stat(&queue, which)
+            };
+            let rest = overhead.zip(q).map(|(o, q)| o - q);
+            let (http, engine) = match stat(&per_request_http(metric), which) {
+                Some(h) => (Some(h), rest.map(|r| r - h)),
+                None => (rest, None),
+            };
+            rows.push(Row {
+                metric: metric.into(),
+                stat: which.into(),
+                in_process_ms: x,
+                served_ms: y,
+                overhead_ms: overhead,
+                server_queue_ms: q,
+                http_serialization_ms: http,
+                engine_ms: engine,
+            });
+        }
+    }
+    rows
+}
+
+/// The table's columns, as `decomposition.json` names them; the text and HTML renderings
+/// both use these, with [`Row::cells`].
+pub const COLUMNS: [&str; 8] = [
+    "metric",
+    "stat",
+    "in_process_ms",
+    "served_ms",
+    "overhead_ms",
+    "server_queue_ms",
+    "http_serialization_ms",
+    "engine_ms",
+];
+
+/// What the reader of the table should know about its columns.
+pub const LEGEND: &str = "(ms; overhead = queue + http+serial. + engine. http+serial. is measured per request where the server reports its own times; engine is then the rest: the served engine's time against the in-process run's)";
+
+impl Row {
+    /// The row's cells in [`COLUMNS`] order: the two labels, then the figures (ms).
+    pub fn cells(&self) -> (&str, &str, [Option<f64>; 6]) {
+        (
+            &self.metric,
+            &self.stat,
+            [
+                self.in_process_ms,
+                self.served_ms,
+                self.overhead_ms,
+                self.server_queue_ms,
+                self.http_serialization_ms,
+                self.engine_ms,
+            ],
+        )
+    }
+}
+
+/// Renders the decomposition as a plain-text table.
+pub fn render(d: &Decomposition) -> String {
+    let f = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.3}"));
+    let head = [
+        "metric",
+        "stat",
+        "in-process",
+        "served",
+        "overhead",
+        "queue",
+        "http+serial.",
+        "engine",
+    ];
+    let line = |cells: [&str; 8]| {
+        format!(
+            "{:<10} {:>5} {:>12} {:>12} {:>12} {:>12} {:>14} {:>12}\n",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]
+        )
+    };
+    let mut s = format!(
+        "\nserved overhead: {} on {} ({}), served by {}\n",
+        d.engine, d.model, d.workload, d.served_by
+    );
+    s.push_str(&line(head));
+    for r in &d.rows {
+        let (metric, stat, figures) = r.cells();
+        let v = figures.map(f);
+        s.push_str(&line([
+            metric, stat, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+        ]));
+    }
+    s.push_str(LEGEND);
+    s.push('\n');
+    for n in &d.notes {
+        s.push_str(&format!("note: {n}\n"));
+    }
+    s
+}
