@@ -29,8 +29,8 @@ mod linux {
     use std::net::TcpStream;
     use std::os::fd::AsRawFd;
 
-    use nativebench::engine::http::receipt;
-    use nativebench::engine::openai::clock_ns as clock;
+    use nativebench::clock::clock_ns as clock;
+    use nativebench::openai::receipt;
 
     struct Conn {
         stream: TcpStream,

@@ -5,11 +5,13 @@
 //! records and statistics, and `report` writes them out.
 
 pub mod cli;
+pub mod clock;
 pub mod engine;
 pub mod env;
 pub mod error;
 pub mod metrics;
 pub mod model;
+pub mod openai;
 pub mod report;
 pub mod runner;
 pub mod serve;

@@ -18,13 +18,10 @@ pub mod llama_cpp;
 #[cfg(not(feature = "llama-cpp"))]
 pub use disabled::llama_cpp;
 pub mod http;
-pub mod json;
 pub mod logits;
-pub mod openai;
 pub mod options;
 pub mod prompt;
 pub mod sim;
-pub mod sse;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -14,7 +14,7 @@ use std::sync::{mpsc as std_mpsc, Arc};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -23,10 +23,9 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::worker::{Job, JobEvent};
-use crate::engine::openai::{
-    monotonic_ns, ServerTimings, ENGINE_HEADER, ENGINE_TTFT_HEADER, QUEUE_HEADER,
-};
 use crate::engine::{FinishReason, Message, Outcome, Prompt, Request};
+use crate::openai::chunk::{self, ChunkWriter};
+use crate::openai::{ServerTimings, Usage, ENGINE_HEADER, ENGINE_TTFT_HEADER, QUEUE_HEADER};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 16 << 20;
@@ -46,29 +45,12 @@ pub struct State {
     pub stamp_chunks: bool,
 }
 
-/// The start of a chunk that carries a send-time stamp (`--stamp-chunks`): the field
-/// comes first, its value is [`STAMP_WIDTH`] spaces until the chunk is sent.
-const STAMP_HEAD: &str = "data: {\"nb_sent_ns\":";
-/// Room for the stamp: u64 nanoseconds, padded with spaces (valid JSON whitespace).
-const STAMP_WIDTH: usize = 20;
-
 /// A streamed body fed by a channel. With `stamp`, each stamped chunk gets the host's
 /// monotonic time written into it as hyper takes it to write to the socket, so a client
 /// on the same host can measure what happens after the server let go of it.
 pub struct ChannelBody {
     rx: mpsc::UnboundedReceiver<Bytes>,
     stamp: bool,
-}
-
-fn stamped(b: Bytes) -> Bytes {
-    if !b.starts_with(STAMP_HEAD.as_bytes()) {
-        return b;
-    }
-    let mut m = b.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
-    let digits = monotonic_ns().to_string();
-    let at = STAMP_HEAD.len();
-    m[at..at + digits.len()].copy_from_slice(digits.as_bytes());
-    m.freeze()
 }
 
 impl Body for ChannelBody {
@@ -81,7 +63,7 @@ impl Body for ChannelBody {
         let stamp = self.stamp;
         self.rx
             .poll_recv(cx)
-            .map(|o| o.map(|b| Ok(Frame::data(if stamp { stamped(b) } else { b }))))
+            .map(|o| o.map(|b| Ok(Frame::data(if stamp { chunk::stamp(b) } else { b }))))
     }
 }
 
@@ -274,7 +256,7 @@ async fn completion(
             "the engine has stopped",
         );
     }
-    let shape = Shape::new(state, chat, id);
+    let shape = ChunkWriter::new(chat, id, &state.model, state.created, state.stamp_chunks);
     if p.stream {
         let (btx, brx) = mpsc::unbounded_channel();
         tokio::spawn(stream_events(rx, btx, shape, p.include_usage));
@@ -310,76 +292,12 @@ async fn completion(
     }
 }
 
-/// The fixed parts of one reply's JSON.
-struct Shape {
-    chat: bool,
-    /// `{"id":..,"object":..,"created":..,"model":..,` for chunks.
-    head: String,
-    /// What a token chunk starts with: `data: ` and the head, with room for a stamp
-    /// first when chunks are stamped.
-    piece_head: String,
-    id: String,
-    model: String,
-    created: u64,
-}
-
-impl Shape {
-    fn new(state: &State, chat: bool, n: u64) -> Shape {
-        let id = if chat {
-            format!("chatcmpl-{n}")
-        } else {
-            format!("cmpl-{n}")
-        };
-        let object = if chat {
-            "chat.completion.chunk"
-        } else {
-            "text_completion"
-        };
-        let model = Value::from(state.model.as_str()).to_string();
-        let head = format!(
-            r#"{{"id":"{id}","object":"{object}","created":{},"model":{model},"#,
-            state.created
-        );
-        let piece_head = if state.stamp_chunks {
-            format!("{STAMP_HEAD}{:STAMP_WIDTH$},{}", "", &head[1..])
-        } else {
-            format!("data: {head}")
-        };
-        Shape {
-            chat,
-            head,
-            piece_head,
-            id,
-            model: state.model.clone(),
-            created: state.created,
-        }
+fn usage(out: &Outcome) -> Usage {
+    Usage {
+        prompt_tokens: Some(out.prompt_tokens),
+        completion_tokens: Some(out.output_tokens),
+        reasoning_tokens: None,
     }
-
-    fn piece(&self, text: &str, finish: Option<&str>) -> Bytes {
-        let finish = finish.map_or("null".to_owned(), |f| format!("\"{f}\""));
-        let text = Value::from(text).to_string();
-        let choice = if self.chat {
-            format!(r#"{{"index":0,"delta":{{"content":{text}}},"finish_reason":{finish}}}"#)
-        } else {
-            format!(r#"{{"index":0,"text":{text},"finish_reason":{finish}}}"#)
-        };
-        Bytes::from(format!("{}\"choices\":[{choice}]}}\n\n", self.piece_head))
-    }
-
-    fn role(&self) -> Bytes {
-        Bytes::from(format!(
-            "data: {}\"choices\":[{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":\"\"}},\"finish_reason\":null}}]}}\n\n",
-            self.head
-        ))
-    }
-}
-
-fn usage(out: &Outcome) -> Value {
-    json!({
-        "prompt_tokens": out.prompt_tokens,
-        "completion_tokens": out.output_tokens,
-        "total_tokens": out.prompt_tokens + out.output_tokens,
-    })
 }
 
 fn finish_str(f: FinishReason) -> &'static str {
@@ -389,22 +307,10 @@ fn finish_str(f: FinishReason) -> &'static str {
     }
 }
 
-fn whole(shape: &Shape, out: &Outcome, t: &ServerTimings) -> Reply {
-    let text = out.text.clone().unwrap_or_default();
-    let choice = if shape.chat {
-        json!({ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": finish_str(out.finish_reason) })
-    } else {
-        json!({ "index": 0, "text": text, "finish_reason": finish_str(out.finish_reason) })
-    };
-    let body = json!({
-        "id": shape.id,
-        "object": if shape.chat { "chat.completion" } else { "text_completion" },
-        "created": shape.created,
-        "model": shape.model,
-        "choices": [choice],
-        "usage": usage(out),
-    });
-    let mut r = full(StatusCode::OK, "application/json", body.to_string());
+fn whole(shape: &ChunkWriter, out: &Outcome, t: &ServerTimings) -> Reply {
+    let text = out.text.as_deref().unwrap_or_default();
+    let body = shape.whole(text, finish_str(out.finish_reason), &usage(out));
+    let mut r = full(StatusCode::OK, "application/json", body);
     let h = r.headers_mut();
     for (name, v) in [
         (QUEUE_HEADER, Some(t.queue_ms)),
@@ -423,7 +329,7 @@ fn whole(shape: &Shape, out: &Outcome, t: &ServerTimings) -> Reply {
 async fn stream_events(
     mut events: mpsc::UnboundedReceiver<JobEvent>,
     out: mpsc::UnboundedSender<Bytes>,
-    shape: Shape,
+    shape: ChunkWriter,
     include_usage: bool,
 ) {
     if out.send(shape.role()).is_err() {
@@ -437,19 +343,14 @@ async fn stream_events(
                     String::from_utf8_lossy(&shape.piece("", Some(finish_str(o.finish_reason))))
                         .into_owned();
                 if include_usage {
-                    b.push_str(&format!(
-                        "data: {}\"choices\":[],\"usage\":{}}}\n\n",
-                        shape.head,
-                        usage(&o)
-                    ));
+                    b.push_str(&shape.usage(&usage(&o)));
                 }
-                b.push_str(&format!(": {}\n\ndata: [DONE]\n\n", t.to_comment()));
+                b.push_str(&shape.end(&t));
                 let _ = out.send(Bytes::from(b));
                 return;
             }
             JobEvent::Done(Err(e)) => {
-                let err = json!({ "error": { "message": e.to_string(), "type": "engine_error" } });
-                let _ = out.send(Bytes::from(format!("data: {err}\n\ndata: [DONE]\n\n")));
+                let _ = out.send(Bytes::from(shape.error(&e.to_string())));
                 return;
             }
         };
@@ -487,37 +388,5 @@ mod tests {
             .unwrap_err()
             .contains("max_tokens"));
         assert!(parse(&json!([1]), false, 1).is_err());
-    }
-
-    fn state(stamp_chunks: bool) -> State {
-        State {
-            jobs: std_mpsc::channel().0,
-            model: "m\"x".into(),
-            api_key: None,
-            next_id: AtomicU64::new(0),
-            created: 1,
-            stamp_chunks,
-        }
-    }
-
-    #[test]
-    fn chunks_parse_back_with_the_client_parser() {
-        for (chat, stamp) in [(true, false), (false, false), (true, true)] {
-            let shape = Shape::new(&state(stamp), chat, 4);
-            let mut b = shape.piece(" tok", None);
-            if stamp {
-                b = stamped(b);
-            }
-            let text = std::str::from_utf8(&b).unwrap();
-            let data = text.strip_prefix("data: ").unwrap().trim_end();
-            let p = crate::engine::openai::parse(data).unwrap();
-            assert_eq!(p.content, " tok");
-            assert_eq!(p.sent_ns.is_some(), stamp, "{text}");
-            if let Some(ns) = p.sent_ns {
-                assert!(ns > 0 && ns <= monotonic_ns());
-            }
-            let v: Value = serde_json::from_str(data).unwrap();
-            assert_eq!(v["model"], "m\"x");
-        }
     }
 }

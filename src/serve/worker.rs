@@ -16,10 +16,10 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use crate::engine::batching::{Admitted, BatchQueue};
-use crate::engine::openai::ServerTimings;
 use crate::engine::{
     self, EngineConfig, EngineError, EngineInfo, Mark, Outcome, Recorder, Request,
 };
+use crate::openai::ServerTimings;
 
 /// One request for the engine.
 pub struct Job {

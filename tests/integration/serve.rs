@@ -309,7 +309,7 @@ struct StampsOn {
 
 #[cfg(target_os = "linux")]
 fn stamps_on() -> StampsOn {
-    use nativebench::engine::http::receipt::{enable_fd, recv_fd};
+    use nativebench::openai::receipt::{enable_fd, recv_fd};
     use std::os::fd::AsRawFd;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
@@ -335,7 +335,7 @@ fn stamps_on() -> StampsOn {
     }
 }
 
-// Kernel receive stamps are Linux only (src/engine/http/receipt.rs).
+// Kernel receive stamps are Linux only (src/openai/receipt.rs).
 #[cfg(target_os = "linux")]
 #[test]
 fn the_chunk_profile_splits_each_tokens_latency_at_the_kernels_receipt() {

@@ -1,6 +1,6 @@
 //! The OpenAI-compatible client: one per run, shared by every request in flight. It
 //! builds each streaming request, sends it on a pooled keep-alive connection
-//! ([`conn`](super::conn)), turns every way an exchange can fail into a typed
+//! ([`conn`](crate::openai::conn)), turns every way an exchange can fail into a typed
 //! [`FailureKind`], and hands a successful reply's body to [`stream::read`].
 
 use std::time::Duration;
@@ -9,11 +9,11 @@ use hyper::Uri;
 
 use super::auth::{self, ApiKey};
 use super::config::{endpoint_uri, with_path};
-use super::conn::{ConnError, Pool, Reply};
 use super::profile::ChunkProfile;
 use super::stream::{self, HttpReply};
 use super::{fail, setup, HttpApi};
 use crate::engine::{EngineConfig, EngineError, FailureKind, Mark, Prompt, Recorder, Request};
+use crate::openai::conn::{ConnError, Pool, Reply};
 
 /// How much of an error reply is kept in the record.
 const ERROR_BODY_CHARS: usize = 300;

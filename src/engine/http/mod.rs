@@ -18,11 +18,8 @@
 mod auth;
 mod client;
 mod config;
-mod conn;
 mod profile;
-pub mod receipt;
 mod stream;
-mod wire;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -6,7 +6,7 @@
 //!   waiting) to the token mark recorded: body decode, SSE parse, JSON scan and record,
 //!   plus the chunks before it in the same read.
 //! - client (the client-added latency): from the kernel's receipt of the read's newest
-//!   bytes ([`receipt`](super::receipt)) to the token mark: the process time above plus
+//!   bytes ([`receipt`](crate::openai::receipt)) to the token mark: the process time above plus
 //!   the client's wake-up and its wait behind other sockets. Exact for a chunk that came
 //!   alone in its read; for the earlier chunks of a read that brought several it starts
 //!   at the newest bytes' receipt, so `shared_read_chunks` counts those. A read the kernel
@@ -26,8 +26,8 @@ use std::sync::Mutex;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::receipt::Arrival;
-use crate::engine::openai::monotonic_ns;
+use crate::clock::monotonic_ns;
+use crate::openai::receipt::Arrival;
 
 /// One request's samples, in nanoseconds.
 #[derive(Debug, Default)]

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 
 use tokenizers::Tokenizer;
 
-use super::conn::{ConnError, Reply};
 use super::fail;
 use super::profile::{ChunkProfile, ChunkSamples};
-use super::receipt::Arrival;
-use crate::engine::openai::{self as chunk, ChunkParts, ServerTimings};
-use crate::engine::sse::{SseItem, SseParser};
 use crate::engine::{EngineError, FailureKind, FinishReason, Mark, Outcome, Recorder};
+use crate::openai::conn::{ConnError, Reply};
+use crate::openai::receipt::Arrival;
+use crate::openai::sse::{SseItem, SseParser};
+use crate::openai::{self as chunk, ChunkError, ChunkParts, ServerTimings};
 
 /// What a streamed reply gave beyond the [`Outcome`].
 #[derive(Debug, Clone, PartialEq)]
@@ -121,7 +121,11 @@ impl<R: Recorder + ?Sized> Reading<'_, R> {
         let parts = match chunk::parse(&data) {
             Ok(p) => p,
             Err(e) => {
-                self.failed = Some(e);
+                let kind = match e {
+                    ChunkError::Malformed(_) => FailureKind::Parse,
+                    ChunkError::Server(_) => FailureKind::StreamError,
+                };
+                self.failed = Some(fail(kind, e.to_string()));
                 return;
             }
         };

@@ -1,13 +1,26 @@
-//! The OpenAI streaming wire format, both ways: reading a chunk's parts on the client,
-//! and the server-timing comment that `nativebench serve` writes and the client reads, so
-//! one piece of code defines it.
+//! The OpenAI-compatible wire stack, below the engines and `serve`: the streaming chunk
+//! format read and written by one module, SSE, the JSON scanner, and the HTTP/1.1 client
+//! that reads each reply straight off its socket. Nothing here knows an engine; the
+//! `http` engine (`engine::http`) and `serve` both build on it.
+//!
+//! - `chunk`: one chunk's JSON, parsed on the client and written by `serve`
+//! - `sse`: server-sent events, line by line (the client's hot loop)
+//! - `json`: the validating scanner the chunk parser reads with
+//! - `wire`: HTTP/1.1 response heads and body framing, over bytes
+//! - `conn`: keep-alive connections, and a reply read straight off its socket
+//! - `receipt`: the kernel's receive timestamp of each read, where the OS gives one
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-mod chunk;
+pub mod chunk;
+pub mod conn;
+pub mod json;
+pub mod receipt;
+pub mod sse;
+pub mod wire;
 
-pub use chunk::parse;
+pub use chunk::{parse, ChunkError, ChunkWriter};
 
 /// Response header carrying the server's queue wait (non-streaming replies).
 pub const QUEUE_HEADER: &str = "x-nativebench-queue-ms";
@@ -94,34 +107,8 @@ pub struct ChunkParts<'a> {
     /// llama.cpp's server puts its own `timings` in the last chunk.
     pub native_timings: BTreeMap<String, f64>,
     /// When `nativebench serve --stamp-chunks` handed the chunk to its connection
-    /// ([`monotonic_ns`]).
+    /// ([`crate::clock::monotonic_ns`]).
     pub sent_ns: Option<u64>,
-}
-
-/// The host's monotonic clock (`CLOCK_MONOTONIC`, which `Instant` reads too) in
-/// nanoseconds: one clock that a server and a client on the same machine share, so a
-/// chunk's send and receive times can be subtracted across the two processes.
-pub fn monotonic_ns() -> u64 {
-    clock_ns(libc::CLOCK_MONOTONIC)
-}
-
-/// A clock's time in nanoseconds; 0 if the clock cannot be read.
-pub fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec through a valid pointer; the clocks asked
-    // for (monotonic, realtime, process CPU time) exist on every Linux.
-    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
-        return 0;
-    }
-    timespec_ns(&ts)
-}
-
-/// A `timespec` in nanoseconds.
-pub fn timespec_ns(ts: &libc::timespec) -> u64 {
-    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// A reply being read: the chunks so far.

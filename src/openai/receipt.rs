@@ -9,11 +9,11 @@ use std::io;
 
 use tokio::net::TcpStream;
 
-use crate::engine::openai::{clock_ns, monotonic_ns};
+use crate::clock::{clock_ns, monotonic_ns};
 
 /// When a read's bytes arrived, on the host's monotonic clock ([`monotonic_ns`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(super) struct Arrival {
+pub(crate) struct Arrival {
     /// Just after the read returned.
     pub read_ns: u64,
     /// When the kernel had received the newest of those bytes, where it said.
@@ -21,12 +21,12 @@ pub(super) struct Arrival {
 }
 
 /// Asks the kernel to timestamp what `stream` receives.
-pub(super) fn enable(stream: &TcpStream) -> io::Result<()> {
+pub(crate) fn enable(stream: &TcpStream) -> io::Result<()> {
     imp::enable(stream)
 }
 
 /// Reads what `stream` has into `buf`, with when it arrived; 0 bytes at the close.
-pub(super) async fn read(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Arrival)> {
+pub(crate) async fn read(stream: &TcpStream, buf: &mut [u8]) -> io::Result<(usize, Arrival)> {
     loop {
         stream.readable().await?;
         // A read that did not fill the buffer drained the socket, so it also clears the
@@ -159,7 +159,7 @@ pub fn recv_fd(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<(usize, Opt
             if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
                 let ts: libc::timespec =
                     std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
-                stamp = Some(crate::engine::openai::timespec_ns(&ts));
+                stamp = Some(crate::clock::timespec_ns(&ts));
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }

@@ -1,13 +1,15 @@
-//! One streamed chunk's JSON, read on the client's per-token path: the few fields a
-//! benchmark needs, through the validating scanner (`engine::json`), with text borrowed
-//! from the event's data.
+//! One streamed chunk's JSON, both ways. [`parse`] reads it on the client's per-token
+//! path: the few fields a benchmark needs, through the validating scanner (`json`), with
+//! text borrowed from the event's data. [`ChunkWriter`] writes what `serve` streams, in the
+//! shape the parser reads.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use super::{ChunkParts, Usage};
-use crate::engine::json::{JsonError, Scanner};
-use crate::engine::{EngineError, FailureKind};
+use bytes::{Bytes, BytesMut};
+
+use super::json::{JsonError, Scanner};
+use super::{ChunkParts, ServerTimings, Usage};
 
 fn as_u32(v: Option<u64>) -> Option<u32> {
     v.and_then(|n| u32::try_from(n).ok())
@@ -22,19 +24,27 @@ fn joined<'a>(a: Option<Cow<'a, str>>, b: Option<Cow<'a, str>>) -> Cow<'a, str> 
     }
 }
 
-fn parse_error(what: &str, data: &str) -> EngineError {
-    EngineError::Request {
-        kind: FailureKind::Parse,
-        message: format!(
-            "a chunk is not {what}: {}",
-            data.chars().take(120).collect::<String>()
-        ),
-    }
+/// Why a chunk cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    /// Not the JSON of a chunk.
+    #[error("{0}")]
+    Malformed(String),
+    /// The server reported an error inside the stream.
+    #[error("{0}")]
+    Server(String),
+}
+
+fn parse_error(what: &str, data: &str) -> ChunkError {
+    ChunkError::Malformed(format!(
+        "a chunk is not {what}: {}",
+        data.chars().take(120).collect::<String>()
+    ))
 }
 
 /// Parses one `data:` payload. Malformed JSON is a parse failure; an `error` object (how
 /// vLLM and others report a failure mid-stream) is a stream error.
-pub fn parse(data: &str) -> Result<ChunkParts<'_>, EngineError> {
+pub fn parse(data: &str) -> Result<ChunkParts<'_>, ChunkError> {
     if !data.trim_start().starts_with('{') {
         return Err(parse_error("a JSON object", data));
     }
@@ -44,10 +54,9 @@ pub fn parse(data: &str) -> Result<ChunkParts<'_>, EngineError> {
         .and_then(|()| s.end())
         .map_err(|e| parse_error(&format!("a JSON chunk ({e})"), data))?;
     if let Some(msg) = w.error {
-        return Err(EngineError::Request {
-            kind: FailureKind::StreamError,
-            message: format!("the server reported an error mid-stream: {msg}"),
-        });
+        return Err(ChunkError::Server(format!(
+            "the server reported an error mid-stream: {msg}"
+        )));
     }
     let mut native_timings = BTreeMap::new();
     for (key, v) in [("prompt_ms", w.prompt_ms), ("predicted_ms", w.predicted_ms)] {
@@ -180,6 +189,137 @@ fn error_message(s: &mut Scanner<'_>) -> Result<String, JsonError> {
     Ok(message.map_or_else(|| raw.to_owned(), Cow::into_owned))
 }
 
+/// The start of a chunk that carries a send-time stamp (`serve --stamp-chunks`): the
+/// field comes first, its value is [`STAMP_WIDTH`] spaces until [`stamp`] fills it in.
+const STAMP_HEAD: &str = "data: {\"nb_sent_ns\":";
+/// Room for the stamp: u64 nanoseconds, padded with spaces (valid JSON whitespace).
+const STAMP_WIDTH: usize = 20;
+
+/// Writes the host's monotonic time into a chunk written with room for a stamp, as the
+/// chunk is handed to its connection, so a client on the same host can measure what
+/// happens after the server let go of it ([`ChunkParts::sent_ns`]). Other bytes pass as
+/// they are.
+pub fn stamp(b: Bytes) -> Bytes {
+    if !b.starts_with(STAMP_HEAD.as_bytes()) {
+        return b;
+    }
+    let mut m = b.try_into_mut().unwrap_or_else(|b| BytesMut::from(&b[..]));
+    let digits = crate::clock::monotonic_ns().to_string();
+    let at = STAMP_HEAD.len();
+    m[at..at + digits.len()].copy_from_slice(digits.as_bytes());
+    m.freeze()
+}
+
+/// Writes one reply in OpenAI's shapes: the streamed chunks [`parse`] reads, and the
+/// whole (non-streamed) body. The fixed parts are formatted once per reply.
+#[derive(Debug, Clone)]
+pub struct ChunkWriter {
+    chat: bool,
+    /// `{"id":..,"object":..,"created":..,"model":..,` for chunks.
+    head: String,
+    /// What a token chunk starts with: `data: ` and the head, with room for a stamp
+    /// first when chunks are stamped.
+    piece_head: String,
+    id: String,
+    model: String,
+    created: u64,
+}
+
+impl ChunkWriter {
+    /// The writer of reply number `n`: chat (`chat.completion.chunk`) or completions
+    /// (`text_completion`), with room for a send stamp in each token chunk when `stamp`.
+    pub fn new(chat: bool, n: u64, model: &str, created: u64, stamp: bool) -> ChunkWriter {
+        let (id, object) = if chat {
+            (format!("chatcmpl-{n}"), "chat.completion.chunk")
+        } else {
+            (format!("cmpl-{n}"), "text_completion")
+        };
+        let quoted = serde_json::Value::from(model).to_string();
+        let head =
+            format!(r#"{{"id":"{id}","object":"{object}","created":{created},"model":{quoted},"#);
+        let piece_head = if stamp {
+            format!("{STAMP_HEAD}{:STAMP_WIDTH$},{}", "", &head[1..])
+        } else {
+            format!("data: {head}")
+        };
+        ChunkWriter {
+            chat,
+            head,
+            piece_head,
+            id,
+            model: model.to_owned(),
+            created,
+        }
+    }
+
+    /// The first chunk of a chat stream: the assistant's role, no content.
+    pub fn role(&self) -> Bytes {
+        Bytes::from(format!(
+            "data: {}\"choices\":[{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":\"\"}},\"finish_reason\":null}}]}}\n\n",
+            self.head
+        ))
+    }
+
+    /// A chunk carrying `text`, and the finish reason on the last one.
+    pub fn piece(&self, text: &str, finish: Option<&str>) -> Bytes {
+        let finish = finish.map_or("null".to_owned(), |f| format!("\"{f}\""));
+        let text = serde_json::Value::from(text).to_string();
+        let choice = if self.chat {
+            format!(r#"{{"index":0,"delta":{{"content":{text}}},"finish_reason":{finish}}}"#)
+        } else {
+            format!(r#"{{"index":0,"text":{text},"finish_reason":{finish}}}"#)
+        };
+        Bytes::from(format!("{}\"choices\":[{choice}]}}\n\n", self.piece_head))
+    }
+
+    /// The chunk with no choices that carries `usage` (`stream_options.include_usage`).
+    pub fn usage(&self, usage: &Usage) -> String {
+        format!(
+            "data: {}\"choices\":[],\"usage\":{}}}\n\n",
+            self.head,
+            usage_json(usage)
+        )
+    }
+
+    /// The end of a stream: the server-timing comment, then `data: [DONE]`.
+    pub fn end(&self, timings: &ServerTimings) -> String {
+        format!(": {}\n\ndata: [DONE]\n\n", timings.to_comment())
+    }
+
+    /// An error reported inside the stream (read back as [`ChunkError::Server`]), then
+    /// `data: [DONE]`.
+    pub fn error(&self, message: &str) -> String {
+        let err = serde_json::json!({ "error": { "message": message, "type": "engine_error" } });
+        format!("data: {err}\n\ndata: [DONE]\n\n")
+    }
+
+    /// The whole (non-streamed) reply's JSON body.
+    pub fn whole(&self, text: &str, finish: &str, usage: &Usage) -> String {
+        let choice = if self.chat {
+            serde_json::json!({ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": finish })
+        } else {
+            serde_json::json!({ "index": 0, "text": text, "finish_reason": finish })
+        };
+        serde_json::json!({
+            "id": self.id,
+            "object": if self.chat { "chat.completion" } else { "text_completion" },
+            "created": self.created,
+            "model": self.model,
+            "choices": [choice],
+            "usage": usage_json(usage),
+        })
+        .to_string()
+    }
+}
+
+fn usage_json(u: &Usage) -> serde_json::Value {
+    let (p, c) = (
+        u.prompt_tokens.unwrap_or(0),
+        u.completion_tokens.unwrap_or(0),
+    );
+    serde_json::json!({ "prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,7 +352,7 @@ mod tests {
             parse(r#"{"choices":[{"delta":{"reasoning_content":"x","reasoning":"y"}}]}"#).unwrap();
         assert_eq!(p.reasoning, "xy");
         let e = parse(r#"{"choices":[{"delta":{"content":5}}]}"#).unwrap_err();
-        assert!(e.to_string().starts_with("parse:"), "{e}");
+        assert!(matches!(e, ChunkError::Malformed(_)), "{e}");
     }
 
     #[test]
@@ -238,40 +378,108 @@ mod tests {
                 reasoning_tokens: Some(3)
             })
         );
-        let e = parse(r#"{"error":{"message":"boom"}}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("stream_error:") && e.contains("boom"), "{e}");
-        let e = parse("{not json").unwrap_err().to_string();
-        assert!(e.starts_with("parse:"), "{e}");
+        let e = parse(r#"{"error":{"message":"boom"}}"#).unwrap_err();
+        assert!(
+            matches!(&e, ChunkError::Server(m) if m.contains("boom")),
+            "{e}"
+        );
+        let e = parse("{not json").unwrap_err();
+        assert!(
+            matches!(&e, ChunkError::Malformed(m) if m.starts_with("a chunk is not")),
+            "{e}"
+        );
         assert!(parse("[1,2]").is_err());
+    }
+
+    #[test]
+    fn what_the_writer_writes_the_parser_reads() {
+        let body = |b: &str| b.strip_prefix("data: ").unwrap().trim_end().to_owned();
+        for (chat, stamped) in [(true, false), (false, false), (true, true)] {
+            let w = ChunkWriter::new(chat, 4, "m\"x", 1, stamped);
+            let mut b = w.piece(" tok", None);
+            if stamped {
+                b = stamp(b);
+            }
+            let data = body(std::str::from_utf8(&b).unwrap());
+            let p = parse(&data).unwrap();
+            assert_eq!(p.content, " tok");
+            assert_eq!(p.sent_ns.is_some(), stamped, "{data}");
+            if let Some(ns) = p.sent_ns {
+                assert!(ns > 0 && ns <= crate::clock::monotonic_ns());
+            }
+            let v: serde_json::Value = serde_json::from_str(&data).unwrap();
+            assert_eq!(v["model"], "m\"x");
+
+            let mut last = w.piece("", Some("length"));
+            if stamped {
+                last = stamp(last);
+            }
+            let last = body(std::str::from_utf8(&last).unwrap());
+            assert_eq!(
+                parse(&last).unwrap().finish_reason.as_deref(),
+                Some("length")
+            );
+            let u = Usage {
+                prompt_tokens: Some(3),
+                completion_tokens: Some(5),
+                reasoning_tokens: None,
+            };
+            assert_eq!(parse(&body(&w.usage(&u))).unwrap().usage, Some(u));
+            let e = w.error("boom");
+            let first = e.split("\n\n").next().unwrap();
+            assert!(
+                matches!(parse(&body(first)), Err(ChunkError::Server(m)) if m.contains("boom"))
+            );
+            let t = ServerTimings {
+                queue_ms: 1.0,
+                engine_ms: 2.0,
+                engine_ttft_ms: None,
+            };
+            let end = w.end(&t);
+            let comment = end.strip_prefix(": ").unwrap().lines().next().unwrap();
+            assert_eq!(ServerTimings::parse_comment(comment), Some(t));
+            assert!(end.ends_with("data: [DONE]\n\n"));
+            let whole: serde_json::Value =
+                serde_json::from_str(&w.whole("hi", "stop", &u)).unwrap();
+            assert_eq!(whole["usage"]["total_tokens"], 8);
+            let text = if chat {
+                &whole["choices"][0]["message"]["content"]
+            } else {
+                &whole["choices"][0]["text"]
+            };
+            assert_eq!(text, "hi");
+        }
+    }
+
+    /// How a chunk fails, as the oracle tells it.
+    #[derive(Debug, PartialEq)]
+    enum Kind {
+        Parse,
+        StreamError,
     }
 
     /// What `parse` must give for a document, read the slow way: through a
     /// `serde_json::Value`. `Err(kind)` for a failure.
-    fn oracle(data: &str) -> Result<ChunkParts<'static>, FailureKind> {
+    fn oracle(data: &str) -> Result<ChunkParts<'static>, Kind> {
         use serde_json::Value;
-        let bad = Err(FailureKind::Parse);
+        let bad = Err(Kind::Parse);
         let Ok(Value::Object(top)) = serde_json::from_str::<Value>(data) else {
             return bad;
         };
         let absent = Value::Null;
         let get = |v: &'_ Value, k: &str| -> Value { v.get(k).cloned().unwrap_or(Value::Null) };
-        let string = |v: Value| -> Result<Option<String>, FailureKind> {
+        let string = |v: Value| -> Result<Option<String>, Kind> {
             match v {
                 Value::Null => Ok(None),
                 Value::String(s) => Ok(Some(s)),
-                _ => Err(FailureKind::Parse),
+                _ => Err(Kind::Parse),
             }
         };
-        let int = |v: Value| -> Result<Option<u32>, FailureKind> {
+        let int = |v: Value| -> Result<Option<u32>, Kind> {
             match v {
                 Value::Null => Ok(None),
-                Value::Number(n) => n
-                    .as_u64()
-                    .map(|n| as_u32(Some(n)))
-                    .ok_or(FailureKind::Parse),
-                _ => Err(FailureKind::Parse),
+                Value::Number(n) => n.as_u64().map(|n| as_u32(Some(n))).ok_or(Kind::Parse),
+                _ => Err(Kind::Parse),
             }
         };
         let top = Value::Object(top);
@@ -334,11 +542,11 @@ mod tests {
         }
         p.sent_ns = match get(&top, "nb_sent_ns") {
             Value::Null => None,
-            Value::Number(n) => Some(n.as_u64().ok_or(FailureKind::Parse)?),
+            Value::Number(n) => Some(n.as_u64().ok_or(Kind::Parse)?),
             _ => return bad,
         };
         if !get(&top, "error").is_null() {
-            return Err(FailureKind::StreamError);
+            return Err(Kind::StreamError);
         }
         Ok(p)
     }
@@ -468,8 +676,8 @@ mod tests {
             let data: String = chars.into_iter().collect();
             let want = oracle(&data);
             let got = parse(&data).map_err(|e| match e {
-                EngineError::Request { kind, .. } => kind,
-                other => panic!("{other}"),
+                ChunkError::Malformed(_) => Kind::Parse,
+                ChunkError::Server(_) => Kind::StreamError,
             });
             match (&got, &want) {
                 (Ok(g), Ok(w)) => {

@@ -19,7 +19,7 @@ const MAX_HEAD: usize = 64 << 10;
 
 /// Why an exchange failed below the level of its content.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum ConnError {
+pub(crate) enum ConnError {
     /// The server could not be reached.
     #[error("cannot connect: {0}")]
     Connect(io::Error),
@@ -39,7 +39,7 @@ impl From<FramingError> for ConnError {
 
 /// Keep-alive connections to one server, shared by every request in flight.
 #[derive(Debug)]
-pub(super) struct Pool {
+pub(crate) struct Pool {
     /// `host:port`, to connect to.
     authority: String,
     connect_timeout: Duration,
@@ -230,7 +230,7 @@ impl Conn {
 
 /// A reply whose head has been read: its body comes next, through [`Reply::read`].
 #[derive(Debug)]
-pub(super) struct Reply<'p> {
+pub(crate) struct Reply<'p> {
     pool: &'p Pool,
     /// `None` once the connection has been returned to the pool.
     conn: Option<Conn>,
