@@ -1,9 +1,12 @@
 //! nativebench: an in-process LLM inference benchmark.
 //!
 //! The binary is a thin shell over this library: `cli` turns arguments into validated
-//! configs, `runner` drives an `engine` over a `workload`, `metrics` turns the marks into
-//! records and statistics, and `report` writes them out.
+//! configs, and `app` runs each command: `runner` drives an `engine` over a `workload`,
+//! `metrics` turns the marks into records and statistics, and `report` writes them out.
+//! `openai` is the wire stack the served engine and `serve` share. ARCHITECTURE.md has
+//! the layers and the rules between them.
 
+pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod engine;
@@ -18,4 +21,3 @@ pub mod serve;
 pub mod workload;
 
 pub use error::{Error, Result};
-pub mod session;

@@ -1,9 +1,16 @@
-//! The `nativebench` binary: parse arguments, call the library, map errors to exit codes.
+//! The `nativebench` binary: parse arguments, validate them into a command's config
+//! (`cli`), run the command (`app`), and map the result to an exit status.
 
+use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::Ordering;
 
 use clap::Parser;
+use nativebench::app::{self, OutputFormat};
 use nativebench::cli::{self, Cli, Command};
+
+/// Exit status of a run the user stopped, with its results kept (as a shell's SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let args = Cli::parse_from(cli::normalize_args(std::env::args_os()));
@@ -11,12 +18,13 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
-            // Usage and input errors exit 2, like clap's own; everything else 1.
-            let usage = matches!(
-                e.downcast_ref::<nativebench::Error>(),
-                Some(nativebench::Error::Config(_) | nativebench::Error::Workload { .. })
+            // The library's errors say which status they mean; anything else is a
+            // runtime failure.
+            let code = e.downcast_ref::<nativebench::Error>().map_or(
+                nativebench::error::EXIT_RUNTIME,
+                nativebench::Error::exit_code,
             );
-            ExitCode::from(if usage { 2 } else { 1 })
+            ExitCode::from(code)
         }
     }
 }
@@ -35,83 +43,83 @@ fn one_line(e: &anyhow::Error) -> String {
     line
 }
 
+/// 130 when the user stopped the command, else success.
+fn finished(interrupted: bool) -> ExitCode {
+    if interrupted {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn dispatch(args: Cli) -> anyhow::Result<ExitCode> {
+    let stdout = &mut std::io::stdout().lock();
     match args.command {
         // Bare `nativebench` is `nativebench run` with every default.
         None => dispatch(Cli::parse_from(["nativebench", "run"])),
-        Some(Command::Run(a)) => run(&a),
+        Some(Command::Run(a)) => {
+            let config = a.validate()?;
+            let result = app::run::execute(&config, app::stop_flag(), stdout)?;
+            if result.interrupted {
+                return Ok(finished(true));
+            }
+            if result.every_request_failed() {
+                eprintln!("error: every request failed");
+                return Ok(ExitCode::FAILURE);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Bench(a)) => {
-            let stop = nativebench::session::stop_flag();
-            cli::bench::run(&a, stop, &mut std::io::stdout().lock())?;
-            Ok(if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                ExitCode::from(130)
-            } else {
-                ExitCode::SUCCESS
-            })
+            let plan = a.validate()?;
+            let stop = app::stop_flag();
+            app::bench::run(&plan, stop, stdout)?;
+            Ok(finished(stop.load(Ordering::Relaxed)))
+        }
+        Some(Command::Compare(a)) => {
+            let config = a.validate()?;
+            let outcome = app::compare::run(&config, app::stop_flag(), stdout)?;
+            Ok(finished(outcome.interrupted))
+        }
+        Some(Command::Serve(a)) => {
+            app::serve::run(&a.validate()?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Report(a)) => Ok(app::report::run(
+            &a.validate()?,
+            stdout,
+            &mut std::io::stderr().lock(),
+        )?),
+        Some(Command::Model(a)) => {
+            app::model::run(&a.validate()?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::CheckAgreement(a)) => {
+            app::agreement::run(&a.validate()?, stdout)?;
+            Ok(ExitCode::SUCCESS)
         }
         Some(Command::Env(a)) => {
             let machine = nativebench::env::MachineInfo::detect();
             let build = nativebench::env::BuildInfo::current();
             match a.format {
-                cli::OutputFormat::Table => {
-                    print!("{}", nativebench::env::describe(&machine, &build))
+                OutputFormat::Table => {
+                    write!(stdout, "{}", nativebench::env::describe(&machine, &build))?
                 }
-                cli::OutputFormat::Json => println!(
+                OutputFormat::Json => writeln!(
+                    stdout,
                     "{}",
                     serde_json::to_string_pretty(
                         &serde_json::json!({ "machine": machine, "build": build })
                     )?
-                ),
+                )?,
             }
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Workloads) => {
             for name in nativebench::workload::builtin_names() {
                 let w = nativebench::workload::WorkloadSpec::load(name)?;
-                println!("{name:<15} {}", w.description);
+                writeln!(stdout, "{name:<15} {}", w.description)?;
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Report(a)) => Ok(cli::report::run(
-            &a,
-            &mut std::io::stdout().lock(),
-            &mut std::io::stderr().lock(),
-        )?),
-        Some(Command::Model(a)) => cli::model::run(a).map(|_| ExitCode::SUCCESS),
-        Some(Command::Serve(a)) => {
-            cli::serve::run(&a)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(Command::CheckAgreement(a)) => {
-            cli::agreement::run(&a, &mut std::io::stdout().lock())?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Some(Command::Compare(a)) => {
-            let stop = nativebench::session::stop_flag();
-            let outcome = cli::compare::run(&a, stop, &mut std::io::stdout().lock())?;
-            Ok(if outcome.interrupted {
-                ExitCode::from(130)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
     }
-}
-
-fn run(args: &cli::run::RunArgs) -> anyhow::Result<ExitCode> {
-    let config = args.validate()?;
-    let stop = nativebench::session::stop_flag();
-    let result = nativebench::session::execute(&config, stop, &mut std::io::stdout().lock())?;
-    if result.interrupted {
-        return Ok(ExitCode::from(130));
-    }
-    if result
-        .runs
-        .iter()
-        .any(|(_, m)| m.metrics.num_requests > 0 && m.metrics.completed == 0)
-    {
-        eprintln!("error: every request failed");
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,11 @@
 //! `nativebench check-agreement`: one GGUF in candle and in llama.cpp, the same prompt
 //! tokens, greedy decoding on both; how many tokens agree and how far the first step's
-//! logits are apart (see `engine::agreement`).
+//! logits are apart (see `app::agreement`).
 
 use clap::Args;
 
-use super::OutputFormat;
-use crate::engine::agreement::{self, AgreementConfig, AgreementReport};
+use crate::app::agreement::{AgreementConfig, AgreementPlan};
+use crate::app::OutputFormat;
 use crate::engine::device::DeviceSpec;
 use crate::error::{Error, Result};
 
@@ -37,7 +37,7 @@ pub struct AgreementArgs {
 
 impl AgreementArgs {
     /// Validates the flags.
-    pub fn validate(&self) -> Result<AgreementConfig> {
+    pub fn validate(&self) -> Result<AgreementPlan> {
         if self.tokens < 1 {
             return Err(Error::Config(format!(
                 "--tokens must be at least 1, got {}",
@@ -55,23 +55,15 @@ impl AgreementArgs {
         if self.prompt.trim().is_empty() {
             return Err(Error::Config("--prompt is empty".into()));
         }
-        Ok(AgreementConfig {
-            model: self.model.clone(),
-            prompt: self.prompt.clone(),
-            tokens: self.tokens as usize,
-            threads,
-            device: self.device,
+        Ok(AgreementPlan {
+            config: AgreementConfig {
+                model: self.model.clone(),
+                prompt: self.prompt.clone(),
+                tokens: self.tokens as usize,
+                threads,
+                device: self.device,
+            },
+            format: self.format,
         })
     }
-}
-
-/// Runs the comparison and writes the report to `out`.
-pub fn run(args: &AgreementArgs, out: &mut dyn std::io::Write) -> anyhow::Result<AgreementReport> {
-    let config = args.validate()?;
-    let report = agreement::check(&config).map_err(Error::Engine)?;
-    match args.format {
-        OutputFormat::Table => write!(out, "{}", report.to_text())?,
-        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
-    }
-    Ok(report)
 }

@@ -1,26 +1,15 @@
 //! `nativebench bench`: llama-bench's flags, lists and test names, across every
-//! in-process engine; validated into a [`BenchConfig`] and run.
+//! in-process engine; validated into a [`BenchPlan`].
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use super::engine_args::EngineArgs;
+use crate::app::bench::{BenchFormat, BenchPlan};
 use crate::engine::{EngineConfig, EngineKind};
 use crate::error::{Error, Result};
-use crate::report::bench as fmt;
-use crate::report::run_dir::{default_run_id, write_json_atomic, Manifest};
-use crate::runner::bench::{run_all, BenchConfig, BenchRecord, BenchTest};
-
-/// Output formats, as llama-bench's `-o`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BenchFormat {
-    Md,
-    Csv,
-    Json,
-    Jsonl,
-}
+use crate::runner::bench::{BenchConfig, BenchTest};
 
 /// Flags of `nativebench bench`. Lists are comma-separated; numeric lists also take
 /// llama-bench's ranges, `first-last+step` and `first-last*mult`.
@@ -118,7 +107,16 @@ pub fn parse_list(flag: &str, s: &str) -> Result<Vec<usize>> {
 
 impl BenchArgs {
     /// Validates the flags into a config.
-    pub fn validate(&self) -> Result<BenchConfig> {
+    pub fn validate(&self) -> Result<BenchPlan> {
+        Ok(BenchPlan {
+            bench: self.bench_config()?,
+            out: self.out.clone(),
+            results_dir: self.results_dir.clone(),
+            output: self.output,
+        })
+    }
+
+    fn bench_config(&self) -> Result<BenchConfig> {
         let engines = if self.engine.is_empty() {
             let real = EngineKind::in_process_compiled();
             if real.is_empty() {
@@ -133,7 +131,7 @@ impl BenchArgs {
                 .map(|e| e.parse::<EngineKind>().map_err(Error::Config))
                 .collect::<Result<Vec<_>>>()?
         };
-        if engines.contains(&EngineKind::Http) {
+        if engines.iter().any(|k| k.is_served()) {
             return Err(Error::Config(
                 "`bench` measures in-process engines; use `run --engine http` for servers".into(),
             ));
@@ -237,68 +235,6 @@ impl BenchArgs {
             warmup: !self.no_warmup,
         })
     }
-}
-
-/// Runs `bench`: every combination, a record per test flushed to `bench.jsonl` as it
-/// completes, then the table in the chosen format on `out`. Warnings go to stderr.
-pub fn run(
-    args: &BenchArgs,
-    stop: &std::sync::atomic::AtomicBool,
-    out: &mut dyn Write,
-) -> Result<Vec<BenchRecord>> {
-    let config = args.validate()?;
-    let started = chrono::Local::now();
-    let model = config.engine.model.clone().unwrap_or_else(|| "sim".into());
-    let dir = match &args.out {
-        Some(d) => d.clone(),
-        None => args
-            .results_dir
-            .join(default_run_id(&started, "bench", &model)),
-    };
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        Error::Config(format!(
-            "cannot create the run directory: {}: {e}",
-            dir.display()
-        ))
-    })?;
-    write_json_atomic(&dir.join("run_config.json"), &config)?;
-    let jsonl_path = dir.join("bench.jsonl");
-    let mut jsonl = std::fs::File::create(&jsonl_path).map_err(|e| Error::io(&jsonl_path, e))?;
-    let mut records = Vec::new();
-    let mut manifest_written = false;
-    run_all(&config, stop, &mut |r, info| {
-        if !manifest_written {
-            manifest_written = true;
-            write_json_atomic(
-                &dir.join("manifest.json"),
-                &Manifest::capture(&started, info)?,
-            )?;
-        }
-        let line = serde_json::to_string(r).unwrap_or_default() + "\n";
-        jsonl
-            .write_all(line.as_bytes())
-            .and_then(|_| jsonl.flush())
-            .map_err(|e| Error::io(&jsonl_path, e))?;
-        if r.cv > crate::metrics::aggregate::NOISY_CV {
-            eprintln!(
-                "warning: noisy: {} {} varies {:.1}% (CV) across {} repetitions",
-                r.engine,
-                r.test,
-                r.cv * 100.0,
-                r.samples_ns.len()
-            );
-        }
-        records.push(r.clone());
-        Ok(())
-    })?;
-    let text = match args.output {
-        BenchFormat::Md => fmt::markdown(&records),
-        BenchFormat::Csv => fmt::csv(&records),
-        BenchFormat::Json => fmt::json(&records),
-        BenchFormat::Jsonl => fmt::jsonl(&records),
-    };
-    let _ = out.write_all(text.as_bytes());
-    Ok(records)
 }
 
 #[cfg(test)]

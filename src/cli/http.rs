@@ -1,6 +1,6 @@
 //! Flags of the `http` engine and the load generator, shared by `run` and `compare`,
-//! named as `vllm bench serve` users expect. Validated once into an [`HttpConfig`] and a
-//! [`LoadConfig`].
+//! named as `vllm bench serve` users expect. Validated once into an [`HttpConfig`], the
+//! runner's arrival settings, goodput objectives and a sweep.
 
 use std::path::PathBuf;
 
@@ -11,8 +11,8 @@ use crate::engine::{EngineKind, HttpApi, HttpConfig};
 use crate::error::{Error, Result};
 use crate::metrics::goodput::Slo;
 use crate::runner::arrival::Arrival;
-use crate::runner::load::LoadConfig;
 use crate::runner::sweep::Sweep;
+use crate::runner::RunnerConfig;
 
 /// The arrival process of `--request-rate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -157,7 +157,7 @@ impl HttpArgs {
         }
         if let Some(url) = &url {
             endpoint_uri(url, api).map_err(Error::Config)?;
-        } else if engines.contains(&EngineKind::Http) {
+        } else if engines.iter().any(|k| k.is_served()) {
             return Err(Error::Config(
                 "--engine http needs --url, e.g. --url http://127.0.0.1:8000/v1".into(),
             ));
@@ -203,13 +203,9 @@ impl HttpArgs {
 
     /// The load generator's settings, given the run's concurrency, warmup, repetitions
     /// and seed.
-    pub fn load_config(
-        &self,
-        concurrency: usize,
-        warmup: usize,
-        repetitions: usize,
-        seed: u64,
-    ) -> Result<LoadConfig> {
+    /// How the runner offers requests: `base` (warmup, repetitions, concurrency, seed)
+    /// with the arrival process and duration these flags give.
+    pub fn runner_config(&self, base: RunnerConfig) -> Result<RunnerConfig> {
         let r = self
             .request_rate
             .as_deref()
@@ -225,12 +221,26 @@ impl HttpArgs {
                 )));
             }
         }
-        let goodput = if self.goodput.is_empty() {
-            None
-        } else {
-            Some(Slo::parse(&self.goodput.join(",")).map_err(Error::Config)?)
-        };
-        let sweep = if !self.concurrency_list.is_empty() {
+        Ok(RunnerConfig {
+            arrival,
+            duration_s: self.duration,
+            ..base
+        })
+    }
+
+    /// The latency objectives of `--goodput`, when given.
+    pub fn goodput(&self) -> Result<Option<Slo>> {
+        if self.goodput.is_empty() {
+            return Ok(None);
+        }
+        Slo::parse(&self.goodput.join(","))
+            .map(Some)
+            .map_err(Error::Config)
+    }
+
+    /// The sweep of `--concurrency-list` or `--request-rate-list`, when given.
+    pub fn sweep(&self) -> Result<Option<Sweep>> {
+        if !self.concurrency_list.is_empty() {
             let mut v = Vec::new();
             for &c in &self.concurrency_list {
                 if c < 1 {
@@ -240,26 +250,16 @@ impl HttpArgs {
                 }
                 v.push(c as usize);
             }
-            Some(Sweep::Concurrency(v))
-        } else if !self.request_rate_list.is_empty() {
-            let v = self
-                .request_rate_list
-                .iter()
-                .map(|s| rate(s, "--request-rate-list"))
-                .collect::<Result<Vec<_>>>()?;
-            Some(Sweep::RequestRate(v))
-        } else {
-            None
-        };
-        Ok(LoadConfig {
-            concurrency,
-            arrival,
-            warmup,
-            repetitions,
-            duration_s: self.duration,
-            goodput,
-            seed,
-            sweep,
-        })
+            return Ok(Some(Sweep::Concurrency(v)));
+        }
+        if self.request_rate_list.is_empty() {
+            return Ok(None);
+        }
+        let v = self
+            .request_rate_list
+            .iter()
+            .map(|s| rate(s, "--request-rate-list"))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Sweep::RequestRate(v)))
     }
 }

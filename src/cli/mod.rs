@@ -1,5 +1,6 @@
 //! The command line: clap definitions that mirror what users type, and the one step that
-//! validates them into config structs. Nothing downstream re-checks a flag.
+//! validates them into the config structs of the application layer (`app`). Nothing
+//! here runs a command, and nothing downstream re-checks a flag.
 
 pub mod agreement;
 pub mod bench;
@@ -11,7 +12,9 @@ pub mod report;
 pub mod run;
 pub mod serve;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+
+pub use crate::app::OutputFormat;
 
 /// nativebench: in-process LLM inference benchmark.
 #[derive(Debug, Parser)]
@@ -59,16 +62,6 @@ pub fn normalize_args<I: IntoIterator<Item = std::ffi::OsString>>(
             _ => a,
         })
         .collect()
-}
-
-/// How a command prints its result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutputFormat {
-    /// A human-readable table.
-    Table,
-    /// JSON (for `run`, the contents of metrics.json).
-    Json,
 }
 
 /// Arguments of `nativebench env`.

@@ -1,13 +1,13 @@
-//! `nativebench model ...`: synthesise, inspect and check models.
+//! `nativebench model ...`: the flags of synth, inspect and tokenizer-parity, and their
+//! validation into a [`ModelPlan`].
 
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 
-use crate::model::{
-    self, registry, spec::synth_cache_path, synth::DEFAULT_SEED, GgufFile, ModelFormat,
-    ModelReport, Quant,
-};
+use crate::app::model::{ModelPlan, TextFormat};
+use crate::error::Result;
+use crate::model::{synth::DEFAULT_SEED, Quant};
 
 /// Arguments of `nativebench model`.
 #[derive(Debug, Args)]
@@ -30,13 +30,6 @@ pub enum ModelCommand {
     TokenizerParity(ParityArgs),
 }
 
-/// Text for people, JSON for scripts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
 /// `model synth`.
 #[derive(Debug, Args)]
 pub struct SynthArgs {
@@ -53,7 +46,7 @@ pub struct SynthArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    pub format: TextFormat,
 }
 
 /// `model inspect`.
@@ -62,7 +55,7 @@ pub struct InspectArgs {
     /// A GGUF file, or any model spec that resolves to one (synth:tiny, gemma3-270m, hf:...).
     pub model: String,
     #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    pub format: TextFormat,
 }
 
 /// `model tokenizer-parity`.
@@ -77,79 +70,30 @@ pub struct ParityArgs {
     #[arg(long)]
     pub min_rate: Option<f64>,
     #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
+    pub format: TextFormat,
 }
 
-/// Runs a `model` subcommand.
-pub fn run(args: ModelArgs) -> anyhow::Result<()> {
-    match args.command {
-        ModelCommand::Synth(a) => synth(a),
-        ModelCommand::Inspect(a) => inspect(a),
-        ModelCommand::TokenizerParity(a) => parity(a),
+impl ModelArgs {
+    /// Validates the subcommand's flags.
+    pub fn validate(&self) -> Result<ModelPlan> {
+        Ok(match &self.command {
+            ModelCommand::Synth(a) => ModelPlan::Synth {
+                preset: a.preset.clone(),
+                quant: a.quant.parse::<Quant>()?,
+                seed: a.seed,
+                out: a.out.clone(),
+                format: a.format,
+            },
+            ModelCommand::Inspect(a) => ModelPlan::Inspect {
+                model: a.model.clone(),
+                format: a.format,
+            },
+            ModelCommand::TokenizerParity(a) => ModelPlan::TokenizerParity {
+                model: a.model.clone(),
+                tokenizer_json: a.tokenizer_json.clone(),
+                min_rate: a.min_rate,
+                format: a.format,
+            },
+        })
     }
-}
-
-fn synth(a: SynthArgs) -> anyhow::Result<()> {
-    let preset = registry()?.preset(&a.preset)?;
-    let quant: Quant = a.quant.parse()?;
-    let out = a.out.unwrap_or_else(|| {
-        synth_cache_path(&model::spec::model_cache_dir(), &preset.name, quant, a.seed)
-    });
-    let s = model::synthesize(preset, quant, a.seed, &out)?;
-    match a.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&s)?),
-        Format::Text => println!(
-            "wrote {} ({}, {:.1} M parameters, {} tokens of which {} learned) in {:.2} s\ntokenizer {}",
-            s.gguf.display(),
-            model::inspect::human_bytes(s.file_size_bytes),
-            s.parameter_count as f64 / 1e6,
-            s.vocab_size,
-            s.learned_tokens,
-            s.elapsed_s,
-            s.tokenizer_json.display()
-        ),
-    }
-    Ok(())
-}
-
-/// Resolves a spec that must end in a GGUF file.
-fn gguf_path(spec: &str) -> anyhow::Result<PathBuf> {
-    let m = model::resolve(spec)?;
-    if m.format != ModelFormat::Gguf {
-        anyhow::bail!(
-            "{}: is a safetensors directory; this command reads GGUF files",
-            m.path.display()
-        );
-    }
-    Ok(m.path)
-}
-
-fn inspect(a: InspectArgs) -> anyhow::Result<()> {
-    let path = gguf_path(&a.model)?;
-    let report = ModelReport::from_gguf(&GgufFile::open(&path)?)?;
-    match a.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Text => print!("{}", report.to_text()),
-    }
-    Ok(())
-}
-
-fn parity(a: ParityArgs) -> anyhow::Result<()> {
-    let path = gguf_path(&a.model)?;
-    let texts: Vec<&str> = model::tokenizer::corpus_paragraphs().collect();
-    let report = model::tokenizer_parity(&path, a.tokenizer_json.as_deref(), &texts)?;
-    match a.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Text => print!("{}", report.to_text()),
-    }
-    if let Some(min) = a.min_rate {
-        if report.match_rate < min {
-            anyhow::bail!(
-                "{}: tokenizer match rate {:.4} is below {min}",
-                path.display(),
-                report.match_rate
-            );
-        }
-    }
-    Ok(())
 }

@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use serde::Serialize;
 
 use super::engine_args::EngineArgs;
-use super::OutputFormat;
+use crate::app::run::RunConfig;
+use crate::app::OutputFormat;
 use crate::engine::{EngineConfig, EngineKind, SimConfig};
 use crate::error::{Error, Result};
 use crate::runner::RunnerConfig;
@@ -171,24 +171,6 @@ impl SimArgs {
     }
 }
 
-/// A validated `run`: everything needed, and exactly what `run_config.json` records.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RunConfig {
-    /// Engines, run one after another.
-    pub engines: Vec<EngineKind>,
-    /// The engine settings shared by every engine of the run (`kind` is the first).
-    pub engine: EngineConfig,
-    pub workload: WorkloadSpec,
-    pub runner: RunnerConfig,
-    /// How the load generator drives the `http` engine.
-    pub load: crate::runner::load::LoadConfig,
-    pub seed: u64,
-    pub out: Option<PathBuf>,
-    pub results_dir: PathBuf,
-    pub format: OutputFormat,
-    pub quiet: bool,
-}
-
 impl RunArgs {
     /// Validates the flags once, into a config.
     pub fn validate(&self) -> Result<RunConfig> {
@@ -245,11 +227,13 @@ impl RunArgs {
             ignore_eos: self.no_ignore_eos.then_some(false),
             chat: self.no_chat.then_some(false),
         })?;
-        let runner = RunnerConfig {
+        let runner = self.http.runner_config(RunnerConfig {
             warmup: self.warmup as usize,
             repetitions,
             concurrency: workload.concurrency,
-        };
+            seed: self.seed,
+            ..RunnerConfig::default()
+        })?;
         Ok(RunConfig {
             engine: EngineConfig {
                 kind: engines[0],
@@ -262,12 +246,8 @@ impl RunArgs {
                 candle: self.engine_args.candle()?,
                 http: self.http.http_config(&engines)?,
             },
-            load: self.http.load_config(
-                runner.concurrency,
-                runner.warmup,
-                runner.repetitions,
-                self.seed,
-            )?,
+            goodput: self.http.goodput()?,
+            sweep: self.http.sweep()?,
             engines,
             workload,
             runner,

@@ -1,15 +1,15 @@
-//! `nativebench serve`: its flags, validated into a [`ServeConfig`], and the command.
+//! `nativebench serve`: its flags, validated into a [`ServePlan`].
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
 
 use super::engine_args::EngineArgs;
 use super::run::SimArgs;
+use crate::app::serve::ServePlan;
 use crate::engine::{EngineConfig, EngineKind};
 use crate::error::{Error, Result};
-use crate::serve::{serve_forever, ServeConfig};
+use crate::serve::ServeConfig;
 
 /// The environment variable holding the bearer token clients must send.
 pub const SERVE_API_KEY_ENV: &str = "NATIVEBENCH_SERVE_API_KEY";
@@ -61,7 +61,7 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     /// Validates the flags once.
-    pub fn validate(&self) -> Result<ServeConfig> {
+    pub fn validate(&self) -> Result<ServePlan> {
         let engine = match &self.engine_config_json {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
@@ -93,7 +93,7 @@ impl ServeArgs {
                 }
             }
         };
-        if engine.kind == EngineKind::Http {
+        if engine.kind.is_served() {
             return Err(Error::Config(
                 "serve needs an in-process engine (sim, llama-cpp, candle), not http".into(),
             ));
@@ -108,48 +108,16 @@ impl ServeArgs {
             None => std::env::var(SERVE_API_KEY_ENV).ok(),
         }
         .filter(|k| !k.is_empty());
-        Ok(ServeConfig {
-            engine,
-            host: self.host.clone(),
-            port: self.port,
-            api_key,
-            model_name: self.served_model_name.clone(),
-            stamp_chunks: self.stamp_chunks,
+        Ok(ServePlan {
+            serve: ServeConfig {
+                engine,
+                host: self.host.clone(),
+                port: self.port,
+                api_key,
+                model_name: self.served_model_name.clone(),
+                stamp_chunks: self.stamp_chunks,
+            },
+            stop_with_parent: self.stop_with_parent,
         })
     }
-}
-
-/// Runs `serve` until the process is stopped. The first stdout line is
-/// `listening on http://HOST:PORT/v1`, for scripts and `compare` to read.
-pub fn run(args: &ServeArgs) -> Result<()> {
-    let config = args.validate()?;
-    if args.stop_with_parent {
-        std::thread::spawn(|| {
-            // Nothing is ever written to stdin: EOF or an error means the parent is gone.
-            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
-            std::process::exit(0);
-        });
-    }
-    serve_forever(&config, |server| {
-        let loopback = server.addr.ip().is_loopback();
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "listening on {}", server.base_url());
-        let _ = out.flush();
-        eprintln!(
-            "nativebench serve: engine {} ({}), model `{}`{}{}",
-            server.info.name,
-            server.info.device,
-            server.model,
-            if config.api_key.is_some() {
-                ", bearer token required"
-            } else {
-                ""
-            },
-            if loopback {
-                ""
-            } else {
-                "; WARNING: not bound to loopback, reachable from the network"
-            },
-        );
-    })
 }

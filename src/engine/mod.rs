@@ -5,7 +5,6 @@
 //! (through [`Recorder::mark`]); it never reads the clock for a metric, never formats and
 //! never prints.
 
-pub mod agreement;
 pub mod batching;
 #[cfg(feature = "candle")]
 pub mod candle;
@@ -297,6 +296,12 @@ pub trait Engine {
     fn continuous(&mut self) -> Option<&mut dyn batching::ContinuousBatching> {
         None
     }
+    /// The served engine behind an OpenAI-compatible server, which the runner drives
+    /// with the load generator (many requests in flight, an arrival process) instead of
+    /// one request at a time.
+    fn served(&mut self) -> Option<&mut http::HttpEngine> {
+        None
+    }
 }
 
 /// Token-level access for `nativebench bench`, in the manner of llama-bench: the caller
@@ -340,6 +345,17 @@ impl EngineKind {
             EngineKind::Candle => "candle",
             EngineKind::Http => "http",
         }
+    }
+
+    /// The engine that drives an OpenAI-compatible server.
+    pub fn served() -> EngineKind {
+        EngineKind::Http
+    }
+
+    /// Whether the engine runs behind a server (driven by the load generator) rather
+    /// than in this process.
+    pub fn is_served(self) -> bool {
+        self == EngineKind::Http
     }
 
     /// Whether this build can run the engine.

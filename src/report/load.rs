@@ -282,6 +282,7 @@ fn recompute(
         workload: text(config, "/workload/name").unwrap_or_else(|| "unknown".into()),
         started_at: text(manifest, "/timestamp").unwrap_or_default(),
         interrupted: false,
+        driver: None,
         metrics: RunMetrics::compute(records, in_process, None),
     }
 }
@@ -298,6 +299,7 @@ impl LoadedRun {
                 workload: String::new(),
                 started_at: String::new(),
                 interrupted: false,
+                driver: None,
                 metrics: RunMetrics::compute(&[], true, None),
             },
             manifest: None,

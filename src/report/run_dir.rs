@@ -28,6 +28,11 @@ pub struct MetricsFile {
     pub started_at: String,
     /// The user stopped the run; the figures cover what was measured before.
     pub interrupted: bool,
+    /// Which driver ran the requests: `in-process` or `load` (the load generator, for a
+    /// served engine), so that a report reads the settings that applied. Absent in run
+    /// directories written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<crate::runner::Driver>,
     #[serde(flatten)]
     pub metrics: RunMetrics,
 }

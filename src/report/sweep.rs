@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::MetricsFile;
-use crate::runner::load::LoadConfig;
 use crate::runner::sweep::Sweep;
+use crate::runner::RunnerConfig;
 
 /// The file a sweep writes beside its runs.
 pub const SWEEP_SUMMARY: &str = "sweep_summary.json";
@@ -33,7 +33,7 @@ pub struct SweepPoint {
 }
 
 impl SweepPoint {
-    pub fn of(label: &str, run_dir: &str, load: &LoadConfig, m: &MetricsFile) -> SweepPoint {
+    pub fn of(label: &str, run_dir: &str, load: &RunnerConfig, m: &MetricsFile) -> SweepPoint {
         let m = &m.metrics;
         SweepPoint {
             label: label.to_owned(),

@@ -12,10 +12,11 @@ use rand_distr::{Distribution, Gamma};
 use serde::{Deserialize, Serialize};
 
 /// How requests arrive.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Arrival {
     /// Every request at once (`--request-rate inf`); the concurrency limit paces them.
+    #[default]
     Unlimited,
     /// Exactly `rate` requests per second, evenly spaced.
     Constant { rate: f64 },

@@ -84,6 +84,7 @@ impl<'a, 'e> RunQueue<'a, 'e> {
             records: self.records,
             interrupted: self.interrupted,
             notes,
+            driver: super::Driver::InProcess,
         })
     }
 }

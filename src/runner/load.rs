@@ -8,52 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, Semaphore};
 
-use super::arrival::Arrival;
-use super::sweep::Sweep;
-use super::{RunEvent, RunOutcome};
-use crate::engine::http::{HttpClient, HttpReply};
-use crate::engine::{EngineConfig, EngineError, Mark, Recorder, Request};
+use super::{Driver, RunEvent, RunOutcome, RunnerConfig};
+use crate::engine::http::{HttpClient, HttpEngine, HttpReply};
+use crate::engine::{EngineError, Mark, Recorder, Request};
 use crate::error::{Error, Result};
-use crate::metrics::goodput::Slo;
 use crate::metrics::{MarkRecorder, RequestRecord};
-
-/// How the load generator offers requests.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LoadConfig {
-    /// Most requests in flight at once.
-    pub concurrency: usize,
-    pub arrival: Arrival,
-    /// Requests sent before measuring, not recorded.
-    pub warmup: usize,
-    /// Passes over the request list (ignored with a duration).
-    pub repetitions: usize,
-    /// Send for this long, cycling through the requests, instead of a fixed count.
-    pub duration_s: Option<f64>,
-    /// Latency objectives for goodput.
-    pub goodput: Option<Slo>,
-    /// Seed of the arrival process.
-    pub seed: u64,
-    /// Run once per value of a concurrency or rate list instead of once.
-    pub sweep: Option<Sweep>,
-}
-
-impl Default for LoadConfig {
-    fn default() -> Self {
-        LoadConfig {
-            concurrency: 1,
-            arrival: Arrival::Unlimited,
-            warmup: 1,
-            repetitions: 1,
-            duration_s: None,
-            goodput: None,
-            seed: 0,
-            sweep: None,
-        }
-    }
-}
 
 /// The name under which the client-side share of a request's time is recorded: its E2E
 /// minus the server's reported queue wait and engine time (network, HTTP, serialization
@@ -67,43 +28,32 @@ pub const HTTP_TTFT_OVERHEAD: &str = "http_ttft_overhead_ms";
 /// generator itself watches the user's flag and stops sending.
 static NEVER: AtomicBool = AtomicBool::new(false);
 
-/// Runs `requests` against the server of `engine` (its `http` settings) under `load`.
-/// `on_event` sees every event; an error from it ends the run.
-pub fn run_http(
-    engine: &EngineConfig,
+/// Runs `requests` against the server of `engine` under `config`, with the client it
+/// built. `on_event` sees every event; an error from it ends the run.
+pub fn run(
+    engine: &mut HttpEngine,
     requests: &[Request],
-    load: &LoadConfig,
+    config: &RunnerConfig,
     stop: &AtomicBool,
     on_event: &mut dyn FnMut(RunEvent<'_>) -> Result<()>,
 ) -> Result<RunOutcome> {
-    // One worker per core this process may use (taskset narrows it), at most 8; on one
-    // core, a single-threaded runtime spares the work-stealing machinery.
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
-    let mut builder = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        b.worker_threads(threads);
-        b
-    };
-    let rt = builder
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Config(format!("cannot start the async runtime: {e}")))?;
-    rt.block_on(async {
-        let mut client = HttpClient::new(engine)?;
-        if let (Some(probe), true) = (requests.first(), engine.http.ready_timeout_s > 0.0) {
-            let within = Duration::from_secs_f64(engine.http.ready_timeout_s);
-            wait_ready(&mut client, probe, within).await?;
+    let http = engine.config().clone();
+    if let (Some(probe), true) = (requests.first(), http.ready_timeout_s > 0.0) {
+        let within = Duration::from_secs_f64(http.ready_timeout_s);
+        let rt = engine.runtime().handle().clone();
+        if let Some(client) = engine.client_mut() {
+            rt.block_on(wait_ready(client, probe, within))?;
         }
-        client.discover_model().await;
-        let client = Arc::new(client);
-        let outcome = drive(client.clone(), requests, load, stop, on_event).await;
-        if let (Some(p), Some(path)) = (client.profile(), &engine.http.chunk_profile) {
-            p.write().map_err(|e| Error::io(path, e))?;
-        }
-        outcome
-    })
+    }
+    let client = engine.client().clone();
+    let outcome =
+        engine
+            .runtime()
+            .block_on(drive(client.clone(), requests, config, stop, on_event));
+    if let (Some(p), Some(path)) = (client.profile(), &http.chunk_profile) {
+        p.write().map_err(|e| Error::io(path, e))?;
+    }
+    outcome
 }
 
 /// One request, start to record: the unit every spawned task runs. `None`, with nothing
@@ -198,7 +148,7 @@ impl Recorder for Discard {
     fn mark(&mut self, _: Mark) {}
 }
 
-async fn warmup(client: &Arc<HttpClient>, requests: &[Request], load: &LoadConfig) {
+async fn warmup(client: &Arc<HttpClient>, requests: &[Request], load: &RunnerConfig) {
     let n = if requests.is_empty() { 0 } else { load.warmup };
     let sem = Arc::new(Semaphore::new(load.concurrency.max(1)));
     let mut tasks = Vec::with_capacity(n);
@@ -220,7 +170,7 @@ async fn warmup(client: &Arc<HttpClient>, requests: &[Request], load: &LoadConfi
 async fn drive(
     client: Arc<HttpClient>,
     requests: &[Request],
-    load: &LoadConfig,
+    load: &RunnerConfig,
     stop: &AtomicBool,
     on_event: &mut dyn FnMut(RunEvent<'_>) -> Result<()>,
 ) -> Result<RunOutcome> {
@@ -314,5 +264,6 @@ async fn drive(
         records,
         interrupted: interrupted.get(),
         notes,
+        driver: Driver::Load,
     })
 }

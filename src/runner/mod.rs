@@ -17,16 +17,54 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Engine, EngineError, Request};
 use crate::error::Result;
 use crate::metrics::{MarkRecorder, RequestRecord};
+use arrival::Arrival;
 
-/// How a run drives its engine.
+/// How a run drives its engine, in-process or served: the one config both drivers read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunnerConfig {
     /// Requests run before measuring, not recorded.
     pub warmup: usize,
-    /// Times the whole request list is measured.
+    /// Times the whole request list is measured (ignored with a duration).
     pub repetitions: usize,
-    /// Requests offered at once.
+    /// Requests offered at once (for a served engine: the most in flight).
     pub concurrency: usize,
+    /// When requests are sent to a served engine: all at once (paced by `concurrency`),
+    /// or an arrival process at a rate.
+    #[serde(default)]
+    pub arrival: Arrival,
+    /// Send to a served engine for this long, cycling through the requests, instead of
+    /// a fixed count.
+    #[serde(default)]
+    pub duration_s: Option<f64>,
+    /// Seed of the arrival process.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            warmup: 1,
+            repetitions: 1,
+            concurrency: 1,
+            arrival: Arrival::Unlimited,
+            duration_s: None,
+            seed: 0,
+        }
+    }
+}
+
+/// Which driver ran the requests, recorded with the metrics so that a report reads the
+/// settings that applied instead of guessing them from the engine's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Driver {
+    /// One request (or one batch) at a time in this process; `concurrency` up to the
+    /// engine's batch.
+    InProcess,
+    /// The load generator: many requests in flight to a server, under `concurrency`
+    /// and the arrival process.
+    Load,
 }
 
 /// What the runner reports as it goes. The progress display and the sample writer are
@@ -50,10 +88,14 @@ pub struct RunOutcome {
     /// Notes on how the run was driven that a reader needs (for example concurrency the
     /// engine could not honour).
     pub notes: Vec<String>,
+    /// Which driver ran the requests.
+    pub driver: Driver,
 }
 
-/// Runs `requests` on `engine`: warmup first, then `repetitions` passes, checking `stop`
-/// before every request. `on_event` sees every event; an error from it ends the run.
+/// Runs `requests` on `engine`: warmup first, then `repetitions` passes (or `duration_s`
+/// of sending, for a served engine), checking `stop` before every request. A served
+/// engine goes to the load generator, every other one runs in this process. `on_event`
+/// sees every event; an error from it ends the run.
 pub fn run(
     engine: &mut dyn Engine,
     requests: &[Request],
@@ -61,6 +103,15 @@ pub fn run(
     stop: &AtomicBool,
     on_event: &mut dyn FnMut(RunEvent<'_>) -> Result<()>,
 ) -> Result<RunOutcome> {
+    if let Some(served) = engine.served() {
+        return load::run(served, requests, config, stop, on_event);
+    }
+    let outcome = |records, interrupted, notes| RunOutcome {
+        records,
+        interrupted,
+        notes,
+        driver: Driver::InProcess,
+    };
     let mut notes = Vec::new();
     let batch = engine.capabilities().max_batch.max(1);
     if config.concurrency > batch {
@@ -89,11 +140,7 @@ pub fn run(
     let mut sink = NullRecorder { stop };
     for req in warmup {
         if stop.load(Ordering::Relaxed) {
-            return Ok(RunOutcome {
-                records: Vec::new(),
-                interrupted: true,
-                notes,
-            });
+            return Ok(outcome(Vec::new(), true, notes));
         }
         // A warmup failure is not measured, but a run whose warmup fails at setup level
         // (not a per-request failure) cannot measure anything either.
@@ -120,11 +167,7 @@ pub fn run(
     for rep in 0..config.repetitions {
         for reqs in requests.chunks(group) {
             if stop.load(Ordering::Relaxed) {
-                return Ok(RunOutcome {
-                    records,
-                    interrupted: true,
-                    notes,
-                });
+                return Ok(outcome(records, true, notes));
             }
             let mut recs: Vec<MarkRecorder> = reqs
                 .iter()
@@ -145,11 +188,7 @@ pub fn run(
                 .any(|r| matches!(r, Err(EngineError::Interrupted)))
             {
                 // Cut short by the user: not a measurement, not a failure.
-                return Ok(RunOutcome {
-                    records,
-                    interrupted: true,
-                    notes,
-                });
+                return Ok(outcome(records, true, notes));
             }
             for ((req, rec), result) in reqs.iter().zip(recs).zip(results) {
                 // In a batch a request ends at its own last mark, not when the slowest
@@ -166,11 +205,7 @@ pub fn run(
             }
         }
     }
-    Ok(RunOutcome {
-        records,
-        interrupted: false,
-        notes,
-    })
+    Ok(outcome(records, false, notes))
 }
 
 /// The recorder for warmup requests: no clock reads, only the stop flag.

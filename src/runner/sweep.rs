@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::load::LoadConfig;
+use super::RunnerConfig;
 
 /// What a sweep varies.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,40 +16,27 @@ pub enum Sweep {
 
 impl Sweep {
     /// Each point's directory name and load settings.
-    pub fn points(&self, base: &LoadConfig) -> Vec<(String, LoadConfig)> {
-        let one = |label: String, load: LoadConfig| {
-            (
-                label,
-                LoadConfig {
-                    sweep: None,
-                    ..load
-                },
-            )
-        };
+    pub fn points(&self, base: &RunnerConfig) -> Vec<(String, RunnerConfig)> {
         match self {
             Sweep::Concurrency(cs) => cs
                 .iter()
                 .map(|&c| {
-                    one(
-                        format!("concurrency-{c}"),
-                        LoadConfig {
-                            concurrency: c,
-                            ..base.clone()
-                        },
-                    )
+                    let point = RunnerConfig {
+                        concurrency: c,
+                        ..base.clone()
+                    };
+                    (format!("concurrency-{c}"), point)
                 })
                 .collect(),
             Sweep::RequestRate(rs) => rs
                 .iter()
                 .map(|&r| {
                     let label = r.map_or("rate-inf".to_owned(), |r| format!("rate-{r}"));
-                    one(
-                        label,
-                        LoadConfig {
-                            arrival: base.arrival.with_rate(r),
-                            ..base.clone()
-                        },
-                    )
+                    let point = RunnerConfig {
+                        arrival: base.arrival.with_rate(r),
+                        ..base.clone()
+                    };
+                    (label, point)
                 })
                 .collect(),
         }
@@ -63,12 +50,12 @@ mod tests {
 
     #[test]
     fn points_vary_one_setting_each() {
-        let base = LoadConfig {
+        let base = RunnerConfig {
             arrival: Arrival::Gamma {
                 rate: 1.0,
                 burstiness: 0.5,
             },
-            ..LoadConfig::default()
+            ..RunnerConfig::default()
         };
         let ps = Sweep::Concurrency(vec![1, 8]).points(&base);
         assert_eq!(
@@ -86,6 +73,5 @@ mod tests {
             }
         );
         assert_eq!(ps[1].1.arrival, Arrival::Unlimited);
-        assert!(ps.iter().all(|p| p.1.sweep.is_none()));
     }
 }

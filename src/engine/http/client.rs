@@ -293,7 +293,7 @@ mod tests {
     #[test]
     fn the_body_passes_max_tokens_and_ignore_eos_through() {
         let config = EngineConfig {
-            kind: crate::engine::EngineKind::Http,
+            kind: crate::engine::EngineKind::served(),
             model: Some("m".into()),
             http: HttpConfig {
                 url: Some("http://127.0.0.1:9/v1".into()),

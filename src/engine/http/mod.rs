@@ -5,13 +5,12 @@
 //! chunk with only the role does not count), and leaves the end to the caller. Token
 //! counts come from the reply's `usage`, or else from re-tokenizing with a tokenizer file.
 //! [`HttpClient`] is the async entry point the load generator drives with many requests
-//! in flight; [`HttpEngine`] wraps it in the synchronous [`Engine`] contract.
+//! in flight; [`HttpEngine`] owns it, one per run, behind the [`Engine`] contract.
+//! The wire itself (chunks, SSE, HTTP/1.1) is `crate::openai`.
 //!
 //! - `config`: the settings and the URL check
 //! - `auth`: the API key and extra headers, never shown
 //! - `client`: requests, and every failure typed
-//! - `conn`: keep-alive connections, and a reply read straight off its socket
-//! - `wire`: HTTP/1.1 response heads and body framing, over bytes
 //! - `stream`: a reply's event stream, chunk by chunk (the hot path)
 //! - `profile`: the client's own cost per chunk, when measured
 
@@ -45,8 +44,9 @@ fn fail(kind: FailureKind, message: impl Into<String>) -> EngineError {
     }
 }
 
-/// The synchronous [`Engine`] over [`HttpClient`]: one request at a time, on a runtime of
-/// its own. The load generator drives [`HttpClient`] directly for concurrency.
+/// The served engine: one [`HttpClient`] per run on a runtime of its own. The runner
+/// drives it with the load generator (`runner::load`, many requests in flight, through
+/// [`Engine::served`]); as a plain [`Engine`] it sends one request at a time.
 pub struct HttpEngine {
     client: Arc<HttpClient>,
     rt: tokio::runtime::Runtime,
@@ -55,7 +55,17 @@ pub struct HttpEngine {
 
 impl HttpEngine {
     pub fn new(config: &EngineConfig) -> Result<Self, EngineError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        // One worker per core this process may use (taskset narrows it), at most 8; on
+        // one core, a single-threaded runtime spares the work-stealing machinery.
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
+        let mut builder = if threads == 1 {
+            tokio::runtime::Builder::new_current_thread()
+        } else {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(threads);
+            b
+        };
+        let rt = builder
             .enable_all()
             .build()
             .map_err(|e| setup(format!("cannot start the async runtime: {e}")))?;
@@ -68,9 +78,24 @@ impl HttpEngine {
         })
     }
 
-    /// The client, for the load generator.
-    pub fn client(&self) -> Arc<HttpClient> {
-        self.client.clone()
+    /// The client every request of the run shares.
+    pub fn client(&self) -> &Arc<HttpClient> {
+        &self.client
+    }
+
+    /// The client, to change between runs (no request in flight holds it then).
+    pub fn client_mut(&mut self) -> Option<&mut HttpClient> {
+        Arc::get_mut(&mut self.client)
+    }
+
+    /// The runtime the client's connections live on; every request runs here.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.rt
+    }
+
+    /// The settings the engine was built from.
+    pub fn config(&self) -> &HttpConfig {
+        &self.config.http
     }
 }
 
@@ -106,6 +131,10 @@ impl Engine for HttpEngine {
         self.rt
             .block_on(self.client.generate(req, rec))
             .map(|r| r.outcome)
+    }
+
+    fn served(&mut self) -> Option<&mut HttpEngine> {
+        Some(self)
     }
 
     fn prompt_tokens(&mut self, req: &Request) -> Result<Option<usize>, EngineError> {

@@ -11,8 +11,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::device::DeviceSpec;
-use super::EngineError;
+use super::OutputFormat;
+use crate::engine::device::DeviceSpec;
+use crate::engine::EngineError;
+use crate::error::{Error, Result};
 
 /// What to compare.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,8 +124,27 @@ impl AgreementReport {
 }
 
 /// Loads the model in both engines and compares their greedy decoding.
-pub fn check(config: &AgreementConfig) -> Result<AgreementReport, EngineError> {
+pub fn check(config: &AgreementConfig) -> std::result::Result<AgreementReport, EngineError> {
     imp::check(config)
+}
+
+/// A validated `check-agreement`.
+#[derive(Debug, Clone)]
+pub struct AgreementPlan {
+    pub config: AgreementConfig,
+    pub format: OutputFormat,
+}
+
+/// Runs the comparison and writes the report to `out`.
+pub fn run(plan: &AgreementPlan, out: &mut dyn std::io::Write) -> Result<AgreementReport> {
+    let report = check(&plan.config)?;
+    let text = match plan.format {
+        OutputFormat::Table => report.to_text(),
+        OutputFormat::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+    };
+    out.write_all(text.as_bytes())
+        .map_err(|e| Error::io("stdout", e))?;
+    Ok(report)
 }
 
 #[cfg(all(feature = "candle", feature = "llama-cpp"))]

@@ -1,21 +1,46 @@
-//! One `nativebench run`: for each engine, build it, build the requests, open the run
-//! directory, drive the runner, and write the files. This is the glue between the
-//! runner (which measures) and the report modules (which format).
+//! `nativebench run`: for each engine, build it, build the requests, open the run
+//! directory, drive the runner, and write the files; with a sweep, once per point. This is
+//! the glue between the runner (which measures) and the report modules (which format).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::AtomicBool;
 
-use crate::cli::run::RunConfig;
-use crate::cli::OutputFormat;
+use serde::Serialize;
+
+use super::OutputFormat;
 use crate::engine::{self, EngineConfig, EngineKind};
 use crate::error::{Error, Result};
+use crate::metrics::goodput::Slo;
 use crate::metrics::resources::ResourceSampler;
 use crate::metrics::RunMetrics;
 use crate::report::run_dir::{self, default_run_id, MANIFEST, METRICS, RUN_CONFIG};
+use crate::report::sweep::{SweepPoint, SweepSummary, SWEEP_SUMMARY};
 use crate::report::{summary, Manifest, MetricsFile, RunDir};
-use crate::runner::{self, progress::Progress, RunEvent};
+use crate::runner::sweep::Sweep;
+use crate::runner::{self, progress::Progress, RunEvent, RunnerConfig};
+use crate::workload::WorkloadSpec;
+
+/// A validated `run`: everything needed, and exactly what `run_config.json` records.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunConfig {
+    /// Engines, run one after another.
+    pub engines: Vec<EngineKind>,
+    /// The engine settings shared by every engine of the run (`kind` is the first).
+    pub engine: EngineConfig,
+    pub workload: WorkloadSpec,
+    /// How the requests are offered, in-process or to a server.
+    pub runner: RunnerConfig,
+    /// Latency objectives for goodput.
+    pub goodput: Option<Slo>,
+    /// Run once per value of a concurrency or rate list instead of once.
+    pub sweep: Option<Sweep>,
+    pub seed: u64,
+    pub out: Option<PathBuf>,
+    pub results_dir: PathBuf,
+    pub format: OutputFormat,
+    pub quiet: bool,
+}
 
 /// What a `run` produced.
 #[derive(Debug)]
@@ -26,31 +51,23 @@ pub struct RunResult {
     pub interrupted: bool,
 }
 
-/// The process-wide stop flag, set by the first Ctrl-C.
-pub fn stop_flag() -> &'static AtomicBool {
-    static STOP: AtomicBool = AtomicBool::new(false);
-    static HANDLER: OnceLock<()> = OnceLock::new();
-    HANDLER.get_or_init(|| {
-        // First Ctrl-C: finish the request in flight, write metrics.json, exit 130.
-        // Second: leave at once; every finished request is already on disk.
-        let _ = ctrlc::set_handler(|| {
-            if STOP.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!("\ninterrupted: finishing the request in flight and writing results (Ctrl-C again to quit now)");
-        });
-    });
-    &STOP
+impl RunResult {
+    /// Some run measured requests and none of them completed.
+    pub fn every_request_failed(&self) -> bool {
+        self.runs
+            .iter()
+            .any(|(_, m)| m.metrics.num_requests > 0 && m.metrics.completed == 0)
+    }
 }
 
-/// Runs every engine of `config` in turn, printing summaries to `out`.
+/// Runs every engine of `config` in turn (or the sweep), printing summaries to `out`.
 pub fn execute(config: &RunConfig, stop: &AtomicBool, out: &mut dyn Write) -> Result<RunResult> {
+    if let Some(sweep) = &config.sweep {
+        return execute_sweep(config, sweep, stop, out);
+    }
     let mut runs = Vec::new();
     let multi = config.engines.len() > 1;
     for &kind in &config.engines {
-        if let (EngineKind::Http, Some(sweep)) = (kind, &config.load.sweep) {
-            return sweep_http(config, sweep, stop, out);
-        }
         let (dir, metrics) = run_one(config, kind, multi, stop)?;
         match config.format {
             OutputFormat::Table => {
@@ -60,13 +77,7 @@ pub fn execute(config: &RunConfig, stop: &AtomicBool, out: &mut dyn Write) -> Re
                     summary::render(&metrics, &dir.display().to_string())
                 );
             }
-            OutputFormat::Json => {
-                let _ = writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&metrics).unwrap_or_default()
-                );
-            }
+            OutputFormat::Json => print_json(out, &metrics),
         }
         let interrupted = metrics.interrupted;
         runs.push((dir, metrics));
@@ -87,6 +98,16 @@ pub fn execute(config: &RunConfig, stop: &AtomicBool, out: &mut dyn Write) -> Re
     })
 }
 
+fn print_json<T: Serialize>(out: &mut dyn Write, value: &T) {
+    let _ = writeln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+/// One engine, start to metrics.json: the engine (and, for a served one, its client) is
+/// built once here and driven by the runner that fits it.
 fn run_one(
     config: &RunConfig,
     kind: EngineKind,
@@ -102,6 +123,7 @@ fn run_one(
         .workload
         .requests(config.seed, &mut |r| engine.prompt_tokens(r))?;
     let info = engine.info();
+    let in_process = engine.capabilities().in_process;
     let started = chrono::Local::now();
     let model_label = config
         .engine
@@ -114,6 +136,8 @@ fn run_one(
         (Some(o), true) => o.join(kind.name()),
         (None, _) => unique(&config.results_dir.join(&run_id)),
     };
+    // A run directory that cannot be made is a path the user gave (or a results
+    // folder they cannot write): invalid input.
     let mut run_dir = RunDir::create(&dir)
         .map_err(|e| Error::Config(format!("cannot create the run directory: {e}")))?;
 
@@ -135,32 +159,20 @@ fn run_one(
             _ => Ok(()),
         }
     };
-    // The http engine runs on the load generator, with many requests in flight.
-    let outcome = if kind == EngineKind::Http {
-        drop(engine);
-        runner::load::run_http(
-            &recorded.engine,
-            &requests,
-            &config.load,
-            stop,
-            &mut on_event,
-        )
-    } else {
-        runner::run(
-            engine.as_mut(),
-            &requests,
-            &config.runner,
-            stop,
-            &mut on_event,
-        )
-    };
+    let outcome = runner::run(
+        engine.as_mut(),
+        &requests,
+        &config.runner,
+        stop,
+        &mut on_event,
+    );
     progress.finish();
     let resources = sampler.stop();
     let outcome = outcome?;
 
-    let mut metrics = RunMetrics::compute(&outcome.records, kind != EngineKind::Http, resources);
+    let mut metrics = RunMetrics::compute(&outcome.records, in_process, resources);
     metrics.warnings.splice(0..0, outcome.notes);
-    if let Some(slo) = config.load.goodput {
+    if let Some(slo) = config.goodput {
         metrics.goodput = Some(crate::metrics::goodput::compute(
             &outcome.records,
             slo,
@@ -177,45 +189,52 @@ fn run_one(
         workload: config.workload.name.clone(),
         started_at: started.to_rfc3339(),
         interrupted: outcome.interrupted,
+        driver: Some(outcome.driver),
         metrics,
     };
     run_dir.write_json(METRICS, &file)?;
     Ok((run_dir.path().to_owned(), file))
 }
 
-/// Runs the http engine once per sweep point, each into `<out>/<point>`, and writes
+/// Runs the one engine once per sweep point, each into `<out>/<point>`, and writes
 /// `sweep_summary.json` beside them.
-fn sweep_http(
+fn execute_sweep(
     config: &RunConfig,
-    sweep: &runner::sweep::Sweep,
+    sweep: &Sweep,
     stop: &AtomicBool,
     out: &mut dyn Write,
 ) -> Result<RunResult> {
+    let kind = match config.engines.as_slice() {
+        [kind] => *kind,
+        _ => {
+            return Err(Error::Config(
+                "a sweep (--concurrency-list, --request-rate-list) runs one engine: name one with --engine"
+                    .into(),
+            ))
+        }
+    };
     let base = match &config.out {
         Some(o) => o.clone(),
         None => unique(&config.results_dir.join(format!(
-            "{}-http-sweep",
-            chrono::Local::now().format("%Y%m%d-%H%M%S")
+            "{}-{}-sweep",
+            chrono::Local::now().format("%Y%m%d-%H%M%S"),
+            kind.name()
         ))),
     };
     let mut runs = Vec::new();
     let mut points = Vec::new();
-    for (label, load) in sweep.points(&config.load) {
+    for (label, runner) in sweep.points(&config.runner) {
         let point = RunConfig {
-            engines: vec![EngineKind::Http],
             out: Some(base.join(&label)),
-            runner: runner::RunnerConfig {
-                concurrency: load.concurrency,
-                ..config.runner.clone()
-            },
-            load: load.clone(),
+            runner: runner.clone(),
+            sweep: None,
             ..config.clone()
         };
-        let (dir, metrics) = run_one(&point, EngineKind::Http, false, stop)?;
-        points.push(crate::report::sweep::SweepPoint::of(
+        let (dir, metrics) = run_one(&point, kind, false, stop)?;
+        points.push(SweepPoint::of(
             &label,
             &dir.display().to_string(),
-            &load,
+            &runner,
             &metrics,
         ));
         let interrupted = metrics.interrupted;
@@ -224,11 +243,11 @@ fn sweep_http(
             break;
         }
     }
-    let summary = crate::report::sweep::SweepSummary {
+    let summary = SweepSummary {
         sweep: sweep.clone(),
         points,
     };
-    run_dir::write_json_atomic(&base.join(crate::report::sweep::SWEEP_SUMMARY), &summary)?;
+    run_dir::write_json_atomic(&base.join(SWEEP_SUMMARY), &summary)?;
     match config.format {
         OutputFormat::Table => {
             let _ = write!(
@@ -238,13 +257,7 @@ fn sweep_http(
                 base.display()
             );
         }
-        OutputFormat::Json => {
-            let _ = writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&summary).unwrap_or_default()
-            );
-        }
+        OutputFormat::Json => print_json(out, &summary),
     }
     let interrupted = runs.last().is_some_and(|(_, m)| m.interrupted);
     Ok(RunResult { runs, interrupted })
@@ -252,7 +265,7 @@ fn sweep_http(
 
 /// `path`, or `path-2`, `path-3` ... when it exists, so two runs in the same second
 /// never share a directory.
-fn unique(path: &Path) -> PathBuf {
+pub fn unique(path: &Path) -> PathBuf {
     if !path.exists() {
         return path.to_owned();
     }
@@ -260,11 +273,4 @@ fn unique(path: &Path) -> PathBuf {
         .map(|i| PathBuf::from(format!("{}-{i}", path.display())))
         .find(|p| !p.exists())
         .unwrap_or_else(|| path.to_owned())
-}
-
-/// Reads a run directory's metrics.json.
-pub fn read_metrics(dir: &Path) -> Result<MetricsFile> {
-    let p = dir.join(run_dir::METRICS);
-    let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::Json { path: p, source: e })
 }
