@@ -263,7 +263,7 @@ pub struct EngineInfo {
     pub details: BTreeMap<String, String>,
 }
 
-/// An inference engine. See DESIGN.md, "The engine contract".
+/// An inference engine. See ARCHITECTURE.md, "The engine contract".
 pub trait Engine {
     fn info(&self) -> EngineInfo;
     fn capabilities(&self) -> Capabilities;

@@ -1,5 +1,5 @@
 //! Goodput: completed requests per second that meet every service-level objective
-//! given (DESIGN.md). The SLO string is vLLM's: `ttft:200,tpot:50,e2el:5000`, in ms.
+//! given (ARCHITECTURE.md). The SLO string is vLLM's: `ttft:200,tpot:50,e2el:5000`, in ms.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,6 @@
 //! Per-request records: the recorder an engine marks, and the flat record every format
 //! serialises (one line of `samples.jsonl`). Every metric is derived from the marks'
-//! timestamps, with DESIGN.md's definitions.
+//! timestamps, with the definitions of ARCHITECTURE.md.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

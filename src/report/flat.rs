@@ -1,6 +1,6 @@
 //! The one flat per-run record that every report format serialises: CSV writes all of its
 //! fields as columns, Markdown and HTML show named views of the same fields, and the
-//! column names are its field names (DESIGN.md: the same names in JSON, CSV and HTML).
+//! column names are its field names (ARCHITECTURE.md: the same names in JSON, CSV and HTML).
 
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};

@@ -49,14 +49,11 @@ impl ModelFile {
     /// Hashes a model file; for a model directory, its weights, config and tokenizer
     /// (`ResolvedModel::fingerprint`).
     pub fn of(path: &Path) -> Result<Self> {
-        let config = |e: crate::model::ModelError| Error::Config(e.to_string());
         let (sha256, size_bytes) = if path.is_dir() {
-            let f = crate::model::resolve(&path.to_string_lossy())
-                .and_then(|m| m.fingerprint())
-                .map_err(config)?;
+            let f = crate::model::resolve(&path.to_string_lossy()).and_then(|m| m.fingerprint())?;
             (f.sha256, f.size_bytes)
         } else {
-            crate::model::spec::sha256_file(path).map_err(config)?
+            crate::model::spec::sha256_file(path)?
         };
         Ok(ModelFile {
             path: path.to_owned(),

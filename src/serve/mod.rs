@@ -64,14 +64,14 @@ impl Server {
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .await
             .map_err(|e| {
-                Error::Config(format!(
+                Error::Runtime(format!(
                     "cannot listen on {}:{}: {e}",
                     config.host, config.port
                 ))
             })?;
         let addr = listener
             .local_addr()
-            .map_err(|e| Error::Config(format!("cannot read the bound address: {e}")))?;
+            .map_err(|e| Error::Runtime(format!("cannot read the bound address: {e}")))?;
         let (jobs, info) = worker::start(config.engine.clone())?;
         let model = config
             .model_name
@@ -134,7 +134,7 @@ pub fn serve_forever(config: &ServeConfig, ready: impl FnOnce(&Server)) -> Resul
         .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8)))
         .enable_all()
         .build()
-        .map_err(|e| Error::Config(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(async {
         let server = Server::bind(config).await?;
         ready(&server);
