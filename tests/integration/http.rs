@@ -45,6 +45,7 @@ fn sweeps_write_a_run_per_point_and_a_summary_with_goodput() {
     for point in ["concurrency-1", "concurrency-3"] {
         let m = json(&out.join(point).join("metrics.json"));
         assert_eq!(m["completed"], 6, "{point}: {m}");
+        assert_eq!(m["driver"], "load", "{point}: {m}");
         assert_eq!(m["goodput"]["good_requests"], 6, "{point}: {m}");
         assert_eq!(samples(&out.join(point)).len(), 6);
     }
