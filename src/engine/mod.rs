@@ -20,11 +20,13 @@ pub use disabled::llama_cpp;
 pub mod http;
 pub mod json;
 pub mod logits;
+pub mod nvtx;
 pub mod openai;
 pub mod options;
 pub mod prompt;
 pub mod sim;
 pub mod sse;
+pub mod template;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -4,7 +4,7 @@
 //! (`llama_batch_get_one` in chunks of the batch size, then one token per step), so its
 //! numbers and llama-bench's measure the same work. Every mark is preceded by
 //! `llama_synchronize`, so no phase hides queued device work. Each request and its phases
-//! are NVTX ranges on `nvtx` builds (`metrics::nvtx`).
+//! are NVTX ranges on `nvtx` builds (`engine::nvtx`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,12 +19,12 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::batching::{Admitted, BatchQueue, ContinuousBatching, FixedQueue};
+use super::nvtx::{self, Span};
+use super::template::ChatTemplate;
 use super::{
     CacheType, Capabilities, Engine, EngineConfig, EngineError, EngineInfo, FinishReason,
     FlashAttn, Mark, Outcome, Prompt, Recorder, Request, SamplingConfig, TokenBench,
 };
-use crate::metrics::nvtx::{self, Span};
-use crate::workload::template::ChatTemplate;
 
 mod threadpool;
 use threadpool::Threadpool;
