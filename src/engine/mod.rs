@@ -57,16 +57,6 @@ pub enum Prompt {
     Chat(Vec<Message>),
 }
 
-impl Prompt {
-    /// The prompt's characters, for sizing and for reports.
-    pub fn char_len(&self) -> usize {
-        match self {
-            Prompt::Text(t) => t.len(),
-            Prompt::Chat(ms) => ms.iter().map(|m| m.content.len()).sum(),
-        }
-    }
-}
-
 /// One request as an engine sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {

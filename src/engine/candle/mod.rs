@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 
-use super::device::{self, DeviceSpec};
+use super::device;
 use super::nvtx::{self, Span};
 use super::{
     logits, prompt, Capabilities, DevicePhase, Engine, EngineConfig, EngineError, EngineInfo,
@@ -110,11 +110,6 @@ impl CandleEngine {
             pos: 0,
             info,
         })
-    }
-
-    /// The device this engine computes on.
-    pub fn device_spec(&self) -> DeviceSpec {
-        device::spec_of(&self.device)
     }
 
     /// The model's tokenizer on `text`, special tokens added (BOS where the model wants
