@@ -29,14 +29,6 @@ pub enum DeviceSpec {
     Metal,
 }
 
-impl DeviceSpec {
-    /// Whether work on this device runs asynchronously to the host, so that host clocks
-    /// need a synchronize before they are read.
-    pub fn is_accelerator(self) -> bool {
-        !matches!(self, DeviceSpec::Cpu)
-    }
-}
-
 impl fmt::Display for DeviceSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

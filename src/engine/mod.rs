@@ -18,9 +18,11 @@ pub mod llama_cpp;
 pub use disabled::llama_cpp;
 pub mod http;
 pub mod logits;
+pub mod nvtx;
 pub mod options;
 pub mod prompt;
 pub mod sim;
+pub mod template;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -49,16 +51,6 @@ pub struct Message {
 pub enum Prompt {
     Text(String),
     Chat(Vec<Message>),
-}
-
-impl Prompt {
-    /// The prompt's characters, for sizing and for reports.
-    pub fn char_len(&self) -> usize {
-        match self {
-            Prompt::Text(t) => t.len(),
-            Prompt::Chat(ms) => ms.iter().map(|m| m.content.len()).sum(),
-        }
-    }
 }
 
 /// One request as an engine sees it.

@@ -2,8 +2,8 @@
 //! rendered through the model's chat template, and the check that a request fits the
 //! context. One implementation, so that llama.cpp and candle see the same text.
 
+use super::template::ChatTemplate;
 use super::{EngineError, FailureKind, Prompt};
-use crate::workload::template::ChatTemplate;
 
 /// The text a model's tokenizer sees for `prompt`: raw text as is; chat messages through
 /// the model's template with the assistant's turn opened, or, for a model without one,

@@ -15,11 +15,11 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::batching::{Admitted, BatchQueue, ContinuousBatching, FixedQueue};
+use super::template::ChatTemplate;
 use super::{
     Capabilities, Engine, EngineError, EngineInfo, FailureKind, FinishReason, Mark, Outcome,
     Prompt, Recorder, Request, TokenBench,
 };
-use crate::workload::template::ChatTemplate;
 
 /// The sim engine's delays. Every delay is the duration of the whole phase, measured from
 /// the phase's start, so the real work the sim does is inside it, not added to it.

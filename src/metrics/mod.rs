@@ -2,10 +2,8 @@
 //! run aggregates and resource sampling.
 
 pub mod aggregate;
-pub mod device_clock;
 pub mod goodput;
 pub mod gpu;
-pub mod nvtx;
 pub mod record;
 pub mod resources;
 pub mod stats;

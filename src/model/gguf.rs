@@ -199,12 +199,6 @@ impl GgufFile {
         }
     }
 
-    /// A required integer, or a `MissingKey` error naming the file.
-    pub fn require_u64(&self, key: &str) -> Result<u64> {
-        self.get_u64(key)
-            .ok_or_else(|| self.missing(key, self.get(key), "a non-negative integer"))
-    }
-
     /// A required string, or a `MissingKey` error naming the file.
     pub fn require_str(&self, key: &str) -> Result<&str> {
         self.get_str(key)

@@ -4,7 +4,6 @@
 pub mod builtin;
 pub mod datasets;
 pub mod synthetic;
-pub mod template;
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,6 @@
 //! NVTX ranges of real runs, without nsys or a GPU: an injection library
 //! (nvtx_inject.c, compiled here with the system C compiler) records every push and pop,
-//! and the ranges of each engine are held to the shape src/metrics/nvtx.rs promises:
+//! and the ranges of each engine are held to the shape src/engine/nvtx.rs promises:
 //! names, nesting, request ids, and one decode range per decode step. A build without the
 //! `nvtx` feature emits no ranges, so there these tests report as ignored, with the
 //! reason, instead of passing on nothing.

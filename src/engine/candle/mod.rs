@@ -5,8 +5,9 @@
 //! batch size and samples the first token; each decode step is one token through the
 //! model plus sampling. The device is synchronized before every mark; on CUDA, events on
 //! candle's stream also time prefill and each decode step on the device. Each request and
-//! its phases are NVTX ranges on `nvtx` builds (`metrics::nvtx`).
+//! its phases are NVTX ranges on `nvtx` builds (`engine::nvtx`).
 
+mod device_clock;
 mod model;
 mod safetensors;
 mod threads;
@@ -16,13 +17,13 @@ use std::collections::BTreeMap;
 use candle_core::{Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 
-use super::device::{self, DeviceSpec};
+use super::device;
+use super::nvtx::{self, Span};
 use super::{
     logits, prompt, Capabilities, DevicePhase, Engine, EngineConfig, EngineError, EngineInfo,
     FailureKind, FinishReason, Mark, Outcome, Recorder, Request, SamplingConfig, TokenBench,
 };
-use crate::metrics::device_clock::DeviceTimer;
-use crate::metrics::nvtx::{self, Span};
+use device_clock::DeviceTimer;
 use model::{first_line, Loaded};
 
 pub use model::SUPPORTED_GGUF;
@@ -109,11 +110,6 @@ impl CandleEngine {
             pos: 0,
             info,
         })
-    }
-
-    /// The device this engine computes on.
-    pub fn device_spec(&self) -> DeviceSpec {
-        device::spec_of(&self.device)
     }
 
     /// The model's tokenizer on `text`, special tokens added (BOS where the model wants

@@ -15,9 +15,9 @@ use tokenizers::Tokenizer;
 
 use super::safetensors::LlamaDir;
 use super::{setup, MAX_CTX};
+use crate::engine::template::ChatTemplate;
 use crate::engine::{prompt, EngineError, WeightDType};
 use crate::model::{gguf, GgufFile, ModelFormat, ModelReport, ResolvedModel};
-use crate::workload::template::ChatTemplate;
 
 /// The GGUF architectures candle runs (`general.architecture`).
 pub const SUPPORTED_GGUF: [&str; 4] = ["llama", "gemma3", "qwen2", "qwen3"];

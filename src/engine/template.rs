@@ -4,7 +4,7 @@
 
 use minijinja::{context, Environment, Error as JinjaError, ErrorKind};
 
-use crate::engine::Message;
+use super::Message;
 
 /// A compiled chat template with its special tokens.
 pub struct ChatTemplate {
