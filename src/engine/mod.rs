@@ -263,12 +263,19 @@ pub trait Engine {
     fn generate(&mut self, req: &Request, rec: &mut dyn Recorder) -> Result<Outcome, EngineError>;
     /// Generates several requests together, decoding them in one batch, with each request
     /// marked on its own recorder. The runner calls it with at most
-    /// `capabilities().max_batch` requests; by default they run one after another.
+    /// `capabilities().max_batch` requests. By default an engine with continuous batching
+    /// runs them as a fixed queue (all there from the start); any other runs them one
+    /// after another.
     fn generate_batch(
         &mut self,
         reqs: &[Request],
         recs: &mut [&mut dyn Recorder],
     ) -> Vec<Result<Outcome, EngineError>> {
+        if let Some(engine) = self.continuous() {
+            let mut queue = batching::FixedQueue::new(reqs, recs);
+            engine.run_continuous(&mut queue);
+            return queue.results();
+        }
         reqs.iter()
             .zip(recs.iter_mut())
             .map(|(r, rec)| self.generate(r, &mut **rec))

@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::batching::{Admitted, BatchQueue, ContinuousBatching, FixedQueue};
+use super::batching::{Admitted, BatchQueue, ContinuousBatching};
 use super::template::ChatTemplate;
 use super::{
     Capabilities, Engine, EngineError, EngineInfo, FailureKind, FinishReason, Mark, Outcome,
@@ -253,17 +253,6 @@ impl Engine for SimEngine {
     fn generate(&mut self, req: &Request, rec: &mut dyn Recorder) -> Result<Outcome, EngineError> {
         let mut results = self.generate_batch(std::slice::from_ref(req), &mut [rec]);
         results.pop().unwrap_or(Err(EngineError::Interrupted))
-    }
-
-    /// Continuous batching over a fixed list: every request is there from the start.
-    fn generate_batch(
-        &mut self,
-        reqs: &[Request],
-        recs: &mut [&mut dyn Recorder],
-    ) -> Vec<Result<Outcome, EngineError>> {
-        let mut queue = FixedQueue::new(reqs, recs);
-        self.run_continuous(&mut queue);
-        queue.results()
     }
 
     fn token_bench(&mut self) -> Option<&mut dyn TokenBench> {

@@ -9,7 +9,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::{failed, LlamaCppEngine};
-use crate::engine::batching::{ContinuousBatching, FixedQueue};
+use crate::engine::batching::ContinuousBatching;
 use crate::engine::nvtx::{self, Span};
 use crate::engine::{
     Capabilities, Engine, EngineError, EngineInfo, FinishReason, Mark, Outcome, Prompt, Recorder,
@@ -202,17 +202,6 @@ impl Engine for LlamaCppEngine {
         // happened to this one.
         self.clear_kv();
         result
-    }
-
-    /// Continuous batching over a fixed list: every request is there from the start.
-    fn generate_batch(
-        &mut self,
-        reqs: &[Request],
-        recs: &mut [&mut dyn Recorder],
-    ) -> Vec<Result<Outcome, EngineError>> {
-        let mut queue = FixedQueue::new(reqs, recs);
-        self.run_continuous(&mut queue);
-        queue.results()
     }
 
     fn continuous(&mut self) -> Option<&mut dyn ContinuousBatching> {
