@@ -11,21 +11,15 @@ use std::fmt::Write;
 use super::flat::{self, FlatRun};
 use super::load::{LoadedRun, ReportError};
 use super::noise::{bootstrap_se, Samples};
-use crate::metrics::aggregate::Spread;
+use crate::metrics::catalogue::{self, Column, Unit};
 use crate::metrics::stats::mean_std;
-use crate::metrics::RequestRecord;
+
+pub use crate::metrics::catalogue::Better;
 
 /// The default threshold: a 5% change.
 pub const DEFAULT_THRESHOLD: f64 = 0.05;
 /// How many standard errors of the difference count as beyond noise.
 pub const NOISE_SIGMAS: f64 = 3.0;
-
-/// Which way is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Better {
-    Lower,
-    Higher,
-}
 
 /// A metric's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,115 +48,31 @@ impl Verdict {
     }
 }
 
-struct MetricDef {
-    name: &'static str,
-    better: Better,
-    value: fn(&FlatRun) -> Option<f64>,
-    /// The repetitions' spread of this very figure, when runs record it.
-    reps: Option<fn(&LoadedRun) -> Option<&Spread>>,
-    samples: Samples,
-}
-
-fn metrics() -> Vec<MetricDef> {
-    use Better::*;
-    let ttft = |r: &RequestRecord| r.ttft_ms;
-    let e2e = |r: &RequestRecord| Some(r.e2e_ms);
-    let m = |name, better, value, reps, samples| MetricDef {
-        name,
-        better,
-        value,
-        reps,
-        samples,
-    };
-    vec![
-        m(
-            "output_throughput_tok_s",
-            Higher,
-            |f: &FlatRun| Some(f.output_throughput_tok_s),
-            Some(|r: &LoadedRun| r.file.metrics.repetitions.output_throughput_tok_s.as_ref()),
-            Samples::Rate(|r| f64::from(r.output_tokens)),
-        ),
-        m(
-            "request_throughput_req_s",
-            Higher,
-            |f| Some(f.request_throughput_req_s),
-            None,
-            Samples::Rate(|_| 1.0),
-        ),
-        m(
-            "ttft_p50_ms",
-            Lower,
-            |f| f.ttft_p50_ms,
-            Some(|r| r.file.metrics.repetitions.ttft_p50_ms.as_ref()),
-            Samples::Quantile(ttft, 0.5),
-        ),
-        m(
-            "ttft_p99_ms",
-            Lower,
-            |f| f.ttft_p99_ms,
-            None,
-            Samples::Quantile(ttft, 0.99),
-        ),
-        m(
-            "tpot_p50_ms",
-            Lower,
-            |f| f.tpot_p50_ms,
-            Some(|r| r.file.metrics.repetitions.tpot_p50_ms.as_ref()),
-            Samples::Quantile(|r| r.tpot_ms, 0.5),
-        ),
-        m(
-            "itl_p50_ms",
-            Lower,
-            |f| f.itl_p50_ms,
-            None,
-            Samples::GapQuantile(0.5),
-        ),
-        m(
-            "itl_p99_ms",
-            Lower,
-            |f| f.itl_p99_ms,
-            None,
-            Samples::GapQuantile(0.99),
-        ),
-        m(
-            "e2e_p50_ms",
-            Lower,
-            |f| f.e2e_p50_ms,
-            None,
-            Samples::Quantile(e2e, 0.5),
-        ),
-        m(
-            "e2e_p99_ms",
-            Lower,
-            |f| f.e2e_p99_ms,
-            None,
-            Samples::Quantile(e2e, 0.99),
-        ),
-        m(
-            "prefill_p50_ms",
-            Lower,
-            |f| f.prefill_p50_ms,
-            None,
-            Samples::Quantile(|r| r.prefill_ms, 0.5),
-        ),
-        m(
-            "error_rate",
-            Lower,
-            |f| Some(f.error_rate),
-            None,
-            Samples::None,
-        ),
-    ]
-}
+/// The catalogue columns that get a verdict, in the order shown: a regression in any of
+/// them fails the comparison.
+pub const JUDGED: &[&str] = &[
+    "output_throughput_tok_s",
+    "request_throughput_req_s",
+    "ttft_p50_ms",
+    "ttft_p99_ms",
+    "tpot_p50_ms",
+    "itl_p50_ms",
+    "itl_p99_ms",
+    "e2e_p50_ms",
+    "e2e_p99_ms",
+    "prefill_p50_ms",
+    "error_rate",
+];
 
 /// One metric of one compared pair.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricRow {
     pub metric: &'static str,
     pub better: Better,
+    pub unit: Unit,
     pub base: Option<f64>,
     pub new: Option<f64>,
-    /// Relative change (new - base) / base; absolute for `error_rate`.
+    /// Relative change (new - base) / base; absolute for a fraction (`error_rate`).
     pub change: Option<f64>,
     /// The difference that counts as beyond noise, in the metric's unit.
     pub noise: Option<f64>,
@@ -284,12 +194,13 @@ fn compare_sets(b: &[(&LoadedRun, FlatRun)], n: &[(&LoadedRun, FlatRun)], thresh
     } else {
         format!("{} → {}", bl.label(), nl.label())
     };
-    let rows = metrics()
+    let rows = JUDGED
         .iter()
-        .map(|m| {
-            let (bv, bse) = estimate(m, b);
-            let (nv, nse) = estimate(m, n);
-            verdict(m, bv, nv, bse, nse, threshold)
+        .filter_map(|&name| catalogue::column(name))
+        .map(|c| {
+            let (bv, bse) = estimate(c, b);
+            let (nv, nse) = estimate(c, n);
+            verdict(c, bv, nv, bse, nse, threshold)
         })
         .collect();
     Pair {
@@ -300,9 +211,16 @@ fn compare_sets(b: &[(&LoadedRun, FlatRun)], n: &[(&LoadedRun, FlatRun)], thresh
     }
 }
 
+/// A side's figures in a column, one per run that has it.
+fn values(c: &Column, runs: &[(&LoadedRun, FlatRun)]) -> Vec<f64> {
+    runs.iter()
+        .filter_map(|(_, f)| c.value(&f.metrics))
+        .collect()
+}
+
 /// A side's value of a metric and its standard error, when one can be judged.
-fn estimate(m: &MetricDef, runs: &[(&LoadedRun, FlatRun)]) -> (Option<f64>, Option<f64>) {
-    let values: Vec<f64> = runs.iter().filter_map(|(_, f)| (m.value)(f)).collect();
+fn estimate(c: &Column, runs: &[(&LoadedRun, FlatRun)]) -> (Option<f64>, Option<f64>) {
+    let values = values(c, runs);
     if values.is_empty() {
         return (None, None);
     }
@@ -311,38 +229,29 @@ fn estimate(m: &MetricDef, runs: &[(&LoadedRun, FlatRun)]) -> (Option<f64>, Opti
         return (Some(mean), Some(std / (values.len() as f64).sqrt()));
     }
     let (run, _) = runs[0];
-    if let Some(s) = m.reps.and_then(|f| f(run)).filter(|s| s.values.len() > 1) {
+    if let Some(s) = c.reps(&run.file.metrics).filter(|s| s.values.len() > 1) {
         return (Some(mean), Some(s.std / (s.values.len() as f64).sqrt()));
     }
-    (Some(mean), bootstrap_se(m.samples, &run.records, mean))
+    (Some(mean), bootstrap_se(Samples::of(c), &run.records, mean))
 }
 
-fn verdict(
-    m: &MetricDef,
-    base: Option<f64>,
-    new: Option<f64>,
-    bse: Option<f64>,
-    nse: Option<f64>,
-    threshold: f64,
-) -> MetricRow {
-    let absolute = matches!(m.samples, Samples::None);
-    let noise = match (bse, nse) {
-        (None, None) => None,
-        (a, b) => Some(NOISE_SIGMAS * (a.unwrap_or(0.0).powi(2) + b.unwrap_or(0.0).powi(2)).sqrt()),
-    };
-    let mut row = MetricRow {
-        metric: m.name,
-        better: m.better,
+/// A row with nothing judged yet.
+fn blank(c: &'static Column, base: Option<f64>, new: Option<f64>) -> MetricRow {
+    MetricRow {
+        metric: c.name(),
+        better: c.metric.better,
+        unit: c.metric.unit,
         base,
         new,
         change: None,
-        noise,
+        noise: None,
         verdict: Verdict::Missing,
-    };
-    let (Some(b), Some(n)) = (base, new) else {
-        return row;
-    };
-    let change = if absolute {
+    }
+}
+
+/// The change from `b` to `n`: relative, or absolute for a fraction.
+fn change(unit: Unit, b: f64, n: f64) -> f64 {
+    if unit == Unit::Fraction {
         n - b
     } else if b != 0.0 {
         (n - b) / b.abs()
@@ -350,11 +259,35 @@ fn verdict(
         0.0
     } else {
         f64::INFINITY.copysign(n)
+    }
+}
+
+fn verdict(
+    c: &'static Column,
+    base: Option<f64>,
+    new: Option<f64>,
+    bse: Option<f64>,
+    nse: Option<f64>,
+    threshold: f64,
+) -> MetricRow {
+    let noise = match (bse, nse) {
+        (None, None) => None,
+        (a, b) => Some(NOISE_SIGMAS * (a.unwrap_or(0.0).powi(2) + b.unwrap_or(0.0).powi(2)).sqrt()),
     };
+    let mut row = MetricRow {
+        noise,
+        ..blank(c, base, new)
+    };
+    let (Some(b), Some(n)) = (base, new) else {
+        return row;
+    };
+    let change = change(row.unit, b, n);
     row.change = Some(change);
-    let worse = match m.better {
+    let worse = match row.better {
         Better::Lower => n > b,
         Better::Higher => n < b,
+        // Never judged (a test keeps such columns out of JUDGED).
+        Better::Neither => false,
     };
     let beyond_noise = noise.is_none_or(|z| (n - b).abs() > z);
     row.verdict = if change.abs() <= threshold {
@@ -386,27 +319,15 @@ pub fn render(c: &Comparison) -> String {
         s.push_str("| metric | better | base | new | change | noise (±) | verdict |\n");
         s.push_str("| --- | --- | ---: | ---: | ---: | ---: | --- |\n");
         for r in &p.rows {
-            let f = |v: Option<f64>| v.map_or("–".to_owned(), flat::human);
-            let change = r.change.map_or("–".to_owned(), |c| {
-                if r.metric == "error_rate" {
-                    format!("{:+.1} pt", c * 100.0)
-                } else {
-                    format!("{:+.1}%", c * 100.0)
-                }
-            });
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} | {} | {} |",
                 r.metric,
-                if r.better == Better::Lower {
-                    "lower"
-                } else {
-                    "higher"
-                },
-                f(r.base),
-                f(r.new),
-                change,
-                f(r.noise),
+                r.better.text(),
+                num(r.base),
+                num(r.new),
+                change_text(r),
+                num(r.noise),
                 r.verdict.text()
             );
         }
@@ -445,10 +366,25 @@ pub fn render(c: &Comparison) -> String {
     s
 }
 
+fn num(v: Option<f64>) -> String {
+    v.map_or("–".to_owned(), flat::human)
+}
+
+/// A change in percent, or in points for a fraction.
+fn change_text(r: &MetricRow) -> String {
+    r.change.map_or("–".to_owned(), |c| {
+        if r.unit == Unit::Fraction {
+            format!("{:+.1} pt", c * 100.0)
+        } else {
+            format!("{:+.1}%", c * 100.0)
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::RunMetrics;
+    use crate::metrics::{RequestRecord, RunMetrics};
     use crate::report::run_dir::MetricsFile;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};

@@ -12,6 +12,13 @@ use super::load::{LoadedDecomposition, LoadedRun};
 use super::plots::{self, Latency};
 use super::svg::{esc, truncate};
 
+/// The catalogue columns charted over time in "History", with their units.
+pub const TRENDS: [(&str, &str); 3] = [
+    ("output_throughput_tok_s", "tokens/s"),
+    ("ttft_p50_ms", "ms"),
+    ("tpot_p50_ms", "ms"),
+];
+
 /// At most this many runs get their own line in the distribution and phase charts.
 const MAX_PLOTTED: usize = 10;
 /// Requests shown per run in "Sample requests".
@@ -208,16 +215,10 @@ fn samples(runs: &[(&LoadedRun, &FlatRun)]) -> String {
 
 fn history_section(runs: &[FlatRun]) -> String {
     let mut s = String::new();
-    let trend: Vec<String> = [
-        plots::history_chart(runs, "output_throughput_tok_s over time", "tokens/s", |r| {
-            Some(r.output_throughput_tok_s)
-        }),
-        plots::history_chart(runs, "ttft_p50_ms over time", "ms", |r| r.ttft_p50_ms),
-        plots::history_chart(runs, "tpot_p50_ms over time", "ms", |r| r.tpot_p50_ms),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let trend: Vec<String> = TRENDS
+        .iter()
+        .filter_map(|&(column, unit)| plots::history_chart(runs, column, unit))
+        .collect();
     if !trend.is_empty() {
         s.push_str(&charts(&trend.concat()));
     }
