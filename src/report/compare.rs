@@ -4,6 +4,9 @@
 //! difference, judged from the runs' own spread. The standard error of each side comes
 //! from, in order: the spread across several runs of the set, the spread across the
 //! run's repetitions, or a bootstrap over its per-request samples.
+//!
+//! Every column of the metric catalogue is compared: the [`JUDGED`] ones get a verdict,
+//! the rest are listed below them with their change alone.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -11,7 +14,7 @@ use std::fmt::Write;
 use super::flat::{self, FlatRun};
 use super::load::{LoadedRun, ReportError};
 use super::noise::{bootstrap_se, Samples};
-use crate::metrics::catalogue::{self, Column, Unit};
+use crate::metrics::catalogue::{self, Column, Read, Unit};
 use crate::metrics::stats::mean_std;
 
 pub use crate::metrics::catalogue::Better;
@@ -34,6 +37,8 @@ pub enum Verdict {
     Unchanged,
     /// Not measured on one side.
     Missing,
+    /// Listed, not judged (not among [`JUDGED`]).
+    NotJudged,
 }
 
 impl Verdict {
@@ -44,6 +49,7 @@ impl Verdict {
             Verdict::WithinNoise => "within noise",
             Verdict::Unchanged => "unchanged",
             Verdict::Missing => "n/a",
+            Verdict::NotJudged => "not judged",
         }
     }
 }
@@ -63,6 +69,19 @@ pub const JUDGED: &[&str] = &[
     "prefill_p50_ms",
     "error_rate",
 ];
+
+/// The judged columns, then every other column of the catalogue.
+fn columns() -> (Vec<&'static Column>, Vec<&'static Column>) {
+    let judged = JUDGED
+        .iter()
+        .filter_map(|&n| catalogue::column(n))
+        .collect();
+    let others = catalogue::columns()
+        .iter()
+        .filter(|c| !JUDGED.contains(&c.name()))
+        .collect();
+    (judged, others)
+}
 
 /// One metric of one compared pair.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,7 +104,10 @@ pub struct Pair {
     pub label: String,
     pub base_runs: usize,
     pub new_runs: usize,
+    /// The [`JUDGED`] columns.
     pub rows: Vec<MetricRow>,
+    /// Every other column of the catalogue, not judged.
+    pub others: Vec<MetricRow>,
 }
 
 /// Every compared pair, and what could not be matched.
@@ -194,13 +216,28 @@ fn compare_sets(b: &[(&LoadedRun, FlatRun)], n: &[(&LoadedRun, FlatRun)], thresh
     } else {
         format!("{} → {}", bl.label(), nl.label())
     };
-    let rows = JUDGED
-        .iter()
-        .filter_map(|&name| catalogue::column(name))
+    let (judged, others) = columns();
+    let rows = judged
+        .into_iter()
         .map(|c| {
             let (bv, bse) = estimate(c, b);
             let (nv, nse) = estimate(c, n);
             verdict(c, bv, nv, bse, nse, threshold)
+        })
+        .collect();
+    let others = others
+        .into_iter()
+        .map(|c| {
+            let mean = |runs| {
+                let v = values(c, runs);
+                (!v.is_empty()).then(|| mean_std(&v).0)
+            };
+            let (base, new) = (mean(b), mean(n));
+            MetricRow {
+                change: base.zip(new).map(|(b, n)| change(c.metric.unit, b, n)),
+                verdict: Verdict::NotJudged,
+                ..blank(c, base, new)
+            }
         })
         .collect();
     Pair {
@@ -208,6 +245,7 @@ fn compare_sets(b: &[(&LoadedRun, FlatRun)], n: &[(&LoadedRun, FlatRun)], thresh
         base_runs: b.len(),
         new_runs: n.len(),
         rows,
+        others,
     }
 }
 
@@ -330,6 +368,30 @@ pub fn render(c: &Comparison) -> String {
                 num(r.noise),
                 r.verdict.text()
             );
+        }
+        if !p.others.is_empty() {
+            s.push_str("\n<details><summary>Other metrics (not judged)</summary>\n\n");
+            s.push_str("| metric | better | base | new | change |\n");
+            s.push_str("| --- | --- | ---: | ---: | ---: |\n");
+            for r in &p.others {
+                // A count stays whole unless a set's mean is not.
+                let count = catalogue::column(r.metric)
+                    .is_some_and(|c| matches!(c.metric.read, Read::Count(_)));
+                let f = |v: Option<f64>| match v {
+                    Some(v) if count && v.fract() == 0.0 => format!("{v:.0}"),
+                    v => num(v),
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} |",
+                    r.metric,
+                    r.better.text(),
+                    f(r.base),
+                    f(r.new),
+                    change_text(r)
+                );
+            }
+            s.push_str("\n</details>\n");
         }
         s.push('\n');
     }
