@@ -222,6 +222,20 @@ impl RunMetrics {
         m
     }
 
+    /// Output tokens per completed request.
+    pub fn output_tokens_per_request(&self) -> Option<f64> {
+        self.per_completed(self.total_output_tokens)
+    }
+
+    /// Prompt tokens per completed request.
+    pub fn input_tokens_per_request(&self) -> Option<f64> {
+        self.per_completed(self.total_input_tokens)
+    }
+
+    fn per_completed(&self, total: u64) -> Option<f64> {
+        (self.completed > 0).then(|| total as f64 / self.completed as f64)
+    }
+
     fn derive_warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
         if self.num_requests == 0 {

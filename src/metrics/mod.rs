@@ -1,7 +1,8 @@
 //! Measurement: per-request records from the recorder's marks, summary statistics,
-//! run aggregates and resource sampling.
+//! run aggregates, the catalogue of the metrics reported, and resource sampling.
 
 pub mod aggregate;
+pub mod catalogue;
 pub mod goodput;
 pub mod gpu;
 pub mod record;

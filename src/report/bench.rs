@@ -176,8 +176,9 @@ fn fields(r: &BenchRecord) -> Vec<(String, serde_json::Value)> {
     }
 }
 
+/// A CSV cell: empty for null, sample lists space-separated.
 fn csv_cell(v: &serde_json::Value) -> String {
-    let text = match v {
+    match v {
         serde_json::Value::Null => String::new(),
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Array(a) => a
@@ -186,39 +187,34 @@ fn csv_cell(v: &serde_json::Value) -> String {
             .collect::<Vec<_>>()
             .join(" "),
         other => other.to_string(),
-    };
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
     }
 }
 
-/// CSV with a header of the record's field names; sample lists are space-separated.
+/// CSV with a header of the record's field names (those of every record, in the order
+/// first seen: optional fields appear when any record has them); sample lists are
+/// space-separated. Lines end in LF, as llama-bench's do.
 pub fn csv(records: &[BenchRecord]) -> String {
-    let mut s = String::new();
-    for (i, r) in records.iter().enumerate() {
-        let f = fields(r);
-        if i == 0 {
-            let _ = writeln!(
-                s,
-                "{}",
-                f.iter()
-                    .map(|(k, _)| k.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-        }
-        let _ = writeln!(
-            s,
-            "{}",
-            f.iter()
-                .map(|(_, v)| csv_cell(v))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+    if records.is_empty() {
+        return String::new();
     }
-    s
+    let rows: Vec<Vec<(String, serde_json::Value)>> = records.iter().map(fields).collect();
+    let mut header: Vec<&str> = Vec::new();
+    for (k, _) in rows.iter().flatten() {
+        if !header.contains(&k.as_str()) {
+            header.push(k);
+        }
+    }
+    let cells = rows.iter().map(|r| {
+        header
+            .iter()
+            .map(|h| {
+                r.iter()
+                    .find(|(k, _)| k == h)
+                    .map_or(String::new(), |(_, v)| csv_cell(v))
+            })
+            .collect()
+    });
+    super::csv::write(&header, cells, super::csv::LineEnd::Lf)
 }
 
 /// A JSON array of records.

@@ -4,6 +4,9 @@
 //! difference, judged from the runs' own spread. The standard error of each side comes
 //! from, in order: the spread across several runs of the set, the spread across the
 //! run's repetitions, or a bootstrap over its per-request samples.
+//!
+//! Every column of the metric catalogue is compared: the [`JUDGED`] ones get a verdict,
+//! the rest are listed below them with their change alone.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -11,21 +14,15 @@ use std::fmt::Write;
 use super::flat::{self, FlatRun};
 use super::load::{LoadedRun, ReportError};
 use super::noise::{bootstrap_se, Samples};
-use crate::metrics::aggregate::Spread;
+use crate::metrics::catalogue::{self, Column, Read, Unit};
 use crate::metrics::stats::mean_std;
-use crate::metrics::RequestRecord;
+
+pub use crate::metrics::catalogue::Better;
 
 /// The default threshold: a 5% change.
 pub const DEFAULT_THRESHOLD: f64 = 0.05;
 /// How many standard errors of the difference count as beyond noise.
 pub const NOISE_SIGMAS: f64 = 3.0;
-
-/// Which way is better.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Better {
-    Lower,
-    Higher,
-}
 
 /// A metric's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +37,8 @@ pub enum Verdict {
     Unchanged,
     /// Not measured on one side.
     Missing,
+    /// Listed, not judged (not among [`JUDGED`]).
+    NotJudged,
 }
 
 impl Verdict {
@@ -50,109 +49,38 @@ impl Verdict {
             Verdict::WithinNoise => "within noise",
             Verdict::Unchanged => "unchanged",
             Verdict::Missing => "n/a",
+            Verdict::NotJudged => "not judged",
         }
     }
 }
 
-struct MetricDef {
-    name: &'static str,
-    better: Better,
-    value: fn(&FlatRun) -> Option<f64>,
-    /// The repetitions' spread of this very figure, when runs record it.
-    reps: Option<fn(&LoadedRun) -> Option<&Spread>>,
-    samples: Samples,
-}
+/// The catalogue columns that get a verdict, in the order shown: a regression in any of
+/// them fails the comparison.
+pub const JUDGED: &[&str] = &[
+    "output_throughput_tok_s",
+    "request_throughput_req_s",
+    "ttft_p50_ms",
+    "ttft_p99_ms",
+    "tpot_p50_ms",
+    "itl_p50_ms",
+    "itl_p99_ms",
+    "e2e_p50_ms",
+    "e2e_p99_ms",
+    "prefill_p50_ms",
+    "error_rate",
+];
 
-fn metrics() -> Vec<MetricDef> {
-    use Better::*;
-    let ttft = |r: &RequestRecord| r.ttft_ms;
-    let e2e = |r: &RequestRecord| Some(r.e2e_ms);
-    let m = |name, better, value, reps, samples| MetricDef {
-        name,
-        better,
-        value,
-        reps,
-        samples,
-    };
-    vec![
-        m(
-            "output_throughput_tok_s",
-            Higher,
-            |f: &FlatRun| Some(f.output_throughput_tok_s),
-            Some(|r: &LoadedRun| r.file.metrics.repetitions.output_throughput_tok_s.as_ref()),
-            Samples::Rate(|r| f64::from(r.output_tokens)),
-        ),
-        m(
-            "request_throughput_req_s",
-            Higher,
-            |f| Some(f.request_throughput_req_s),
-            None,
-            Samples::Rate(|_| 1.0),
-        ),
-        m(
-            "ttft_p50_ms",
-            Lower,
-            |f| f.ttft_p50_ms,
-            Some(|r| r.file.metrics.repetitions.ttft_p50_ms.as_ref()),
-            Samples::Quantile(ttft, 0.5),
-        ),
-        m(
-            "ttft_p99_ms",
-            Lower,
-            |f| f.ttft_p99_ms,
-            None,
-            Samples::Quantile(ttft, 0.99),
-        ),
-        m(
-            "tpot_p50_ms",
-            Lower,
-            |f| f.tpot_p50_ms,
-            Some(|r| r.file.metrics.repetitions.tpot_p50_ms.as_ref()),
-            Samples::Quantile(|r| r.tpot_ms, 0.5),
-        ),
-        m(
-            "itl_p50_ms",
-            Lower,
-            |f| f.itl_p50_ms,
-            None,
-            Samples::GapQuantile(0.5),
-        ),
-        m(
-            "itl_p99_ms",
-            Lower,
-            |f| f.itl_p99_ms,
-            None,
-            Samples::GapQuantile(0.99),
-        ),
-        m(
-            "e2e_p50_ms",
-            Lower,
-            |f| f.e2e_p50_ms,
-            None,
-            Samples::Quantile(e2e, 0.5),
-        ),
-        m(
-            "e2e_p99_ms",
-            Lower,
-            |f| f.e2e_p99_ms,
-            None,
-            Samples::Quantile(e2e, 0.99),
-        ),
-        m(
-            "prefill_p50_ms",
-            Lower,
-            |f| f.prefill_p50_ms,
-            None,
-            Samples::Quantile(|r| r.prefill_ms, 0.5),
-        ),
-        m(
-            "error_rate",
-            Lower,
-            |f| Some(f.error_rate),
-            None,
-            Samples::None,
-        ),
-    ]
+/// The judged columns, then every other column of the catalogue.
+fn columns() -> (Vec<&'static Column>, Vec<&'static Column>) {
+    let judged = JUDGED
+        .iter()
+        .filter_map(|&n| catalogue::column(n))
+        .collect();
+    let others = catalogue::columns()
+        .iter()
+        .filter(|c| !JUDGED.contains(&c.name()))
+        .collect();
+    (judged, others)
 }
 
 /// One metric of one compared pair.
@@ -160,9 +88,10 @@ fn metrics() -> Vec<MetricDef> {
 pub struct MetricRow {
     pub metric: &'static str,
     pub better: Better,
+    pub unit: Unit,
     pub base: Option<f64>,
     pub new: Option<f64>,
-    /// Relative change (new - base) / base; absolute for `error_rate`.
+    /// Relative change (new - base) / base; absolute for a fraction (`error_rate`).
     pub change: Option<f64>,
     /// The difference that counts as beyond noise, in the metric's unit.
     pub noise: Option<f64>,
@@ -175,7 +104,10 @@ pub struct Pair {
     pub label: String,
     pub base_runs: usize,
     pub new_runs: usize,
+    /// The [`JUDGED`] columns.
     pub rows: Vec<MetricRow>,
+    /// Every other column of the catalogue, not judged.
+    pub others: Vec<MetricRow>,
 }
 
 /// Every compared pair, and what could not be matched.
@@ -284,12 +216,28 @@ fn compare_sets(b: &[(&LoadedRun, FlatRun)], n: &[(&LoadedRun, FlatRun)], thresh
     } else {
         format!("{} → {}", bl.label(), nl.label())
     };
-    let rows = metrics()
-        .iter()
-        .map(|m| {
-            let (bv, bse) = estimate(m, b);
-            let (nv, nse) = estimate(m, n);
-            verdict(m, bv, nv, bse, nse, threshold)
+    let (judged, others) = columns();
+    let rows = judged
+        .into_iter()
+        .map(|c| {
+            let (bv, bse) = estimate(c, b);
+            let (nv, nse) = estimate(c, n);
+            verdict(c, bv, nv, bse, nse, threshold)
+        })
+        .collect();
+    let others = others
+        .into_iter()
+        .map(|c| {
+            let mean = |runs| {
+                let v = values(c, runs);
+                (!v.is_empty()).then(|| mean_std(&v).0)
+            };
+            let (base, new) = (mean(b), mean(n));
+            MetricRow {
+                change: base.zip(new).map(|(b, n)| change(c.metric.unit, b, n)),
+                verdict: Verdict::NotJudged,
+                ..blank(c, base, new)
+            }
         })
         .collect();
     Pair {
@@ -297,12 +245,20 @@ fn compare_sets(b: &[(&LoadedRun, FlatRun)], n: &[(&LoadedRun, FlatRun)], thresh
         base_runs: b.len(),
         new_runs: n.len(),
         rows,
+        others,
     }
 }
 
+/// A side's figures in a column, one per run that has it.
+fn values(c: &Column, runs: &[(&LoadedRun, FlatRun)]) -> Vec<f64> {
+    runs.iter()
+        .filter_map(|(_, f)| c.value(&f.metrics))
+        .collect()
+}
+
 /// A side's value of a metric and its standard error, when one can be judged.
-fn estimate(m: &MetricDef, runs: &[(&LoadedRun, FlatRun)]) -> (Option<f64>, Option<f64>) {
-    let values: Vec<f64> = runs.iter().filter_map(|(_, f)| (m.value)(f)).collect();
+fn estimate(c: &Column, runs: &[(&LoadedRun, FlatRun)]) -> (Option<f64>, Option<f64>) {
+    let values = values(c, runs);
     if values.is_empty() {
         return (None, None);
     }
@@ -311,38 +267,29 @@ fn estimate(m: &MetricDef, runs: &[(&LoadedRun, FlatRun)]) -> (Option<f64>, Opti
         return (Some(mean), Some(std / (values.len() as f64).sqrt()));
     }
     let (run, _) = runs[0];
-    if let Some(s) = m.reps.and_then(|f| f(run)).filter(|s| s.values.len() > 1) {
+    if let Some(s) = c.reps(&run.file.metrics).filter(|s| s.values.len() > 1) {
         return (Some(mean), Some(s.std / (s.values.len() as f64).sqrt()));
     }
-    (Some(mean), bootstrap_se(m.samples, &run.records, mean))
+    (Some(mean), bootstrap_se(Samples::of(c), &run.records, mean))
 }
 
-fn verdict(
-    m: &MetricDef,
-    base: Option<f64>,
-    new: Option<f64>,
-    bse: Option<f64>,
-    nse: Option<f64>,
-    threshold: f64,
-) -> MetricRow {
-    let absolute = matches!(m.samples, Samples::None);
-    let noise = match (bse, nse) {
-        (None, None) => None,
-        (a, b) => Some(NOISE_SIGMAS * (a.unwrap_or(0.0).powi(2) + b.unwrap_or(0.0).powi(2)).sqrt()),
-    };
-    let mut row = MetricRow {
-        metric: m.name,
-        better: m.better,
+/// A row with nothing judged yet.
+fn blank(c: &'static Column, base: Option<f64>, new: Option<f64>) -> MetricRow {
+    MetricRow {
+        metric: c.name(),
+        better: c.metric.better,
+        unit: c.metric.unit,
         base,
         new,
         change: None,
-        noise,
+        noise: None,
         verdict: Verdict::Missing,
-    };
-    let (Some(b), Some(n)) = (base, new) else {
-        return row;
-    };
-    let change = if absolute {
+    }
+}
+
+/// The change from `b` to `n`: relative, or absolute for a fraction.
+fn change(unit: Unit, b: f64, n: f64) -> f64 {
+    if unit == Unit::Fraction {
         n - b
     } else if b != 0.0 {
         (n - b) / b.abs()
@@ -350,11 +297,35 @@ fn verdict(
         0.0
     } else {
         f64::INFINITY.copysign(n)
+    }
+}
+
+fn verdict(
+    c: &'static Column,
+    base: Option<f64>,
+    new: Option<f64>,
+    bse: Option<f64>,
+    nse: Option<f64>,
+    threshold: f64,
+) -> MetricRow {
+    let noise = match (bse, nse) {
+        (None, None) => None,
+        (a, b) => Some(NOISE_SIGMAS * (a.unwrap_or(0.0).powi(2) + b.unwrap_or(0.0).powi(2)).sqrt()),
     };
+    let mut row = MetricRow {
+        noise,
+        ..blank(c, base, new)
+    };
+    let (Some(b), Some(n)) = (base, new) else {
+        return row;
+    };
+    let change = change(row.unit, b, n);
     row.change = Some(change);
-    let worse = match m.better {
+    let worse = match row.better {
         Better::Lower => n > b,
         Better::Higher => n < b,
+        // Never judged (a test keeps such columns out of JUDGED).
+        Better::Neither => false,
     };
     let beyond_noise = noise.is_none_or(|z| (n - b).abs() > z);
     row.verdict = if change.abs() <= threshold {
@@ -386,29 +357,41 @@ pub fn render(c: &Comparison) -> String {
         s.push_str("| metric | better | base | new | change | noise (±) | verdict |\n");
         s.push_str("| --- | --- | ---: | ---: | ---: | ---: | --- |\n");
         for r in &p.rows {
-            let f = |v: Option<f64>| v.map_or("–".to_owned(), flat::human);
-            let change = r.change.map_or("–".to_owned(), |c| {
-                if r.metric == "error_rate" {
-                    format!("{:+.1} pt", c * 100.0)
-                } else {
-                    format!("{:+.1}%", c * 100.0)
-                }
-            });
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} | {} | {} |",
                 r.metric,
-                if r.better == Better::Lower {
-                    "lower"
-                } else {
-                    "higher"
-                },
-                f(r.base),
-                f(r.new),
-                change,
-                f(r.noise),
+                r.better.text(),
+                num(r.base),
+                num(r.new),
+                change_text(r),
+                num(r.noise),
                 r.verdict.text()
             );
+        }
+        if !p.others.is_empty() {
+            s.push_str("\n<details><summary>Other metrics (not judged)</summary>\n\n");
+            s.push_str("| metric | better | base | new | change |\n");
+            s.push_str("| --- | --- | ---: | ---: | ---: |\n");
+            for r in &p.others {
+                // A count stays whole unless a set's mean is not.
+                let count = catalogue::column(r.metric)
+                    .is_some_and(|c| matches!(c.metric.read, Read::Count(_)));
+                let f = |v: Option<f64>| match v {
+                    Some(v) if count && v.fract() == 0.0 => format!("{v:.0}"),
+                    v => num(v),
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} |",
+                    r.metric,
+                    r.better.text(),
+                    f(r.base),
+                    f(r.new),
+                    change_text(r)
+                );
+            }
+            s.push_str("\n</details>\n");
         }
         s.push('\n');
     }
@@ -445,10 +428,25 @@ pub fn render(c: &Comparison) -> String {
     s
 }
 
+fn num(v: Option<f64>) -> String {
+    v.map_or("–".to_owned(), flat::human)
+}
+
+/// A change in percent, or in points for a fraction.
+fn change_text(r: &MetricRow) -> String {
+    r.change.map_or("–".to_owned(), |c| {
+        if r.unit == Unit::Fraction {
+            format!("{:+.1} pt", c * 100.0)
+        } else {
+            format!("{:+.1}%", c * 100.0)
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::RunMetrics;
+    use crate::metrics::{RequestRecord, RunMetrics};
     use crate::report::run_dir::MetricsFile;
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};

@@ -1,16 +1,21 @@
 //! The one flat per-run record that every report format serialises: CSV writes all of its
 //! fields as columns, Markdown and HTML show named views of the same fields, and the
 //! column names are its field names (ARCHITECTURE.md: the same names in JSON, CSV and HTML).
+//! The run's identity and load are fields here; its figures are the columns of the
+//! metric catalogue (`crate::metrics::catalogue`), so no format lists the metrics itself.
 
-use serde::de::{MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::load::{LoadedRun, MetricsSource};
-use crate::metrics::Summary;
+use crate::metrics::catalogue;
+use crate::metrics::RunMetrics;
+use crate::runner::Driver;
 
-/// One run, flattened: identity, configuration, counts, throughput, derived
-/// normalisations, latency statistics and phases. Units are in the names.
+/// One run, flattened: identity, configuration and load, then the catalogue's figures
+/// (counts, throughput, derived normalisations, latency statistics, phases, resources).
+/// Units are in the names.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FlatRun {
     pub run_id: String,
@@ -21,11 +26,8 @@ pub struct FlatRun {
     pub workload: String,
     pub device: Option<String>,
     pub threads: Option<u64>,
-    pub git_sha: Option<String>,
-    pub nativebench_version: Option<String>,
-    /// Build features, space-separated.
-    pub features: Option<String>,
-    pub cpu_model: Option<String>,
+    #[serde(flatten)]
+    pub provenance: Provenance,
     /// Requests offered at once.
     pub concurrency: Option<u64>,
     /// Offered requests per second; empty when unlimited.
@@ -34,71 +36,31 @@ pub struct FlatRun {
     pub interrupted: bool,
     /// `metrics_json`, or `samples` when the metrics were recomputed from samples.jsonl.
     pub metrics_source: MetricsSource,
-    pub num_requests: usize,
-    pub completed: usize,
-    pub failed: usize,
-    pub error_rate: f64,
-    pub duration_s: f64,
-    pub total_input_tokens: u64,
-    pub total_output_tokens: u64,
-    pub request_throughput_req_s: f64,
-    pub input_throughput_tok_s: f64,
-    pub output_throughput_tok_s: f64,
-    pub total_throughput_tok_s: f64,
-    pub goodput_req_s: Option<f64>,
-    pub ms_per_output_token: Option<f64>,
-    pub output_tokens_per_request: Option<f64>,
-    pub input_tokens_per_request: Option<f64>,
-    pub prefill_tok_s_p50: Option<f64>,
-    pub decode_tok_s_p50: Option<f64>,
-    pub ttft_mean_ms: Option<f64>,
-    pub ttft_std_ms: Option<f64>,
-    pub ttft_min_ms: Option<f64>,
-    pub ttft_p50_ms: Option<f64>,
-    pub ttft_p90_ms: Option<f64>,
-    pub ttft_p99_ms: Option<f64>,
-    pub ttft_max_ms: Option<f64>,
-    pub tpot_mean_ms: Option<f64>,
-    pub tpot_std_ms: Option<f64>,
-    pub tpot_min_ms: Option<f64>,
-    pub tpot_p50_ms: Option<f64>,
-    pub tpot_p90_ms: Option<f64>,
-    pub tpot_p99_ms: Option<f64>,
-    pub tpot_max_ms: Option<f64>,
-    pub itl_mean_ms: Option<f64>,
-    pub itl_std_ms: Option<f64>,
-    pub itl_min_ms: Option<f64>,
-    pub itl_p50_ms: Option<f64>,
-    pub itl_p90_ms: Option<f64>,
-    pub itl_p99_ms: Option<f64>,
-    pub itl_max_ms: Option<f64>,
-    pub e2e_mean_ms: Option<f64>,
-    pub e2e_std_ms: Option<f64>,
-    pub e2e_min_ms: Option<f64>,
-    pub e2e_p50_ms: Option<f64>,
-    pub e2e_p90_ms: Option<f64>,
-    pub e2e_p99_ms: Option<f64>,
-    pub e2e_max_ms: Option<f64>,
-    pub template_mean_ms: Option<f64>,
-    pub tokenize_mean_ms: Option<f64>,
-    pub prefill_mean_ms: Option<f64>,
-    pub prefill_p50_ms: Option<f64>,
-    pub decode_step_mean_ms: Option<f64>,
-    pub decode_step_p50_ms: Option<f64>,
-    pub detokenize_mean_ms: Option<f64>,
-    /// Coefficients of variation across repetitions (empty with one repetition).
-    pub rep_output_throughput_cv: Option<f64>,
-    pub rep_ttft_p50_cv: Option<f64>,
-    pub rep_tpot_p50_cv: Option<f64>,
-    pub rss_peak_mib: Option<f64>,
-    pub cpu_avg_percent: Option<f64>,
-    /// NVML figures, empty where no NVIDIA driver was present.
-    pub gpu_util_avg_percent: Option<f64>,
-    pub gpu_mem_used_peak_mib: Option<f64>,
-    pub gpu_power_avg_w: Option<f64>,
+    /// The figures: a column for each column of the catalogue.
+    #[serde(flatten, serialize_with = "figures")]
+    pub metrics: RunMetrics,
     /// The run's warnings, joined by "; ".
     pub warnings: String,
     pub run_dir: String,
+}
+
+/// What built the binary that measured a run, and the machine it ran on (manifest.json).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Provenance {
+    pub git_sha: Option<String>,
+    pub nativebench_version: Option<String>,
+    /// Build features, space-separated.
+    pub features: Option<String>,
+    pub cpu_model: Option<String>,
+}
+
+/// Serialises a run's figures as the catalogue's columns, in its order.
+fn figures<S: Serializer>(m: &RunMetrics, s: S) -> Result<S::Ok, S::Error> {
+    let mut map = s.serialize_map(None)?;
+    for c in catalogue::columns() {
+        map.serialize_entry(c.name(), &c.cell(m))?;
+    }
+    map.end()
 }
 
 /// The Markdown and HTML "latest runs" table.
@@ -154,10 +116,6 @@ pub const HISTORY: &[&str] = &[
     "run_id",
 ];
 
-fn stat(s: &Option<Summary>, f: fn(&Summary) -> f64) -> Option<f64> {
-    s.as_ref().map(f)
-}
-
 fn text(v: Option<&Value>, ptr: &str) -> Option<String> {
     v.and_then(|v| v.pointer(ptr)).and_then(|x| match x {
         Value::String(s) => Some(s.clone()),
@@ -166,24 +124,18 @@ fn text(v: Option<&Value>, ptr: &str) -> Option<String> {
     })
 }
 
-/// Requests offered at once and the offered rate, from run_config.json. The load
-/// generator's settings apply to the HTTP engine, the runner's to in-process engines.
+/// Requests offered at once and the offered rate, from run_config.json's `runner`. The
+/// rate applies only where the load generator drove the run (`driver` in metrics.json);
+/// run directories written before the driver was recorded show no rate.
 fn load_shape(run: &LoadedRun) -> (Option<u64>, Option<f64>) {
     let c = run.config.as_ref();
     let at = |p: &str| c.and_then(|v| v.pointer(p));
-    let order = if run.file.engine == "http" {
-        ["/load/concurrency", "/runner/concurrency"]
-    } else {
-        ["/runner/concurrency", "/load/concurrency"]
-    };
-    let concurrency = order
-        .iter()
-        .find_map(|p| at(p).and_then(Value::as_u64))
+    let concurrency = at("/runner/concurrency")
+        .and_then(Value::as_u64)
         .or_else(|| at("/workload/concurrency").and_then(Value::as_u64));
-    let rate = if run.file.engine == "http" {
-        at("/load/arrival/rate").and_then(Value::as_f64)
-    } else {
-        None
+    let rate = match run.file.driver {
+        Some(Driver::Load) => at("/runner/arrival/rate").and_then(Value::as_f64),
+        _ => None,
     };
     (concurrency, rate)
 }
@@ -192,10 +144,8 @@ impl FlatRun {
     /// Flattens a loaded run.
     pub fn of(run: &LoadedRun) -> FlatRun {
         let f = &run.file;
-        let m = &f.metrics;
         let man = run.manifest.as_ref();
         let (concurrency, request_rate_req_s) = load_shape(run);
-        let per_request = |total: u64| (m.completed > 0).then(|| total as f64 / m.completed as f64);
         let features = man
             .and_then(|v| v.pointer("/build/features"))
             .and_then(Value::as_array)
@@ -205,10 +155,6 @@ impl FlatRun {
                     .collect::<Vec<_>>()
                     .join(" ")
             });
-        let reps = &m.repetitions;
-        let rep_cv = |s: &Option<crate::metrics::aggregate::Spread>| {
-            s.as_ref().filter(|s| s.values.len() > 1).map(|s| s.cv)
-        };
         FlatRun {
             run_id: f.run_id.clone(),
             started_at: f.started_at.clone(),
@@ -220,88 +166,36 @@ impl FlatRun {
             threads: man
                 .and_then(|v| v.pointer("/engine/threads"))
                 .and_then(Value::as_u64),
-            git_sha: text(man, "/build/git_sha"),
-            nativebench_version: text(man, "/build/nativebench_version"),
-            features,
-            cpu_model: text(man, "/machine/cpu_model"),
+            provenance: Provenance {
+                git_sha: text(man, "/build/git_sha"),
+                nativebench_version: text(man, "/build/nativebench_version"),
+                features,
+                cpu_model: text(man, "/machine/cpu_model"),
+            },
             concurrency,
             request_rate_req_s,
-            repetitions: reps.count,
+            repetitions: f.metrics.repetitions.count,
             interrupted: f.interrupted,
             metrics_source: run.source,
-            num_requests: m.num_requests,
-            completed: m.completed,
-            failed: m.failed,
-            error_rate: m.error_rate,
-            duration_s: m.duration_s,
-            total_input_tokens: m.total_input_tokens,
-            total_output_tokens: m.total_output_tokens,
-            request_throughput_req_s: m.request_throughput_req_s,
-            input_throughput_tok_s: m.input_throughput_tok_s,
-            output_throughput_tok_s: m.output_throughput_tok_s,
-            total_throughput_tok_s: m.total_throughput_tok_s,
-            goodput_req_s: m.goodput.as_ref().map(|g| g.goodput_req_s),
-            ms_per_output_token: m.ms_per_output_token,
-            output_tokens_per_request: per_request(m.total_output_tokens),
-            input_tokens_per_request: per_request(m.total_input_tokens),
-            prefill_tok_s_p50: stat(&m.prefill_tok_s, |s| s.p50),
-            decode_tok_s_p50: stat(&m.decode_tok_s, |s| s.p50),
-            ttft_mean_ms: stat(&m.ttft_ms, |s| s.mean),
-            ttft_std_ms: stat(&m.ttft_ms, |s| s.std),
-            ttft_min_ms: stat(&m.ttft_ms, |s| s.min),
-            ttft_p50_ms: stat(&m.ttft_ms, |s| s.p50),
-            ttft_p90_ms: stat(&m.ttft_ms, |s| s.p90),
-            ttft_p99_ms: stat(&m.ttft_ms, |s| s.p99),
-            ttft_max_ms: stat(&m.ttft_ms, |s| s.max),
-            tpot_mean_ms: stat(&m.tpot_ms, |s| s.mean),
-            tpot_std_ms: stat(&m.tpot_ms, |s| s.std),
-            tpot_min_ms: stat(&m.tpot_ms, |s| s.min),
-            tpot_p50_ms: stat(&m.tpot_ms, |s| s.p50),
-            tpot_p90_ms: stat(&m.tpot_ms, |s| s.p90),
-            tpot_p99_ms: stat(&m.tpot_ms, |s| s.p99),
-            tpot_max_ms: stat(&m.tpot_ms, |s| s.max),
-            itl_mean_ms: stat(&m.itl_ms, |s| s.mean),
-            itl_std_ms: stat(&m.itl_ms, |s| s.std),
-            itl_min_ms: stat(&m.itl_ms, |s| s.min),
-            itl_p50_ms: stat(&m.itl_ms, |s| s.p50),
-            itl_p90_ms: stat(&m.itl_ms, |s| s.p90),
-            itl_p99_ms: stat(&m.itl_ms, |s| s.p99),
-            itl_max_ms: stat(&m.itl_ms, |s| s.max),
-            e2e_mean_ms: stat(&m.e2e_ms, |s| s.mean),
-            e2e_std_ms: stat(&m.e2e_ms, |s| s.std),
-            e2e_min_ms: stat(&m.e2e_ms, |s| s.min),
-            e2e_p50_ms: stat(&m.e2e_ms, |s| s.p50),
-            e2e_p90_ms: stat(&m.e2e_ms, |s| s.p90),
-            e2e_p99_ms: stat(&m.e2e_ms, |s| s.p99),
-            e2e_max_ms: stat(&m.e2e_ms, |s| s.max),
-            template_mean_ms: stat(&m.template_ms, |s| s.mean),
-            tokenize_mean_ms: stat(&m.tokenize_ms, |s| s.mean),
-            prefill_mean_ms: stat(&m.prefill_ms, |s| s.mean),
-            prefill_p50_ms: stat(&m.prefill_ms, |s| s.p50),
-            decode_step_mean_ms: stat(&m.decode_step_ms, |s| s.mean),
-            decode_step_p50_ms: stat(&m.decode_step_ms, |s| s.p50),
-            detokenize_mean_ms: stat(&m.detokenize_ms, |s| s.mean),
-            rep_output_throughput_cv: rep_cv(&reps.output_throughput_tok_s),
-            rep_ttft_p50_cv: rep_cv(&reps.ttft_p50_ms),
-            rep_tpot_p50_cv: rep_cv(&reps.tpot_p50_ms),
-            rss_peak_mib: m.resources.map(|r| r.rss_peak_mib),
-            cpu_avg_percent: m.resources.and_then(|r| r.cpu_avg_percent),
-            gpu_util_avg_percent: m.resources.and_then(|r| r.gpu.gpu_util_avg_percent),
-            gpu_mem_used_peak_mib: m.resources.and_then(|r| r.gpu.gpu_mem_used_peak_mib),
-            gpu_power_avg_w: m.resources.and_then(|r| r.gpu.gpu_power_avg_w),
-            warnings: m.warnings.join("; "),
+            metrics: f.metrics.clone(),
+            warnings: f.metrics.warnings.join("; "),
             run_dir: run.dir.display().to_string(),
         }
     }
 
     /// Every field as (column name, value), in declaration order. Derived from the
-    /// serialisation itself, so no format keeps its own column list.
+    /// serialisation itself (serde_json's `Map` keeps insertion order: the crate enables
+    /// `preserve_order`), so no format keeps its own column list.
     pub fn cells(&self) -> Vec<(String, Value)> {
-        serde_json::to_string(self)
-            .ok()
-            .and_then(|s| serde_json::from_str::<Ordered>(&s).ok())
-            .map(|o| o.0)
-            .unwrap_or_default()
+        match serde_json::to_value(self) {
+            Ok(Value::Object(map)) => map.into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The figure in the catalogue column `name`, when the run has one.
+    pub fn num(&self, name: &str) -> Option<f64> {
+        catalogue::column(name).and_then(|c| c.value(&self.metrics))
     }
 
     /// The values of the named columns (null for a name that is not a column).
@@ -344,8 +238,8 @@ impl FlatRun {
             self.engine,
             self.model,
             self.workload,
-            tokens(self.input_tokens_per_request),
-            tokens(self.output_tokens_per_request),
+            tokens(self.metrics.input_tokens_per_request()),
+            tokens(self.metrics.output_tokens_per_request()),
             self.device.as_deref().unwrap_or(""),
             self.threads.map_or(String::new(), |t| t.to_string()),
         )
@@ -366,29 +260,6 @@ impl FlatRun {
 pub fn columns() -> Vec<String> {
     let dummy = FlatRun::of(&LoadedRun::placeholder());
     dummy.cells().into_iter().map(|(k, _)| k).collect()
-}
-
-/// A JSON object's fields in document order (serde_json's `Map` sorts them).
-struct Ordered(Vec<(String, Value)>);
-
-impl<'de> Deserialize<'de> for Ordered {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Ordered;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<String, Value>()? {
-                    out.push((k, v));
-                }
-                Ok(Ordered(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
 }
 
 /// A cell as text: empty for null, numbers as JSON writes them (shortest round-trip).

@@ -1,7 +1,8 @@
 //! The HTML report: one self-contained file (inline CSS and SVG, no script, nothing
 //! fetched) with the latest runs, derived normalisations, latency distributions, phase
-//! breakdowns, sweeps, the served-overhead decomposition, sample requests and the full
-//! history. Every string that came from a run is escaped with [`svg::esc`].
+//! breakdowns, sweeps, the served-overhead decomposition, sample requests, every figure of
+//! the metric catalogue and the full history. Every string that came from a run is
+//! escaped with [`svg::esc`].
 
 use std::fmt::Write;
 
@@ -11,6 +12,14 @@ use super::history;
 use super::load::{LoadedDecomposition, LoadedRun};
 use super::plots::{self, Latency};
 use super::svg::{esc, truncate};
+use crate::metrics::catalogue;
+
+/// The catalogue columns charted over time in "History", with their units.
+pub const TRENDS: [(&str, &str); 3] = [
+    ("output_throughput_tok_s", "tokens/s"),
+    ("ttft_p50_ms", "ms"),
+    ("tpot_p50_ms", "ms"),
+];
 
 /// At most this many runs get their own line in the distribution and phase charts.
 const MAX_PLOTTED: usize = 10;
@@ -107,6 +116,7 @@ pub fn render(input: &HtmlInput) -> String {
         );
     }
     section(&mut s, "Sample requests", &samples(&plotted));
+    section(&mut s, "All metrics", &all_metrics(&latest_flat));
     section(&mut s, "History", &history_section(input.flat));
     s.push_str("</body></html>\n");
     s
@@ -134,6 +144,38 @@ fn table(runs: &[&FlatRun], columns: &[&str]) -> String {
             let _ = write!(s, "<td{class}>{}</td>", esc(&flat::cell_display(&v)));
         }
         s.push_str("</tr>\n");
+    }
+    s.push_str("</table></div>\n");
+    s
+}
+
+/// Every column of the metric catalogue for the latest runs, one row each, with its unit,
+/// which way is better and how the metric is derived.
+fn all_metrics(runs: &[&FlatRun]) -> String {
+    let mut s = String::from(
+        "<div class=\"scroll\"><table><tr><th>metric</th><th>unit</th><th>better</th>",
+    );
+    for r in runs {
+        let _ = write!(s, "<th>{}</th>", esc(&r.run_id));
+    }
+    s.push_str("<th>definition</th></tr>\n");
+    for c in catalogue::columns() {
+        let m = c.metric;
+        let _ = write!(
+            s,
+            "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td>",
+            esc(c.name()),
+            esc(m.unit.text()),
+            m.better.text()
+        );
+        for r in runs {
+            let _ = write!(
+                s,
+                "<td>{}</td>",
+                esc(&flat::cell_display(&c.cell(&r.metrics)))
+            );
+        }
+        let _ = writeln!(s, "<td class=\"w\">{}</td></tr>", esc(m.about));
     }
     s.push_str("</table></div>\n");
     s
@@ -208,16 +250,10 @@ fn samples(runs: &[(&LoadedRun, &FlatRun)]) -> String {
 
 fn history_section(runs: &[FlatRun]) -> String {
     let mut s = String::new();
-    let trend: Vec<String> = [
-        plots::history_chart(runs, "output_throughput_tok_s over time", "tokens/s", |r| {
-            Some(r.output_throughput_tok_s)
-        }),
-        plots::history_chart(runs, "ttft_p50_ms over time", "ms", |r| r.ttft_p50_ms),
-        plots::history_chart(runs, "tpot_p50_ms over time", "ms", |r| r.tpot_p50_ms),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let trend: Vec<String> = TRENDS
+        .iter()
+        .filter_map(|&(column, unit)| plots::history_chart(runs, column, unit))
+        .collect();
     if !trend.is_empty() {
         s.push_str(&charts(&trend.concat()));
     }

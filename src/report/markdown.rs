@@ -1,11 +1,13 @@
 //! Markdown for pull requests: the latest runs, their derived normalisations and phase
-//! means, as GitHub tables over named views of the flat record. Cells are escaped so
-//! a model name or warning can neither break a table nor inject HTML.
+//! means, as GitHub tables over named views of the flat record, then every figure of the
+//! metric catalogue, folded. Cells are escaped so a model name or warning can neither
+//! break a table nor inject HTML.
 
 use std::fmt::Write;
 
 use super::flat::{self, FlatRun, DERIVED, HEADLINE};
 use super::history;
+use crate::metrics::catalogue;
 
 /// Phase means, the text twin of the HTML's stacked bars.
 const PHASES: &[&str] = &[
@@ -45,6 +47,13 @@ pub fn render(input: &MarkdownInput) -> String {
     s.push_str(&table(&latest, DERIVED));
     let _ = writeln!(s, "\n#### Phases (mean ms per request)\n");
     s.push_str(&table(&latest, PHASES));
+    let _ = writeln!(
+        s,
+        "\n<details><summary>All metrics ({} columns)</summary>\n",
+        catalogue::columns().len()
+    );
+    s.push_str(&all_metrics(&latest));
+    s.push_str("\n</details>\n");
     let warned: Vec<&&FlatRun> = latest.iter().filter(|r| !r.warnings.is_empty()).collect();
     if !warned.is_empty() || !input.notes.is_empty() {
         s.push('\n');
@@ -73,6 +82,32 @@ pub fn table(runs: &[&FlatRun], columns: &[&str]) -> String {
             .map(|v| cell(&flat::cell_display(v)))
             .collect();
         let _ = writeln!(s, "| {} |", cells.join(" | "));
+    }
+    s
+}
+
+/// Every column of the metric catalogue, one row each, with a column per run.
+fn all_metrics(runs: &[&FlatRun]) -> String {
+    let mut s = String::from("| metric | unit | better |");
+    for r in runs {
+        let _ = write!(s, " {} |", cell(&r.run_id));
+    }
+    s.push_str("\n| --- | --- | --- |");
+    s.push_str(&" ---: |".repeat(runs.len()));
+    s.push('\n');
+    for c in catalogue::columns() {
+        let m = c.metric;
+        let _ = write!(
+            s,
+            "| {} | {} | {} |",
+            c.name(),
+            m.unit.text(),
+            m.better.text()
+        );
+        for r in runs {
+            let _ = write!(s, " {} |", cell(&flat::cell_display(&c.cell(&r.metrics))));
+        }
+        s.push('\n');
     }
     s
 }

@@ -5,6 +5,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::metrics::catalogue::{Column, PerRequest, Stat};
 use crate::metrics::stats::{exact_quantile, mean_std};
 use crate::metrics::RequestRecord;
 
@@ -22,8 +23,25 @@ pub enum Samples {
     GapQuantile(f64),
     /// Throughput: `f(record)` summed over requests / their summed E2E.
     Rate(fn(&RequestRecord) -> f64),
-    /// No per-request estimate (the error rate is compared in absolute points).
+    /// No per-request estimate.
     None,
+}
+
+impl Samples {
+    /// Where a catalogue column's samples come from: its metric's per-request values,
+    /// and for a percentile of a distribution, that percentile of them.
+    pub fn of(c: &Column) -> Samples {
+        match (
+            c.metric.per_request,
+            c.stat,
+            c.stat.and_then(Stat::quantile),
+        ) {
+            (PerRequest::Rate(f), None, _) => Samples::Rate(f),
+            (PerRequest::Value(f), _, Some(q)) => Samples::Quantile(f, q),
+            (PerRequest::Gaps, _, Some(q)) => Samples::GapQuantile(q),
+            _ => Samples::None,
+        }
+    }
 }
 
 /// The standard error of a metric from resampling one run's requests. Throughputs are

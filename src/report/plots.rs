@@ -108,7 +108,7 @@ pub const PHASES: [&str; 6] = [
 
 /// Mean time per request in each phase. Over HTTP, template, tokenize and prefill are
 /// not observable, so TTFT stands in for them.
-pub fn phase_means(run: &LoadedRun, flat: &FlatRun) -> Vec<Option<f64>> {
+pub fn phase_means(run: &LoadedRun) -> Vec<Option<f64>> {
     let m = &run.file.metrics;
     let mean = |s: &Option<Summary>| s.as_ref().map(|s| s.mean);
     let decoded: Vec<f64> = run
@@ -120,7 +120,7 @@ pub fn phase_means(run: &LoadedRun, flat: &FlatRun) -> Vec<Option<f64>> {
     let decode = if decoded.is_empty() {
         // Without samples: TPOT spans n - 1 steps per request.
         mean(&m.tpot_ms)
-            .zip(flat.output_tokens_per_request)
+            .zip(m.output_tokens_per_request())
             .map(|(t, n)| t * (n - 1.0).max(0.0))
     } else {
         Some(decoded.iter().sum::<f64>() / decoded.len() as f64)
@@ -146,92 +146,57 @@ pub fn phase_chart(runs: &[(&LoadedRun, &FlatRun)]) -> String {
         .iter()
         .map(|(run, flat)| Bar {
             label: flat.run_label(),
-            values: phase_means(run, flat),
+            values: phase_means(run),
         })
         .collect();
     svg::stacked_bars("Phase breakdown: mean per request", "ms", &PHASES, &bars)
 }
 
-/// A flat-record column by name, and how to read it.
-type Column = (&'static str, fn(&FlatRun) -> Option<f64>);
+/// Throughput, per-token latency and request latency against the sweep's axis: each
+/// chart's title, unit and catalogue columns.
+pub const SWEEP_CHARTS: [(&str, &str, [&str; 2]); 3] = [
+    (
+        "Throughput",
+        "tokens/s",
+        ["output_throughput_tok_s", "total_throughput_tok_s"],
+    ),
+    ("TTFT and TPOT", "ms", ["ttft_p50_ms", "tpot_p50_ms"]),
+    ("E2E", "ms", ["e2e_p50_ms", "e2e_p99_ms"]),
+];
 
-/// Throughput, per-token latency and request latency against the sweep's axis.
+/// The charts of [`SWEEP_CHARTS`] for one sweep.
 pub fn sweep_charts(group: &SweepGroup, runs: &[FlatRun]) -> [String; 3] {
-    let along = |f: fn(&FlatRun) -> Option<f64>| -> Vec<(f64, f64)> {
-        group
-            .points
-            .iter()
-            .filter_map(|&(x, i)| f(&runs[i]).map(|y| (x, y)))
-            .collect()
-    };
-    let throughput = svg::line_chart(
-        &LineChart {
-            title: format!("Throughput vs {}: {}", group.axis.title(), group.label),
-            x_label: group.axis.title().into(),
-            y_label: "tokens/s".into(),
-            markers: true,
-            ..LineChart::default()
-        },
-        &[
-            Series {
-                label: "output_throughput_tok_s".into(),
-                points: along(|r| Some(r.output_throughput_tok_s)),
-            },
-            Series {
-                label: "total_throughput_tok_s".into(),
-                points: along(|r| Some(r.total_throughput_tok_s)),
-            },
-        ],
-    );
-    let latency = |what: &str, cols: [Column; 2]| {
+    SWEEP_CHARTS.map(|(what, unit, columns)| {
         svg::line_chart(
             &LineChart {
                 title: format!("{what} vs {}: {}", group.axis.title(), group.label),
                 x_label: group.axis.title().into(),
-                y_label: "ms".into(),
+                y_label: unit.into(),
                 markers: true,
                 ..LineChart::default()
             },
-            &cols.map(|(label, f)| Series {
-                label: label.into(),
-                points: along(f),
+            &columns.map(|c| Series {
+                label: c.into(),
+                points: group
+                    .points
+                    .iter()
+                    .filter_map(|&(x, i)| runs[i].num(c).map(|y| (x, y)))
+                    .collect(),
             }),
         )
-    };
-    [
-        throughput,
-        latency(
-            "TTFT and TPOT",
-            [
-                ("ttft_p50_ms", |r| r.ttft_p50_ms),
-                ("tpot_p50_ms", |r| r.tpot_p50_ms),
-            ],
-        ),
-        latency(
-            "E2E",
-            [
-                ("e2e_p50_ms", |r| r.e2e_p50_ms),
-                ("e2e_p99_ms", |r| r.e2e_p99_ms),
-            ],
-        ),
-    ]
+    })
 }
 
-/// One figure over time for every series with more than one run; x is the run's place
-/// in the whole history, labelled by its date.
-pub fn history_chart(
-    runs: &[FlatRun],
-    title: &str,
-    y_label: &str,
-    f: fn(&FlatRun) -> Option<f64>,
-) -> Option<String> {
+/// One catalogue column over time for every series with more than one run; x is the
+/// run's place in the whole history, labelled by its date.
+pub fn history_chart(runs: &[FlatRun], column: &str, y_label: &str) -> Option<String> {
     let series: Vec<Series> = history::series(runs)
         .into_iter()
         .map(|(label, idx)| Series {
             label,
             points: idx
                 .iter()
-                .filter_map(|&i| f(&runs[i]).map(|y| (i as f64, y)))
+                .filter_map(|&i| runs[i].num(column).map(|y| (i as f64, y)))
                 .collect(),
         })
         .collect();
@@ -249,7 +214,7 @@ pub fn history_chart(
         .collect();
     Some(svg::line_chart(
         &LineChart {
-            title: title.into(),
+            title: format!("{column} over time"),
             x_label: "run (oldest to newest)".into(),
             y_label: y_label.into(),
             markers: true,

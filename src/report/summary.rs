@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::run_dir::MetricsFile;
+use crate::metrics::catalogue;
 use crate::metrics::Summary;
 
 /// The latency rows of the summary, in order: (label, metric).
@@ -119,8 +120,17 @@ pub fn render(m: &MetricsFile, run_dir: &str) -> String {
     s
 }
 
-/// One row of the side-by-side table: a value read from a run, when it has one.
-type Metric = Box<dyn Fn(&MetricsFile) -> Option<f64>>;
+/// The rows of the side-by-side table: catalogue columns.
+pub const SIDE_BY_SIDE: &[&str] = &[
+    "output_throughput_tok_s",
+    "ttft_p50_ms",
+    "tpot_p50_ms",
+    "itl_p99_ms",
+    "e2e_p50_ms",
+    "prefill_p50_ms",
+    "decode_step_p50_ms",
+    "failed",
+];
 
 /// Several runs side by side: one column per run.
 pub fn side_by_side(runs: &[MetricsFile]) -> String {
@@ -130,44 +140,10 @@ pub fn side_by_side(runs: &[MetricsFile]) -> String {
         let _ = write!(s, "{:>16}", r.engine);
     }
     let _ = writeln!(s);
-    let rows: Vec<(&str, Metric)> = vec![
-        (
-            "output throughput (tok/s)",
-            Box::new(|m| Some(m.metrics.output_throughput_tok_s)),
-        ),
-        (
-            "TTFT p50 (ms)",
-            Box::new(|m| m.metrics.ttft_ms.map(|s| s.p50)),
-        ),
-        (
-            "TPOT p50 (ms)",
-            Box::new(|m| m.metrics.tpot_ms.map(|s| s.p50)),
-        ),
-        (
-            "ITL p99 (ms)",
-            Box::new(|m| m.metrics.itl_ms.map(|s| s.p99)),
-        ),
-        (
-            "E2E p50 (ms)",
-            Box::new(|m| m.metrics.e2e_ms.map(|s| s.p50)),
-        ),
-        (
-            "prefill p50 (ms)",
-            Box::new(|m| m.metrics.prefill_ms.map(|s| s.p50)),
-        ),
-        (
-            "decode step p50 (ms)",
-            Box::new(|m| m.metrics.decode_step_ms.map(|s| s.p50)),
-        ),
-        (
-            "failed requests",
-            Box::new(|m| Some(m.metrics.failed as f64)),
-        ),
-    ];
-    for (label, f) in rows {
-        let _ = write!(s, "{label:<30}");
+    for c in SIDE_BY_SIDE.iter().filter_map(|&n| catalogue::column(n)) {
+        let _ = write!(s, "{:<30}", c.label());
         for r in runs {
-            let _ = write!(s, "{:>16}", f(r).map_or("-".into(), num));
+            let _ = write!(s, "{:>16}", c.value(&r.metrics).map_or("-".into(), num));
         }
         let _ = writeln!(s);
     }

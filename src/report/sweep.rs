@@ -1,13 +1,46 @@
-//! `sweep_summary.json`: one row of headline figures per sweep point, and its table.
+//! `sweep_summary.json`: one row of headline figures per sweep point, and its table, both
+//! views of the metric catalogue's columns.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use super::MetricsFile;
+use crate::metrics::catalogue;
 use crate::runner::sweep::Sweep;
 use crate::runner::RunnerConfig;
 
 /// The file a sweep writes beside its runs.
 pub const SWEEP_SUMMARY: &str = "sweep_summary.json";
+
+/// The catalogue columns a sweep point records, in order.
+pub const COLUMNS: &[&str] = &[
+    "completed",
+    "failed",
+    "request_throughput_req_s",
+    "output_throughput_tok_s",
+    "goodput_req_s",
+    "ttft_p50_ms",
+    "ttft_p99_ms",
+    "tpot_p50_ms",
+    "tpot_p99_ms",
+    "itl_p50_ms",
+    "itl_p99_ms",
+    "e2e_p50_ms",
+    "e2e_p99_ms",
+];
+
+/// The printed table: (catalogue column, heading, width, decimals).
+const TABLE: &[(&str, &str, usize, usize)] = &[
+    ("completed", "ok", 6, 0),
+    ("failed", "failed", 8, 0),
+    ("request_throughput_req_s", "req/s", 9, 2),
+    ("output_throughput_tok_s", "out tok/s", 10, 1),
+    ("goodput_req_s", "goodput", 9, 2),
+    ("ttft_p50_ms", "ttft p50", 9, 2),
+    ("ttft_p99_ms", "ttft p99", 9, 2),
+    ("tpot_p50_ms", "tpot p50", 9, 2),
+    ("e2e_p99_ms", "e2e p99", 9, 2),
+];
 
 /// One sweep point's headline figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,42 +50,23 @@ pub struct SweepPoint {
     pub concurrency: usize,
     /// Requests per second offered; `None` is inf.
     pub request_rate: Option<f64>,
-    pub completed: usize,
-    pub failed: usize,
-    pub request_throughput_req_s: f64,
-    pub output_throughput_tok_s: f64,
-    pub goodput_req_s: Option<f64>,
-    pub ttft_p50_ms: Option<f64>,
-    pub ttft_p99_ms: Option<f64>,
-    pub tpot_p50_ms: Option<f64>,
-    pub tpot_p99_ms: Option<f64>,
-    pub itl_p50_ms: Option<f64>,
-    pub itl_p99_ms: Option<f64>,
-    pub e2e_p50_ms: Option<f64>,
-    pub e2e_p99_ms: Option<f64>,
+    /// The [`COLUMNS`] of the run's figures, by name (null where not measured).
+    #[serde(flatten)]
+    pub figures: Map<String, Value>,
 }
 
 impl SweepPoint {
     pub fn of(label: &str, run_dir: &str, load: &RunnerConfig, m: &MetricsFile) -> SweepPoint {
-        let m = &m.metrics;
         SweepPoint {
             label: label.to_owned(),
             run_dir: run_dir.to_owned(),
             concurrency: load.concurrency,
             request_rate: load.arrival.rate(),
-            completed: m.completed,
-            failed: m.failed,
-            request_throughput_req_s: m.request_throughput_req_s,
-            output_throughput_tok_s: m.output_throughput_tok_s,
-            goodput_req_s: m.goodput.map(|g| g.goodput_req_s),
-            ttft_p50_ms: m.ttft_ms.map(|s| s.p50),
-            ttft_p99_ms: m.ttft_ms.map(|s| s.p99),
-            tpot_p50_ms: m.tpot_ms.map(|s| s.p50),
-            tpot_p99_ms: m.tpot_ms.map(|s| s.p99),
-            itl_p50_ms: m.itl_ms.map(|s| s.p50),
-            itl_p99_ms: m.itl_ms.map(|s| s.p99),
-            e2e_p50_ms: m.e2e_ms.map(|s| s.p50),
-            e2e_p99_ms: m.e2e_ms.map(|s| s.p99),
+            figures: COLUMNS
+                .iter()
+                .filter_map(|&n| catalogue::column(n))
+                .map(|c| (c.name().to_owned(), c.cell(&m.metrics)))
+                .collect(),
         }
     }
 }
@@ -67,34 +81,24 @@ pub struct SweepSummary {
 impl SweepSummary {
     /// A plain-text table, one line per point.
     pub fn render(&self) -> String {
-        let f = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
-        let mut s = format!(
-            "{:<18} {:>6} {:>8} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
-            "point",
-            "ok",
-            "failed",
-            "req/s",
-            "out tok/s",
-            "goodput",
-            "ttft p50",
-            "ttft p99",
-            "tpot p50",
-            "e2e p99"
-        );
+        let mut s = format!("{:<18}", "point");
+        for &(_, heading, width, _) in TABLE {
+            s.push_str(&format!(" {heading:>width$}"));
+        }
+        s.push('\n');
         for p in &self.points {
-            s.push_str(&format!(
-                "{:<18} {:>6} {:>8} {:>9.2} {:>10.1} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
-                p.label,
-                p.completed,
-                p.failed,
-                p.request_throughput_req_s,
-                p.output_throughput_tok_s,
-                f(p.goodput_req_s),
-                f(p.ttft_p50_ms),
-                f(p.ttft_p99_ms),
-                f(p.tpot_p50_ms),
-                f(p.e2e_p99_ms)
-            ));
+            s.push_str(&format!("{:<18}", p.label));
+            for &(column, _, width, decimals) in TABLE {
+                let cell = match p.figures.get(column) {
+                    Some(Value::Number(n)) if n.is_f64() => {
+                        format!("{:.decimals$}", n.as_f64().unwrap_or(f64::NAN))
+                    }
+                    Some(Value::Number(n)) => n.to_string(),
+                    _ => "-".to_owned(),
+                };
+                s.push_str(&format!(" {cell:>width$}"));
+            }
+            s.push('\n');
         }
         s
     }
