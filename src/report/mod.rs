@@ -75,6 +75,23 @@ mod catalogue_tests {
             &compare::compare(std::slice::from_ref(&run), std::slice::from_ref(&run), 0.05)
                 .unwrap(),
         );
+        // metrics.json: every column reads the same from the file as from the run, so
+        // what a metric is computed from is written there.
+        let written = serde_json::to_string(&run.file).unwrap();
+        let read_back: super::MetricsFile = serde_json::from_str(&written).unwrap();
+        for c in catalogue::columns() {
+            let (back, orig) = (c.cell(&read_back.metrics), c.cell(&run.file.metrics));
+            // serde_json reads floats back to within an ulp, not always to the bit.
+            let same = match (back.as_f64(), orig.as_f64()) {
+                (Some(a), Some(b)) => (a - b).abs() <= 1e-12 * b.abs().max(1.0),
+                _ => back == orig,
+            };
+            assert!(
+                same,
+                "{} does not survive metrics.json: {back} vs {orig}",
+                c.name()
+            );
+        }
         for metric in CATALOGUE {
             let columns: Vec<_> = catalogue::columns()
                 .iter()
