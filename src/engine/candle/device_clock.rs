@@ -115,6 +115,7 @@ mod tests {
 
     #[test]
     fn a_timer_can_move_with_its_engine_to_another_thread() {
+        // Checked when the test builds: it does not compile unless the timer is Send.
         fn send<T: Send>() {}
         send::<DeviceTimer>();
     }
