@@ -65,12 +65,12 @@ pub fn run(plan: &BenchPlan, stop: &AtomicBool, out: &mut dyn Write) -> Result<V
             .write_all(line.as_bytes())
             .and_then(|_| jsonl.flush())
             .map_err(|e| Error::io(&jsonl_path, e))?;
-        if r.cv > crate::metrics::aggregate::NOISY_CV {
+        if r.rate.cv > crate::metrics::aggregate::NOISY_CV {
             eprintln!(
                 "warning: noisy: {} {} varies {:.1}% (CV) across {} repetitions",
                 r.engine,
                 r.test,
-                r.cv * 100.0,
+                r.rate.cv * 100.0,
                 r.samples_ns.len()
             );
         }

@@ -82,9 +82,9 @@ pub fn markdown(records: &[BenchRecord]) -> String {
         .map(|r| {
             let mut row = vec![
                 r.engine.clone(),
-                r.model_type.clone(),
-                size(r.model_size),
-                params(r.model_n_params),
+                r.model.model_type.clone(),
+                size(r.model.model_size),
+                params(r.model.model_n_params),
                 r.backend.clone(),
                 r.n_threads.to_string(),
             ];
@@ -98,7 +98,7 @@ pub fn markdown(records: &[BenchRecord]) -> String {
                 row.push(f(r).unwrap_or_default());
             }
             row.push(r.test.clone());
-            row.push(rate(r.avg_ts, r.stddev_ts));
+            row.push(rate(r.rate.avg_ts, r.rate.stddev_ts));
             if split {
                 let part = |a: Option<f64>, s: Option<f64>| {
                     a.zip(s).map_or(String::new(), |(a, s)| rate(a, s))

@@ -198,15 +198,22 @@ pub struct BenchConfig {
     pub warmup: bool,
 }
 
+/// The model a test ran, with llama-bench's field names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchModel {
+    pub model_filename: String,
+    pub model_type: String,
+    pub model_size: Option<u64>,
+    pub model_n_params: Option<u64>,
+}
+
 /// One test's result, flat, with llama-bench's field names (and `engine`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchRecord {
     pub engine: String,
     pub build_commit: String,
-    pub model_filename: String,
-    pub model_type: String,
-    pub model_size: Option<u64>,
-    pub model_n_params: Option<u64>,
+    #[serde(flatten)]
+    pub model: BenchModel,
     pub backend: String,
     pub n_threads: usize,
     pub n_batch: u32,
@@ -226,9 +233,9 @@ pub struct BenchRecord {
     pub test_time: String,
     pub avg_ns: f64,
     pub stddev_ns: f64,
-    pub avg_ts: f64,
-    pub stddev_ts: f64,
-    pub cv: f64,
+    /// Tokens per second over the repetitions: `avg_ts`, `stddev_ts` and `cv`.
+    #[serde(flatten)]
+    pub rate: Rate,
     pub samples_ns: Vec<u64>,
     pub samples_ts: Vec<f64>,
     /// The prompt part of a `pp+tg` test.
@@ -260,13 +267,15 @@ impl BenchRecord {
         BenchRecord {
             engine: info.name.clone(),
             build_commit: env!("NATIVEBENCH_GIT_SHA").into(),
-            model_filename: info
-                .model_path
-                .as_ref()
-                .map_or_else(|| info.model.clone(), |p| p.display().to_string()),
-            model_type: detail("model_type").unwrap_or_else(|| info.model.clone()),
-            model_size: detail("model_size_bytes").and_then(|v| v.parse().ok()),
-            model_n_params: detail("n_params").and_then(|v| v.parse().ok()),
+            model: BenchModel {
+                model_filename: info
+                    .model_path
+                    .as_ref()
+                    .map_or_else(|| info.model.clone(), |p| p.display().to_string()),
+                model_type: detail("model_type").unwrap_or_else(|| info.model.clone()),
+                model_size: detail("model_size_bytes").and_then(|v| v.parse().ok()),
+                model_n_params: detail("n_params").and_then(|v| v.parse().ok()),
+            },
             backend: info.device.to_uppercase(),
             n_threads: cfg.threads,
             n_batch: cfg.batch,
@@ -281,9 +290,7 @@ impl BenchRecord {
             test_time: chrono::Local::now().to_rfc3339(),
             avg_ns,
             stddev_ns,
-            avg_ts: rate.avg_ts,
-            stddev_ts: rate.stddev_ts,
-            cv: rate.cv,
+            rate,
             samples_ts: s
                 .samples_ns
                 .iter()
