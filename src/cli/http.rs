@@ -67,6 +67,9 @@ pub struct HttpArgs {
         allow_negative_numbers = true
     )]
     pub timeout: f64,
+    /// tokenizer.json used to count output tokens when a reply carries no usage.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
     /// Wait up to this many seconds for the server to complete a first request (a
     /// one-token probe, once a second) before the run starts; 0 starts at once.
     #[arg(
@@ -76,9 +79,6 @@ pub struct HttpArgs {
         allow_negative_numbers = true
     )]
     pub ready_check_timeout: f64,
-    /// tokenizer.json used to count output tokens when a reply carries no usage.
-    #[arg(long)]
-    pub tokenizer: Option<PathBuf>,
     /// Write the client's own cost per chunk to this JSON file (benches/client-capacity.sh).
     #[arg(long, hide = true)]
     pub chunk_profile: Option<PathBuf>,
