@@ -3,6 +3,8 @@
 #[cfg(feature = "candle")]
 mod candle;
 mod compare;
+#[cfg(any(feature = "candle", feature = "llama-cpp"))]
+mod engines;
 mod faults;
 mod http;
 #[cfg(feature = "llama-cpp")]
