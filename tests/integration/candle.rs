@@ -371,10 +371,26 @@ fn candle_specific_bad_input_is_a_clear_error() {
         "the files hold 2 layers, config.json says num_hidden_layers = 1",
     );
 
-    // candle's CPU pool is sized once per process: a thread sweep says so.
+    // candle's CPU pool is sized once per process: a thread sweep says so (after the
+    // -t 1 test, whose record goes to --out, not to the checkout's results/).
+    let sweep = d.join("sweep");
     assert_one_line_error(
         &run(&[
-            "bench", "-e", "candle", "-m", TINY, "-p", "16", "-n", "0", "-r", "1", "-t", "1,2",
+            "bench",
+            "-e",
+            "candle",
+            "-m",
+            TINY,
+            "-p",
+            "16",
+            "-n",
+            "0",
+            "-r",
+            "1",
+            "-t",
+            "1,2",
+            "--out",
+            path_str(&sweep),
         ]),
         1,
         "candle: the CPU thread pool is sized once per process and already runs 1 thread(s); run -t 2 in a process of its own",
