@@ -198,10 +198,8 @@ pub fn gemma() -> Option<PathBuf> {
     match nativebench::model::resolve("gemma3-270m") {
         Ok(m) => Some(m.path),
         Err(e) => {
-            skip(
-                External::Gemma,
-                &format!("Gemma 3 270M is not fetched (models/fetch-gemma3-270m.sh): {e}"),
-            );
+            // The error says how to fetch it.
+            skip(External::Gemma, &e.to_string());
             None
         }
     }
