@@ -3,8 +3,8 @@
 # tests under src/) passes again and again while the machine is busy, so a test that
 # depends on scheduling shows up here rather than as a one-off CI failure.
 #
-# It builds the test binaries once (the same `cargo test --no-run` as .ci/run, in the
-# same target folder), then keeps the integration tests running in a loop pinned to one
+# It builds the test binaries once (`cargo test --no-run`, in scripts/test's target
+# folder), then keeps the integration tests running in a loop pinned to one
 # core as load, while it runs the lib test binary SOAK_RUNS times (default 50) in a row
 # pinned to the other core. It stops at the first failing run, prints its log, and ends
 # with `lib suite: N/RUNS passed`; the exit status is non-zero unless every run passed.

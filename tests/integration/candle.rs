@@ -1,6 +1,6 @@
-//! The candle engine: complete run directories with exact lengths on the synthetic tiny
-//! model and on Gemma 3 270M, a llama safetensors directory in every dtype, KV-cache reset
-//! between requests, agreement with llama.cpp, NaN logits, `bench`, and bad input.
+//! The candle engine: the checks every in-process engine passes (engines.rs), a qwen3
+//! GGUF and a llama safetensors directory in every dtype, agreement with llama.cpp, NaN
+//! logits, and bad input only candle sees.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,96 +8,23 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 use serde_json::{json, Value};
 
+use crate::engines::{assert_repeats, engine_tests, TINY};
 use crate::support::*;
 
-const TINY: &str = "synth:tiny:q8_0";
-
-fn ok_run(args: &[&str]) -> std::process::Output {
-    let o = run(args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    o
-}
-
-#[test]
-fn runs_the_short_workload_with_exact_lengths() {
-    let tmp = tempdir();
-    let out = tmp.path().join("c");
-    ok_run(&[
-        "run",
-        "-e",
-        "candle",
-        "-m",
-        TINY,
-        "-w",
-        "short",
-        "-t",
-        "2",
-        "-o",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
-    let s = samples(&out);
-    assert_eq!(s.len(), 5);
-    for r in &s {
-        assert_eq!(r["ok"], true, "{r}");
-        assert_eq!(r["output_tokens"], 128, "ignore-EOS makes lengths exact");
-        assert_eq!(r["token_ms"].as_array().unwrap().len(), 128);
-        // Fitted with candle's own tokenizer and template: 128 prefill tokens.
-        assert_eq!(r["prompt_tokens"], 128, "{r}");
-        assert!(r["prefill_ms"].as_f64().unwrap() > 0.0);
-        assert!(!r["output_text"].as_str().unwrap().is_empty());
-    }
-    let m = json(&out.join("manifest.json"));
-    assert_eq!(m["engine"]["name"], "candle");
-    assert_eq!(m["engine"]["version"], "0.11.1");
-    assert_eq!(m["engine"]["device"], "cpu");
-    assert_eq!(m["engine"]["threads"], 2);
-    assert_eq!(m["engine"]["details"]["architecture"], "llama");
-    assert_eq!(m["model_file"]["sha256"].as_str().unwrap().len(), 64);
-    assert!(m["model_file"]["size_bytes"].as_u64().unwrap() > 0);
-}
-
-/// The same prompt three times in one run: with the cache reset between requests, greedy
-/// decoding gives the same text each time.
-fn assert_repeats(model: &str, dir: &Path) {
-    let out = dir.join("repeat");
-    ok_run(&[
-        "run",
-        "-e",
-        "candle",
-        "-m",
-        model,
-        "--prompt",
-        "Once upon a time there was a small program that measured everything",
-        "--output-len",
-        "16",
-        "-r",
-        "3",
-        "--warmup",
-        "0",
-        "-t",
-        "2",
-        "-o",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
-    let s = samples(&out);
-    assert_eq!(s.len(), 3);
-    let texts: Vec<&str> = s
-        .iter()
-        .map(|r| r["output_text"].as_str().unwrap())
-        .collect();
-    assert!(!texts[0].is_empty());
-    assert!(
-        texts.iter().all(|t| *t == texts[0]),
-        "the KV cache leaked between requests: {texts:?}"
-    );
-}
-
-#[test]
-fn the_kv_cache_is_reset_between_requests() {
-    let tmp = tempdir();
-    assert_repeats(TINY, tmp.path());
+engine_tests! {
+    engine: "candle",
+    short_workload: candle_short_workload_has_exact_lengths => |run| {
+        let m = &run.manifest;
+        assert_eq!(m["engine"]["version"], "0.11.1");
+        assert_eq!(m["engine"]["device"], "cpu");
+        assert_eq!(m["engine"]["details"]["architecture"], "llama");
+    },
+    kv_cache_reset: candle_kv_cache_is_reset_between_requests,
+    gemma3_270m: candle_gemma3_270m_writes_a_complete_run_directory => |run| {
+        assert_eq!(run.manifest["engine"]["details"]["architecture"], "gemma3");
+    },
+    bench: candle_bench_runs_llama_bench_tests,
+    bad_input: candle_bad_input_is_a_one_line_error,
 }
 
 /// The tiny f32 model relabelled as a qwen3 GGUF (`qwen3.*` keys, plus the q/k norms
@@ -147,51 +74,12 @@ fn qwen3_model(dir: &Path) -> PathBuf {
 }
 
 #[test]
-fn the_kv_cache_is_reset_between_requests_on_qwen3() {
+fn candle_kv_cache_is_reset_between_requests_on_qwen3() {
     let tmp = tempdir();
     let model = qwen3_model(tmp.path());
-    assert_repeats(model.to_str().unwrap(), tmp.path());
+    assert_repeats("candle", path_str(&model), tmp.path());
     let m = json(&tmp.path().join("repeat").join("manifest.json"));
     assert_eq!(m["engine"]["details"]["architecture"], "qwen3");
-}
-
-#[test]
-fn gemma3_270m_writes_a_complete_run_directory() {
-    let Some(path) = gemma() else { return };
-    let tmp = tempdir();
-    let out = tmp.path().join("g");
-    ok_run(&[
-        "run",
-        "-e",
-        "candle",
-        "-m",
-        path.to_str().unwrap(),
-        "-w",
-        "short",
-        "--num-prompts",
-        "2",
-        "--output-len",
-        "16",
-        "-t",
-        "2",
-        "-o",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
-    let s = samples(&out);
-    assert_eq!(s.len(), 2);
-    for r in &s {
-        assert_eq!(r["ok"], true, "{r}");
-        assert_eq!(r["output_tokens"], 16);
-        assert_eq!(r["prompt_tokens"], 128, "{r}");
-    }
-    let m = json(&out.join("manifest.json"));
-    assert_eq!(m["engine"]["details"]["architecture"], "gemma3");
-    assert_eq!(
-        m["model_file"]["sha256"],
-        "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
-    );
-    assert_repeats(path.to_str().unwrap(), tmp.path());
 }
 
 #[cfg(feature = "llama-cpp")]
@@ -292,36 +180,6 @@ fn nan_logits_fail_the_request_and_say_so() {
         assert_eq!(r["error_kind"], "engine");
         let e = r["error"].as_str().unwrap();
         assert!(e.contains("NaN in the logits at step 0"), "{r}");
-    }
-}
-
-#[test]
-fn bench_runs_llama_bench_tests_on_candle() {
-    let engines = if cfg!(feature = "llama-cpp") {
-        "candle,llama-cpp"
-    } else {
-        "candle"
-    };
-    let o = ok_run(&[
-        "bench", "-e", engines, "-m", TINY, "-p", "64", "-n", "8", "-r", "2", "-t", "2", "-o",
-        "json",
-    ]);
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let rows = v.as_array().unwrap();
-    let candle: Vec<&Value> = rows.iter().filter(|t| t["engine"] == "candle").collect();
-    let tests: Vec<&str> = candle.iter().map(|t| t["test"].as_str().unwrap()).collect();
-    assert_eq!(tests, vec!["pp64", "tg8"]);
-    for t in &candle {
-        assert_eq!(t["samples_ns"].as_array().unwrap().len(), 2);
-        assert!(t["avg_ts"].as_f64().unwrap() > 0.0);
-        assert_eq!(t["n_threads"], 2);
-        assert_eq!(t["model_type"], "llama 3M Q8_0", "{t}");
-    }
-    // Both engines name the same file the same way, as llama-bench would.
-    for t in rows.iter().filter(|t| t["engine"] == "llama-cpp") {
-        for k in ["model_type", "model_size", "model_n_params"] {
-            assert_eq!(t[k], candle[0][k], "{k}");
-        }
     }
 }
 
@@ -447,8 +305,9 @@ fn a_llama_safetensors_directory_runs_in_every_dtype() {
     }
 }
 
+/// Bad input only candle sees (the input every engine sees: engines.rs).
 #[test]
-fn bad_input_is_a_clear_error() {
+fn candle_specific_bad_input_is_a_clear_error() {
     let tmp = tempdir();
     let d = tmp.path();
     let o = d.join("x");
@@ -481,31 +340,15 @@ fn bad_input_is_a_clear_error() {
 
     let corrupt = write(d, "corrupt.gguf", "GGUF but not really a model");
     assert_one_line_error(
-        &candle(&["-m", corrupt.to_str().unwrap()]),
-        1,
-        "corrupt.gguf",
-    );
-    assert_one_line_error(
         &candle(&["-m", TINY, "--device", "cuda:0"]),
         1,
         "this build has no CUDA support: rebuild with --features cuda",
-    );
-    assert_one_line_error(
-        &candle(&["-m", TINY, "--device", "tpu"]),
-        2,
-        "unknown device `tpu`",
-    );
-    assert_one_line_error(
-        &candle(&["-m", TINY, "--dtype", "f8"]),
-        2,
-        "unknown --dtype `f8`: choose f32, f16 or bf16",
     );
     assert_one_line_error(
         &candle(&["-m", TINY, "--dtype", "f16"]),
         1,
         "--dtype f16 applies to safetensors models",
     );
-    assert_one_line_error(&candle(&[]), 1, "candle: needs --model");
 
     // Tensors shaped for another config: named, not a panic.
     let mut wide = small();
@@ -528,10 +371,26 @@ fn bad_input_is_a_clear_error() {
         "the files hold 2 layers, config.json says num_hidden_layers = 1",
     );
 
-    // candle's CPU pool is sized once per process: a thread sweep says so.
+    // candle's CPU pool is sized once per process: a thread sweep says so (after the
+    // -t 1 test, whose record goes to --out, not to the checkout's results/).
+    let sweep = d.join("sweep");
     assert_one_line_error(
         &run(&[
-            "bench", "-e", "candle", "-m", TINY, "-p", "16", "-n", "0", "-r", "1", "-t", "1,2",
+            "bench",
+            "-e",
+            "candle",
+            "-m",
+            TINY,
+            "-p",
+            "16",
+            "-n",
+            "0",
+            "-r",
+            "1",
+            "-t",
+            "1,2",
+            "--out",
+            path_str(&sweep),
         ]),
         1,
         "candle: the CPU thread pool is sized once per process and already runs 1 thread(s); run -t 2 in a process of its own",

@@ -219,22 +219,12 @@ fn a_server_that_never_gets_ready_is_a_one_line_error() {
 }
 
 /// The http engine against a server nobody here wrote: llama.cpp's own `llama-server`
-/// (built by benches/llama-cpp-tools.sh) on a synthetic model. Skipped with a note when
-/// NATIVEBENCH_LLAMA_SERVER is unset, and failed when NATIVEBENCH_REQUIRE_LLAMA_SERVER=1.
+/// (built by benches/llama-cpp-tools.sh) on a synthetic model. Skipped, and reported as
+/// skipped, when NATIVEBENCH_LLAMA_SERVER does not name it; failed instead when
+/// NATIVEBENCH_REQUIRE_LLAMA_SERVER=1.
 #[test]
 fn the_http_engine_completes_a_workload_against_llama_server() {
-    let server = std::env::var_os("NATIVEBENCH_LLAMA_SERVER")
-        .map(std::path::PathBuf::from)
-        .filter(|p| p.is_file());
-    let Some(server) = server else {
-        assert_ne!(
-            std::env::var("NATIVEBENCH_REQUIRE_LLAMA_SERVER").as_deref(),
-            Ok("1"),
-            "NATIVEBENCH_REQUIRE_LLAMA_SERVER=1, but NATIVEBENCH_LLAMA_SERVER does not name a llama-server binary (benches/llama-cpp-tools.sh builds one)"
-        );
-        eprintln!("note: llama-server test skipped: set NATIVEBENCH_LLAMA_SERVER=$(benches/llama-cpp-tools.sh)/llama-server");
-        return;
-    };
+    let Some(server) = llama_server() else { return };
     let tmp = tempdir();
     let model = tmp.path().join("tiny-q8_0.gguf");
     let o = run(&[

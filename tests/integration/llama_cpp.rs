@@ -1,93 +1,52 @@
-//! The llama.cpp engine on the synthetic tiny model: complete run directories, exact
-//! output lengths, agreement with llama.cpp's own timings, bad input, and `bench`.
+//! The llama.cpp engine: the checks every in-process engine passes (engines.rs), with
+//! llama.cpp's own timings, llama-bench's columns, batched decoding, the served engine,
+//! the embedded default, and bad input only llama.cpp sees.
 
 use serde_json::Value;
 
+use crate::engines::{engine_tests, TINY};
 use crate::support::*;
 
-const TINY: &str = "synth:tiny:q8_0";
-
-fn num(v: &Value, k: &str) -> f64 {
-    v[k].as_f64()
-        .unwrap_or_else(|| panic!("{k} is not a number in {v}"))
-}
-
-#[test]
-fn runs_the_short_workload_with_exact_lengths() {
-    let tmp = tempdir();
-    let out = tmp.path().join("lc");
-    let o = run(&[
-        "run",
-        "-e",
-        "llama-cpp",
-        "-m",
-        TINY,
-        "-w",
-        "short",
-        "-t",
-        "2",
-        "-o",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let s = samples(&out);
-    assert_eq!(s.len(), 5);
-    let mut gaps = Vec::new();
-    for r in &s {
-        assert_eq!(r["ok"], true, "{r}");
-        assert_eq!(
-            r["output_tokens"], 128,
-            "ignore-EOS makes the output length exact"
+engine_tests! {
+    engine: "llama-cpp",
+    short_workload: llama_cpp_short_workload_has_exact_lengths => |run| {
+        // The harness's prefill and llama.cpp's own prompt-eval time measure the same
+        // decode calls: they agree within 5% or 1 ms, at the median of the five requests
+        // (one request preempted by the tests running beside this one is not a harness
+        // gap).
+        let mut gaps: Vec<(f64, f64, f64)> = run
+            .samples
+            .iter()
+            .map(|r| {
+                let ours = num(r, "prefill_ms");
+                let theirs = num(r, "engine_timings_ms.llama_t_p_eval_ms");
+                ((ours - theirs).abs() - (0.05 * theirs).max(1.0), ours, theirs)
+            })
+            .collect();
+        gaps.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (excess, ours, theirs) = gaps[gaps.len() / 2];
+        assert!(
+            excess <= 0.0,
+            "median request: prefill {ours} ms vs llama.cpp t_p_eval {theirs} ms ({gaps:?})"
         );
-        assert_eq!(r["token_ms"].as_array().unwrap().len(), 128);
-        // The prompt is fitted with the model's own tokenizer, template included.
-        assert_eq!(r["prompt_tokens"], 128, "{r}");
-        let ours = num(r, "prefill_ms");
-        let theirs = num(&r["engine_timings_ms"], "llama_t_p_eval_ms");
-        gaps.push((
-            (ours - theirs).abs() - (0.05 * theirs).max(1.0),
-            ours,
-            theirs,
-        ));
-        assert!(!r["output_text"].as_str().unwrap().is_empty());
-    }
-    // The harness's prefill and llama.cpp's own prompt-eval time measure the same decode
-    // calls: they agree within 5% or 1 ms, at the median of the five requests (one
-    // request preempted by the tests running beside this one is not a harness gap).
-    gaps.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let (excess, ours, theirs) = gaps[gaps.len() / 2];
-    assert!(
-        excess <= 0.0,
-        "median request: prefill {ours} ms vs llama.cpp t_p_eval {theirs} ms ({gaps:?})"
-    );
-    let manifest = json(&out.join("manifest.json"));
-    assert_eq!(manifest["engine"]["name"], "llama-cpp");
-    assert_eq!(manifest["engine"]["threads"], 2);
-    assert_eq!(manifest["engine"]["details"]["llama_cpp_sys_2"], "0.1.161");
-    let sha = manifest["model_file"]["sha256"].as_str().unwrap();
-    assert_eq!(sha.len(), 64);
-    assert!(manifest["model_file"]["size_bytes"].as_u64().unwrap() > 0);
+        assert_eq!(run.manifest["engine"]["details"]["llama_cpp_sys_2"], "0.1.161");
+    },
+    kv_cache_reset: llama_cpp_kv_cache_is_reset_between_requests,
+    gemma3_270m: llama_cpp_gemma3_270m_writes_a_complete_run_directory => |run| {
+        let model_type = run.manifest["engine"]["details"]["model_type"].as_str().unwrap();
+        assert!(model_type.starts_with("gemma3 "), "{model_type}");
+    },
+    bench: llama_cpp_bench_runs_llama_bench_tests,
+    bad_input: llama_cpp_bad_input_is_a_one_line_error,
 }
 
+/// Bad input only llama.cpp sees (the input every engine sees: engines.rs).
 #[test]
-fn bad_input_is_a_clear_error() {
+fn llama_cpp_specific_bad_input_is_a_clear_error() {
     let tmp = tempdir();
     let d = tmp.path();
     let o = d.join("x");
     let o = o.to_str().unwrap();
-    let corrupt = write(d, "corrupt.gguf", "GGUF but not really a model");
-    let r = run(&[
-        "run",
-        "-e",
-        "llama-cpp",
-        "-m",
-        corrupt.to_str().unwrap(),
-        "-o",
-        o,
-        "-q",
-    ]);
-    assert_one_line_error(&r, 1, "corrupt.gguf");
     assert_one_line_error(
         &run(&[
             "run",
@@ -111,38 +70,6 @@ fn bad_input_is_a_clear_error() {
             "llama-cpp",
             "-m",
             TINY,
-            "-t",
-            "0",
-            "-o",
-            o,
-            "-q",
-        ]),
-        2,
-        "--threads must be at least 1",
-    );
-    assert_one_line_error(
-        &run(&[
-            "run",
-            "-e",
-            "llama-cpp",
-            "-m",
-            TINY,
-            "--poll",
-            "101",
-            "-o",
-            o,
-            "-q",
-        ]),
-        2,
-        "--poll must be 0 to 100, got 101",
-    );
-    assert_one_line_error(
-        &run(&[
-            "run",
-            "-e",
-            "llama-cpp",
-            "-m",
-            TINY,
             "-ctv",
             "q4_0",
             "-fa",
@@ -153,11 +80,6 @@ fn bad_input_is_a_clear_error() {
         ]),
         1,
         "a quantized V cache (--cache-type-v q4_0) needs flash attention",
-    );
-    assert_one_line_error(
-        &run(&["run", "-e", "llama-cpp", "-o", o, "-q"]),
-        1,
-        "needs --model",
     );
 
     // A prompt longer than the context fails that request, clearly, and the run goes on.
@@ -197,7 +119,7 @@ fn bad_input_is_a_clear_error() {
 }
 
 #[test]
-fn bench_reports_llama_bench_tests() {
+fn llama_cpp_bench_reports_llama_bench_columns() {
     let tmp = tempdir();
     let out = tmp.path().join("b");
     let r = run(&[
@@ -285,7 +207,7 @@ fn bench_reports_llama_bench_tests() {
 }
 
 #[test]
-fn concurrency_decodes_sequences_together() {
+fn llama_cpp_concurrency_decodes_sequences_together() {
     let tmp = tempdir();
     let out = tmp.path().join("batch");
     let o = run(&[
@@ -412,60 +334,4 @@ fn bare_invocation_runs_the_embedded_default() {
         assert_eq!(s.len(), 5);
         assert!(s.iter().all(|r| r["output_tokens"] == 128));
     }
-}
-
-#[test]
-fn gemma3_270m_writes_a_complete_run_directory() {
-    let Some(path) = gemma() else { return };
-    let tmp = tempdir();
-    let out = tmp.path().join("gemma");
-    let o = run(&[
-        "run",
-        "-e",
-        "llama-cpp",
-        "-m",
-        "gemma3-270m",
-        "-w",
-        "short",
-        "--num-prompts",
-        "2",
-        "--output-len",
-        "32",
-        "-t",
-        "2",
-        "-o",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    for f in [
-        "samples.jsonl",
-        "metrics.json",
-        "run_config.json",
-        "manifest.json",
-    ] {
-        assert!(out.join(f).is_file(), "{f} missing");
-    }
-    let s = samples(&out);
-    assert_eq!(s.len(), 2);
-    for r in &s {
-        assert_eq!(r["ok"], true, "{r}");
-        assert_eq!(r["output_tokens"], 32, "ignore-EOS keeps going past <eos>");
-        assert_eq!(
-            r["prompt_tokens"], 128,
-            "fitted with Gemma's own tokenizer: {r}"
-        );
-        assert!(num(r, "prefill_ms") > 0.0 && num(r, "tpot_ms") > 0.0, "{r}");
-    }
-    let m = json(&out.join("manifest.json"));
-    let model_type = m["engine"]["details"]["model_type"].as_str().unwrap();
-    assert!(model_type.starts_with("gemma3 "), "{model_type}");
-    assert_eq!(
-        m["model_file"]["size_bytes"],
-        std::fs::metadata(&path).unwrap().len(),
-        "the manifest names the fetched file"
-    );
-    let metrics = json(&out.join("metrics.json"));
-    assert_eq!(metrics["completed"], 2, "{metrics}");
-    assert_eq!(metrics["failed"], 0, "{metrics}");
 }

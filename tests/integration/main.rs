@@ -4,6 +4,8 @@ mod architecture;
 #[cfg(feature = "candle")]
 mod candle;
 mod compare;
+#[cfg(any(feature = "candle", feature = "llama-cpp"))]
+mod engines;
 mod faults;
 mod http;
 #[cfg(feature = "llama-cpp")]

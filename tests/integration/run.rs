@@ -12,16 +12,6 @@ const STATS: [&str; 11] = [
     "count", "mean", "std", "min", "p1", "p10", "p50", "p90", "p95", "p99", "max",
 ];
 
-fn field<'a>(v: &'a Value, path: &str) -> &'a Value {
-    path.split('.').fold(v, |v, k| &v[k])
-}
-
-fn num(v: &Value, path: &str) -> f64 {
-    field(v, path)
-        .as_f64()
-        .unwrap_or_else(|| panic!("{path} is not a number in {v}"))
-}
-
 #[test]
 fn sim_short_writes_the_four_files_with_every_field() {
     let tmp = tempdir();
@@ -453,124 +443,78 @@ fn lines(p: &Path) -> usize {
     std::fs::read_to_string(p).map_or(0, |t| t.lines().count())
 }
 
+/// Files the bad-input cases read, written into the test's folder first.
+const BAD_INPUT_FILES: &[(&str, &str)] = &[
+    ("bad.toml", "num_prompts = [\n"),
+    (
+        "zero.toml",
+        "num_prompts = 0\n[source]\nkind = \"random\"\ninput_len = 8\n",
+    ),
+    ("neg.toml", "[source]\nkind = \"random\"\ninput_len = -3\n"),
+    ("unknown.toml", "[source]\nkind = \"telepathy\"\n"),
+    // ShareGPT of the wrong shape, and one with no usable conversation.
+    ("shape.json", r#"{"conversations": "not a list"}"#),
+    (
+        "empty.json",
+        r#"[{"conversations": [{"from": "gpt", "value": "hi"}]}]"#,
+    ),
+    ("p.jsonl", "{\"prompt\": \"hi\"}\n{\"nope\": 1}\n"),
+    // A regular file: an --out under it cannot be created.
+    ("plain", ""),
+];
+
+/// Invalid input to `nativebench run`, one case a row: the arguments after `run` (split
+/// at spaces; `{dir}` is the test's folder, holding BAD_INPUT_FILES), the exit code the
+/// README's table gives (2: invalid flags, workloads or paths) and a fragment of the one
+/// `error:` line. A case without its own `-o` gets `-o {dir}/x`, which no failed start may
+/// create.
+#[rustfmt::skip]
+const BAD_INPUT: &[(&str, i32, &str)] = &[
+    ("--engine vllm-turbo",                  2, "unknown engine `vllm-turbo`"),
+    ("-e sim --workload nope",               2, "unknown workload `nope`"),
+    ("-e sim -w {dir}/missing.toml",         2, "no such file"),
+    ("-e sim -w {dir}/bad.toml",             2, "bad.toml: line"),
+    ("-e sim -w {dir}/zero.toml",            2, "num_prompts must be at least 1"),
+    ("-e sim -w {dir}/neg.toml",             2, "input_len must be at least 1, got -3"),
+    ("-e sim -w {dir}/unknown.toml",         2, "unknown variant `telepathy`"),
+    ("-e sim --num-prompts 0",               2, "--num-prompts must be at least 1"),
+    ("-e sim --output-len -4",               2, "--output-len must be at least 1"),
+    ("-e sim --sim-decode-ms -1",            2, "--sim-decode-ms"),
+    ("-e sim -t 0",                          2, "--threads must be at least 1"),
+    ("-e sim -w {dir}/shape.json",           2, "not a ShareGPT file"),
+    ("-e sim -w {dir}/empty.json",           2, "no conversation has a human turn"),
+    ("-e sim -w {dir}/p.jsonl",              2, "p.jsonl: line 2"),
+    ("-e sim -q -o {dir}/plain/run",         2, "cannot create the run directory"),
+];
+
 #[test]
 fn bad_input_gets_a_one_line_error() {
     let tmp = tempdir();
-    let d = tmp.path();
-    let out = d.join("x");
-    let o = out.to_str().unwrap();
-    assert_one_line_error(
-        &run(&["run", "--engine", "vllm-turbo", "-o", o]),
-        2,
-        "unknown engine `vllm-turbo`",
-    );
-    assert_one_line_error(
-        &run(&["run", "-e", "sim", "--workload", "nope", "-o", o]),
-        2,
-        "unknown workload `nope`",
-    );
-    assert_one_line_error(
-        &run(&[
-            "run",
-            "-e",
-            "sim",
-            "--workload",
-            d.join("missing.toml").to_str().unwrap(),
-            "-o",
-            o,
-        ]),
-        2,
-        "no such file",
-    );
-    let bad = write(d, "bad.toml", "num_prompts = [\n");
-    assert_one_line_error(
-        &run(&["run", "-e", "sim", "-w", bad.to_str().unwrap(), "-o", o]),
-        2,
-        "bad.toml: line",
-    );
-    let zero = write(
-        d,
-        "zero.toml",
-        "num_prompts = 0\n[source]\nkind = \"random\"\ninput_len = 8\n",
-    );
-    assert_one_line_error(
-        &run(&["run", "-e", "sim", "-w", zero.to_str().unwrap(), "-o", o]),
-        2,
-        "num_prompts must be at least 1",
-    );
-    let neg = write(
-        d,
-        "neg.toml",
-        "[source]\nkind = \"random\"\ninput_len = -3\n",
-    );
-    assert_one_line_error(
-        &run(&["run", "-e", "sim", "-w", neg.to_str().unwrap(), "-o", o]),
-        2,
-        "input_len must be at least 1, got -3",
-    );
-    let unknown = write(d, "unknown.toml", "[source]\nkind = \"telepathy\"\n");
-    assert_one_line_error(
-        &run(&["run", "-e", "sim", "-w", unknown.to_str().unwrap(), "-o", o]),
-        2,
-        "unknown variant `telepathy`",
-    );
-    assert_one_line_error(
-        &run(&["run", "-e", "sim", "--num-prompts", "0", "-o", o]),
-        2,
-        "--num-prompts must be at least 1",
-    );
-    assert_one_line_error(
-        &run(&["run", "-e", "sim", "--output-len", "-4", "-o", o]),
-        2,
-        "--output-len must be at least 1",
-    );
-    assert_one_line_error(
-        &run(&["run", "-e", "sim", "--sim-decode-ms", "-1", "-o", o]),
-        2,
-        "--sim-decode-ms",
-    );
-    assert_one_line_error(
-        &run(&["run", "-e", "sim", "-t", "0", "-o", o]),
-        2,
-        "--threads must be at least 1",
-    );
+    let dir = path_str(tmp.path());
+    for (name, text) in BAD_INPUT_FILES {
+        write(tmp.path(), name, text);
+    }
+    let out = tmp.path().join("x");
+    for &(case, code, needle) in BAD_INPUT {
+        let mut args: Vec<String> = std::iter::once("run")
+            .chain(case.split(' '))
+            .map(|a| a.replace("{dir}", dir))
+            .collect();
+        if !case.split(' ').any(|a| a == "-o") {
+            args.extend(["-o".to_owned(), path_str(&out).to_owned()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(&args);
+        let case = format!("nativebench {}", args.join(" "));
+        assert_eq!(o.status.code(), Some(code), "{case}: {}", stderr(&o));
+        assert_one_line_error(&o, code, needle);
+    }
 
-    // ShareGPT of the wrong shape, and one with no usable conversation.
-    let shape = write(d, "shape.json", r#"{"conversations": "not a list"}"#);
-    assert_one_line_error(
-        &run(&["run", "-e", "sim", "-w", shape.to_str().unwrap(), "-o", o]),
-        2,
-        "not a ShareGPT file",
-    );
-    let empty = write(
-        d,
-        "empty.json",
-        r#"[{"conversations": [{"from": "gpt", "value": "hi"}]}]"#,
-    );
-    assert_one_line_error(
-        &run(&["run", "-e", "sim", "-w", empty.to_str().unwrap(), "-o", o]),
-        2,
-        "no conversation has a human turn",
-    );
-    let jsonl = write(d, "p.jsonl", "{\"prompt\": \"hi\"}\n{\"nope\": 1}\n");
-    assert_one_line_error(
-        &run(&["run", "-e", "sim", "-w", jsonl.to_str().unwrap(), "-o", o]),
-        2,
-        "p.jsonl: line 2",
-    );
-
-    // An --out that cannot be created: a path under a regular file.
-    let file = write(d, "plain", "");
-    let under = file.join("run");
-    assert_one_line_error(
-        &run(&["run", "-e", "sim", "-o", under.to_str().unwrap(), "-q"]),
-        2,
-        "cannot create the run directory",
-    );
-    // An engine that is not compiled in, or not built yet, is a clear error too.
+    // An engine that is not compiled in is a clear error too. Exit 1: the flag names a
+    // real engine; this build cannot run it (as `--device cuda:0` without CUDA).
     #[cfg(not(feature = "llama-cpp"))]
     assert_one_line_error(
-        &run(&["run", "-e", "llama-cpp", "-o", o]),
+        &run(&["run", "-e", "llama-cpp", "-o", path_str(&out)]),
         1,
         "rebuild with --features llama-cpp",
     );

@@ -228,7 +228,7 @@ pub fn a_short_request_arrives_while_a_long_one_decodes(
     let prompts = write(
         tmp.path(),
         "p.jsonl",
-        &format!(
+        format!(
             "{{\"prompt\": \"long\", \"max_tokens\": {long_tokens}}}\n{{\"prompt\": \"short\", \"max_tokens\": 2}}\n"
         ),
     );
@@ -564,7 +564,7 @@ fn the_api_key_never_appears_in_any_output() {
     cmd.env("NATIVEBENCH_SERVE_API_KEY", KEY);
     let s = serve_with(cmd, &["--engine", "sim", "--sim-decode-ms", "0"]);
     let tmp = tempdir();
-    let keyfile = write(tmp.path(), "key.txt", &format!("{KEY}\n"));
+    let keyfile = write(tmp.path(), "key.txt", format!("{KEY}\n"));
     let mut outputs = Vec::new();
     let run_http = |name: &str, extra: &[&str], env_key: Option<&str>| {
         let out = tmp.path().join(name);
