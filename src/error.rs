@@ -53,6 +53,8 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Workload { .. } => EXIT_USAGE,
+            Error::Engine(EngineError::Input { .. }) => EXIT_USAGE,
+            Error::Model(e) if e.is_input() => EXIT_USAGE,
             Error::Runtime(_)
             | Error::Io { .. }
             | Error::Engine(_)

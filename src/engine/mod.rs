@@ -195,6 +195,13 @@ pub enum EngineError {
         engine: &'static str,
         feature: &'static str,
     },
+    /// The engine was given input it cannot use: no model, or a model that does not
+    /// exist. Invalid input, as a bad flag is.
+    #[error("{engine}: {message}")]
+    Input {
+        engine: &'static str,
+        message: String,
+    },
     /// The engine cannot start: a model it cannot load, a device it cannot open.
     #[error("{engine}: {message}")]
     Setup {
@@ -215,6 +222,24 @@ impl EngineError {
         EngineError::Setup {
             engine,
             message: message.into(),
+        }
+    }
+
+    /// The engine was given input it cannot use.
+    pub fn input(engine: &'static str, message: impl Into<String>) -> Self {
+        EngineError::Input {
+            engine,
+            message: message.into(),
+        }
+    }
+
+    /// A model that cannot be resolved or read: invalid input when the user named
+    /// nothing that exists, else the engine cannot start.
+    pub fn model(engine: &'static str, e: crate::model::ModelError) -> Self {
+        if e.is_input() {
+            EngineError::input(engine, e.to_string())
+        } else {
+            EngineError::setup(engine, e.to_string())
         }
     }
 

@@ -90,6 +90,22 @@ pub enum ModelError {
 }
 
 impl ModelError {
+    /// The model the user named does not exist or names nothing (a spec, path, preset or
+    /// quantization that cannot be used, a registry model not fetched): invalid input,
+    /// rather than a model that exists and fails to load.
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            ModelError::InvalidSpec { .. }
+                | ModelError::NotFound { .. }
+                | ModelError::NotFetched { .. }
+                | ModelError::UnknownPreset { .. }
+                | ModelError::UnknownQuant { .. }
+        )
+    }
+}
+
+impl ModelError {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, err: std::io::Error) -> Self {
         ModelError::Io {

@@ -260,9 +260,7 @@ pub fn bench(engine: &str) {
 #[rustfmt::skip]
 const BAD_INPUT: &[(&str, i32, &str)] = &[
     ("-m {dir}/corrupt.gguf",                1, "corrupt.gguf"),
-    // exit code per README; src change pending
     ("-m {dir}/absent.gguf",                 2, "no such model file"),
-    // exit code per README; src change pending
     ("",                                     2, "needs --model"),
     ("-m synth:tiny:q8_0 -t 0",              2, "--threads must be at least 1"),
     ("-m synth:tiny:q8_0 --poll 101",        2, "--poll must be 0 to 100, got 101"),

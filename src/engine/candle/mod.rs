@@ -67,13 +67,13 @@ impl CandleEngine {
     /// Sizes the CPU threads, opens the device, and loads the model.
     pub fn open(config: &EngineConfig) -> Result<Self, EngineError> {
         let spec = config.model.as_deref().ok_or_else(|| {
-            setup("needs --model (a .gguf, a model directory, synth:PRESET[:QUANT], or a registry name)")
+            EngineError::input(NAME, "needs --model (a .gguf, a model directory, synth:PRESET[:QUANT], or a registry name)")
         })?;
         // Before anything runs a candle CPU op (the synthetic writer does): the pool's size
         // is fixed at its first use.
         let threads = threads::barrier_pool_threads(config.threads)?;
         let pool = threads::rayon_pool(threads)?;
-        let resolved = crate::model::resolve(spec).map_err(|e| setup(e.to_string()))?;
+        let resolved = crate::model::resolve(spec).map_err(|e| EngineError::model(NAME, e))?;
         let dev_spec = config.candle.device;
         let device = device::open(&dev_spec)?;
         let model = model::load(&resolved, &device, config.candle.dtype)?;

@@ -107,9 +107,12 @@ impl LlamaCppEngine {
     /// Resolves the model, validates the file, loads it and creates a context.
     pub fn open(config: &EngineConfig) -> Result<Self, EngineError> {
         let spec = config.model.as_deref().ok_or_else(|| {
-            setup("needs --model (a .gguf, synth:PRESET[:QUANT], or a registry name)")
+            EngineError::input(
+                NAME,
+                "needs --model (a .gguf, synth:PRESET[:QUANT], or a registry name)",
+            )
         })?;
-        let resolved = crate::model::resolve(spec).map_err(|e| setup(e.to_string()))?;
+        let resolved = crate::model::resolve(spec).map_err(|e| EngineError::model(NAME, e))?;
         if resolved.format != crate::model::ModelFormat::Gguf {
             return Err(setup(format!(
                 "{} is not a GGUF file; llama.cpp loads GGUF only",
