@@ -27,8 +27,9 @@ pub struct RunArgs {
     /// in-process engine compiled in, side by side (the sim engine when there is none).
     #[arg(long, short = 'e', value_delimiter = ',')]
     pub engine: Vec<String>,
-    /// Model: a .gguf path, a model directory, synth:PRESET[:QUANT], hf:owner/repo[/file],
-    /// or a registry name such as gemma3-270m.
+    /// Model: a .gguf path, a model directory, synth:PRESET[:QUANT],
+    /// hf:owner/repo[@revision][/file] or hf:owner/repo[@revision]:QUANT (downloaded from
+    /// the Hugging Face Hub into its cache), or a registry name such as gemma3-270m.
     #[arg(long, short = 'm')]
     pub model: Option<String>,
     /// Workload: a built-in name (see `nativebench workloads`), or a file: .toml

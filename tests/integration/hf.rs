@@ -534,3 +534,62 @@ fn hf_offline_uses_the_cache_and_names_the_missing_file() {
     let o = inspect(None, cache, "hf:local/synth-tiny@v1");
     assert_one_line_error_naming(&o, Some(1), &["cannot reach the hub", "refs/v1"]);
 }
+
+#[test]
+fn hf_disk_full_mid_download_leaves_only_a_part_file_then_resumes() {
+    use std::os::unix::process::CommandExt as _;
+    let hub = hub();
+    let tmp = tempdir();
+    let cache = tmp.path();
+    let limit = (synth_files().0.len() / 2) as libc::rlim_t;
+    let mut cmd = nb(Some(&hub), cache);
+    cmd.args([
+        "model",
+        "inspect",
+        "hf:local/synth-tiny",
+        "--format",
+        "json",
+    ]);
+    // A file-size limit stands in for a full disk: writes past it fail (EFBIG) as they
+    // would with ENOSPC, and the signal that would kill the process is ignored.
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = cmd.output().unwrap();
+    assert_one_line_error_naming(
+        &o,
+        Some(1),
+        &[
+            "hf:local/synth-tiny",
+            "synth-tiny.Q8_0.gguf",
+            "download failed",
+        ],
+    );
+    let snap = snapshot(cache, COMMIT_B);
+    assert!(
+        snap.join("synth-tiny.Q8_0.gguf")
+            .symlink_metadata()
+            .is_err(),
+        "no link to a partial file"
+    );
+    let parts: Vec<PathBuf> = walk(&cache.join("models--local--synth-tiny/blobs"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "part"))
+        .collect();
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    // With room again, the next run resumes the part file and completes it.
+    ok(&inspect(Some(&hub), cache, "hf:local/synth-tiny"));
+    let whole = std::fs::read(snap.join("synth-tiny.Q8_0.gguf")).unwrap();
+    assert_eq!(whole, *synth_files().0);
+}
