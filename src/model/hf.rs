@@ -125,6 +125,27 @@ impl HfSpec {
     }
 }
 
+/// `--hf-file FILE` applied to `--model hf:owner/repo[@revision]`: the spec that names the
+/// file, `hf:owner/repo[@revision]/FILE`.
+pub fn spec_with_file(model: &str, file: &str) -> Result<String> {
+    let invalid = |message: &str| ModelError::InvalidSpec {
+        spec: model.to_string(),
+        message: message.to_string(),
+    };
+    let rest = model
+        .strip_prefix("hf:")
+        .ok_or_else(|| invalid("--hf-file needs an hf:owner/repo model"))?;
+    let spec = HfSpec::parse(rest).map_err(|m| invalid(&m))?;
+    if spec.file.is_some() || spec.quant.is_some() {
+        return Err(invalid(
+            "--hf-file names the file; the model spec must not also name one",
+        ));
+    }
+    let with = format!("{rest}/{file}");
+    HfSpec::parse(&with).map_err(|m| invalid(&m))?;
+    Ok(format!("hf:{with}"))
+}
+
 /// What an `hf:` spec points at inside the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HfTarget {
@@ -593,6 +614,16 @@ mod tests {
         ] {
             assert!(HfSpec::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn hf_file_joins_the_spec() {
+        assert_eq!(
+            spec_with_file("hf:acme/t@v1", "m.gguf").unwrap(),
+            "hf:acme/t@v1/m.gguf"
+        );
+        assert!(spec_with_file("x.gguf", "m.gguf").is_err());
+        assert!(spec_with_file("hf:acme/t:Q4", "m.gguf").is_err());
     }
 
     #[test]

@@ -484,6 +484,42 @@ fn hf_missing_file_repo_and_bad_specs_are_input_errors() {
     ok(&inspect(Some(&hub), cache, "hf:local/two-quants:q4_k_m"));
     let o = inspect(Some(&hub), cache, "hf:local");
     assert_one_line_error_naming(&o, Some(2), &["invalid model spec 'hf:local'"]);
+    let o = nb(Some(&hub), cache)
+        .args([
+            "run",
+            "-e",
+            "sim",
+            "-m",
+            "synth:tiny",
+            "--hf-file",
+            "m.gguf",
+        ])
+        .output()
+        .unwrap();
+    assert_one_line_error_naming(&o, Some(2), &["--hf-file needs an hf:owner/repo model"]);
+}
+
+#[cfg(feature = "llama-cpp")]
+#[test]
+fn hf_file_flag_picks_the_gguf_of_a_repo() {
+    let hub = hub();
+    let tmp = tempdir();
+    let cache = tmp.path().join("hub");
+    let out = tmp.path().join("run");
+    let o = nb(Some(&hub), &cache)
+        .args(["run", "-e", "llama-cpp", "-m", "hf:local/two-quants"])
+        .args(["--hf-file", "m-Q4_K_S.gguf", "--prompt", "hello"])
+        .args(["--output-len", "2", "-t", "2", "-o", path_str(&out), "-q"])
+        .output()
+        .unwrap();
+    ok(&o);
+    let m = json(&out.join("manifest.json"));
+    assert_eq!(m["model_file"]["hf_repo"], "local/two-quants", "{m}");
+    assert!(cache
+        .join("models--local--two-quants/snapshots")
+        .join(COMMIT_A)
+        .join("m-Q4_K_S.gguf")
+        .is_file());
 }
 
 #[test]
