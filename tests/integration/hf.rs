@@ -245,9 +245,13 @@ fn synth_files() -> &'static (Blob, Blob) {
     })
 }
 
+fn hub() -> Hub {
+    Hub::start(hub_state())
+}
+
 /// A hub with `local/synth-tiny` (main at commit B; commit A has only the GGUF),
 /// `local/gated` (needs the token), `local/two-quants`, `local/empty` (a README only).
-fn hub() -> Hub {
+fn hub_state() -> HubState {
     let (gguf, tok) = synth_files();
     let file = |n: &str, b: &Arc<Vec<u8>>| (n.to_string(), Arc::clone(b));
     let readme = Arc::new(b"# synthetic\n".to_vec());
@@ -307,10 +311,10 @@ fn hub() -> Hub {
             }],
         },
     );
-    Hub::start(HubState {
+    HubState {
         repos,
         ..HubState::default()
-    })
+    }
 }
 
 /// nativebench with the hub at `hub` (or none) and the cache in `cache`.
@@ -628,4 +632,79 @@ fn hf_disk_full_mid_download_leaves_only_a_part_file_then_resumes() {
     ok(&inspect(Some(&hub), cache, "hf:local/synth-tiny"));
     let whole = std::fs::read(snap.join("synth-tiny.Q8_0.gguf")).unwrap();
     assert_eq!(whole, *synth_files().0);
+}
+
+#[cfg(feature = "candle")]
+#[test]
+fn hf_safetensors_repo_downloads_config_tokenizer_template_and_weights_for_candle() {
+    let tmp = tempdir();
+    let dir =
+        crate::candle::llama_dir(tmp.path(), &crate::candle::small(), &crate::candle::small());
+    let template = r#"{"chat_template": "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}<|assistant|>"}"#;
+    std::fs::write(dir.join("tokenizer_config.json"), template).unwrap();
+    let files = [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "model.safetensors",
+    ]
+    .map(|f| (f.to_string(), Arc::new(std::fs::read(dir.join(f)).unwrap())));
+    let mut state = hub_state();
+    state.repos.insert(
+        "local/llama-st".to_string(),
+        Repo {
+            gated: false,
+            commits: vec![Commit {
+                sha: COMMIT_A,
+                refs: vec!["main"],
+                files: files.into_iter().collect(),
+            }],
+        },
+    );
+    let hub = Hub::start(state);
+    let cache = tmp.path().join("hub");
+    let out = tmp.path().join("run");
+    let o = nb(Some(&hub), &cache)
+        .args([
+            "run",
+            "-e",
+            "candle",
+            "-m",
+            "hf:local/llama-st",
+            "--prompt",
+            "hello",
+        ])
+        .args([
+            "--output-len",
+            "2",
+            "--warmup",
+            "0",
+            "-t",
+            "2",
+            "-o",
+            path_str(&out),
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    ok(&o);
+    let m = json(&out.join("manifest.json"));
+    assert_eq!(m["engine"]["details"]["format"], "safetensors", "{m}");
+    assert_eq!(
+        m["engine"]["details"]["chat_template"], "tokenizer_config.json",
+        "{m}"
+    );
+    assert_eq!(m["model_file"]["hf_repo"], "local/llama-st", "{m}");
+    assert_eq!(m["model_file"]["hf_revision"], COMMIT_A, "{m}");
+    let snap = cache
+        .join("models--local--llama-st/snapshots")
+        .join(COMMIT_A);
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "model.safetensors",
+    ] {
+        assert!(snap.join(f).is_file(), "{f}");
+    }
 }
