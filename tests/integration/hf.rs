@@ -708,3 +708,54 @@ fn hf_safetensors_repo_downloads_config_tokenizer_template_and_weights_for_candl
         assert!(snap.join(f).is_file(), "{f}");
     }
 }
+
+/// `compare` runs the model in-process and through `serve` (a child that inherits the hub
+/// settings): both resolve the same cached snapshot, render the same template and so
+/// count the same input tokens, and only the first resolution talks to the hub.
+#[cfg(feature = "llama-cpp")]
+#[test]
+fn hf_served_and_in_process_runs_share_the_cache_and_the_template() {
+    let hub = hub();
+    let tmp = tempdir();
+    let cache = tmp.path().join("hub");
+    let out = tmp.path().join("cmp");
+    let o = nb(Some(&hub), &cache)
+        .args([
+            "compare",
+            "--engine",
+            "llama-cpp",
+            "-m",
+            "hf:local/synth-tiny",
+        ])
+        .args([
+            "--workload",
+            "short",
+            "--num-prompts",
+            "2",
+            "--output-len",
+            "4",
+        ])
+        .args(["-t", "2", "--out", path_str(&out), "--quiet"])
+        .output()
+        .unwrap();
+    ok(&o);
+    let tokens = |side: &str| {
+        let mut v: Vec<(String, String)> = crate::support::samples(&out.join(side))
+            .iter()
+            .map(|s| {
+                (
+                    s["prompt_preview"].to_string(),
+                    s["input_tokens"].to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (a, b) = (tokens("in-process"), tokens("served"));
+    assert_eq!(a.len(), 2);
+    assert_eq!(a, b, "the same template and tokens both ways");
+    // One listing, then for the GGUF and its tokenizer one metadata and one download
+    // request each: the served side used the cache.
+    assert_eq!(hub.requests(), 5);
+}
