@@ -101,7 +101,7 @@ impl HfSpec {
         }
         if revision
             .as_deref()
-            .is_some_and(|r| r.is_empty() || r.contains(char::is_whitespace))
+            .is_some_and(|r| r.is_empty() || r.starts_with('.') || r.contains(char::is_whitespace))
             || quant
                 .as_deref()
                 .is_some_and(|q| q.is_empty() || q.contains(['/', '@']))
@@ -518,8 +518,10 @@ fn download(spec: &HfSpec, cache: &Path, cache_miss: &str) -> Result<HfResolved>
     // each file's x-repo-commit; a listing with nothing to download writes it here).
     let refs = repo_dir(cache, &spec.repo).join("refs");
     if !is_commit(spec.revision()) {
-        std::fs::create_dir_all(&refs).map_err(|e| ModelError::io(&refs, e))?;
+        // A revision such as refs/pr/1 is a path below refs/.
         let r = refs.join(spec.revision());
+        let parent = r.parent().unwrap_or(&refs);
+        std::fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
         std::fs::write(&r, &info.sha).map_err(|e| ModelError::io(&r, e))?;
     }
     Ok(HfResolved {
@@ -606,6 +608,7 @@ mod tests {
             "acme",
             "/x",
             "acme/",
+            "acme/t@..",
             "acme/t@",
             "acme/t:",
             "acme/t:Q4/f",
