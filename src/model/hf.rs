@@ -353,12 +353,18 @@ pub fn resolve(spec: &HfSpec, cache: &Path) -> Result<HfResolved> {
             &snapshot_files(&snap),
             &format!("the cached snapshot {}", snap.display()),
         ) {
-            Ok(sel) => {
-                return Ok(HfResolved {
-                    target: target(&snap, &sel),
-                    commit,
-                })
-            }
+            Ok(sel) => match missing_shard(&snap) {
+                None => {
+                    return Ok(HfResolved {
+                        target: target(&snap, &sel),
+                        commit,
+                    })
+                }
+                Some(shard) => format!(
+                    "{shard}, which model.safetensors.index.json names, is not in the cached snapshot {}",
+                    snap.display()
+                ),
+            },
             Err(why) => why,
         },
         Err(why) => why,
@@ -374,6 +380,19 @@ pub fn resolve(spec: &HfSpec, cache: &Path) -> Result<HfResolved> {
         )));
     }
     download(spec, cache, &cache_miss)
+}
+
+/// A shard that the snapshot's model.safetensors.index.json names and the snapshot lacks
+/// (a sharded download that stopped between files).
+fn missing_shard(snap: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(snap.join("model.safetensors.index.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("weight_map")?
+        .as_object()?
+        .values()
+        .filter_map(|f| f.as_str())
+        .find(|f| !snap.join(f).is_file())
+        .map(str::to_string)
 }
 
 fn hf_error(spec: &HfSpec, message: String, input: bool) -> ModelError {
@@ -617,6 +636,25 @@ mod tests {
         ] {
             assert!(HfSpec::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_cached_sharded_model_missing_a_shard_is_not_taken() {
+        let tmp = tempfile::tempdir().unwrap();
+        let snap = populate(
+            tmp.path(),
+            &["config.json", "tokenizer.json", "a.safetensors"],
+        );
+        std::fs::write(
+            snap.join("model.safetensors.index.json"),
+            r#"{"weight_map": {"x": "a.safetensors", "y": "b.safetensors"}}"#,
+        )
+        .unwrap();
+        assert_eq!(missing_shard(&snap).as_deref(), Some("b.safetensors"));
+        std::fs::write(snap.join("b.safetensors"), b"x").unwrap();
+        assert_eq!(missing_shard(&snap), None);
+        let r = resolve(&spec("acme/tiny"), tmp.path()).unwrap();
+        assert_eq!(r.target, HfTarget::Dir(snap));
     }
 
     #[test]
