@@ -27,10 +27,14 @@ pub struct RunArgs {
     /// in-process engine compiled in, side by side (the sim engine when there is none).
     #[arg(long, short = 'e', value_delimiter = ',')]
     pub engine: Vec<String>,
-    /// Model: a .gguf path, a model directory, synth:PRESET[:QUANT], hf:owner/repo[/file],
-    /// or a registry name such as gemma3-270m.
+    /// Model: a .gguf path, a model directory, synth:PRESET[:QUANT],
+    /// hf:owner/repo[@revision][/file] or hf:owner/repo[@revision]:QUANT (downloaded from
+    /// the Hugging Face Hub into its cache), or a registry name such as gemma3-270m.
     #[arg(long, short = 'm')]
     pub model: Option<String>,
+    /// The file of an hf:owner/repo model to use (its GGUF), as llama.cpp's --hf-file.
+    #[arg(long, value_name = "FILE")]
+    pub hf_file: Option<String>,
     /// Workload: a built-in name (see `nativebench workloads`), or a file: .toml
     /// (workload definition), .json (ShareGPT) or .jsonl (prompts).
     /// `--dataset-name` is vLLM's name for it (random works; sharegpt and custom take
@@ -174,7 +178,15 @@ impl SimArgs {
 impl RunArgs {
     /// Validates the flags once, into a config.
     pub fn validate(&self) -> Result<RunConfig> {
-        let mut model = self.model.clone();
+        let mut model = match (&self.model, &self.hf_file) {
+            (Some(m), Some(f)) => Some(crate::model::hf::spec_with_file(m, f)?),
+            (None, Some(_)) => {
+                return Err(Error::Config(
+                    "--hf-file needs --model hf:owner/repo".into(),
+                ))
+            }
+            (m, None) => m.clone(),
+        };
         let engines = if self.engine.is_empty() {
             let real = EngineKind::in_process_compiled();
             if real.is_empty() {

@@ -23,6 +23,9 @@ pub struct ServeArgs {
     /// Model spec (as for `run`).
     #[arg(long, short = 'm')]
     pub model: Option<String>,
+    /// The file of an hf:owner/repo model to use (as for `run`).
+    #[arg(long, value_name = "FILE")]
+    pub hf_file: Option<String>,
     /// CPU threads for the engine.
     #[arg(long, short = 't', allow_negative_numbers = true)]
     pub threads: Option<i64>,
@@ -82,7 +85,15 @@ impl ServeArgs {
                 };
                 EngineConfig {
                     kind,
-                    model: self.model.clone(),
+                    model: match (&self.model, &self.hf_file) {
+                        (Some(m), Some(f)) => Some(crate::model::hf::spec_with_file(m, f)?),
+                        (None, Some(_)) => {
+                            return Err(Error::Config(
+                                "--hf-file needs --model hf:owner/repo".into(),
+                            ))
+                        }
+                        (m, None) => m.clone(),
+                    },
                     threads,
                     seed: self.seed,
                     sampling: self.engine_args.sampling()?,

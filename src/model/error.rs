@@ -68,12 +68,20 @@ pub enum ModelError {
         expected: String,
         actual: String,
     },
-    /// An `hf:` spec that the local Hugging Face cache cannot satisfy (no network is used).
+    /// An `hf:` spec that the Hugging Face cache cannot satisfy while offline.
     #[error("hf:{repo}: not in the Hugging Face cache {}: {message}", cache.display())]
     HfNotCached {
         repo: String,
         cache: PathBuf,
         message: String,
+    },
+    /// The Hugging Face Hub refused or failed a listing or a download. `input` marks what
+    /// the user named wrongly (a repo or file that does not exist, an ambiguous pattern).
+    #[error("hf:{repo}: {message}")]
+    Hub {
+        repo: String,
+        message: String,
+        input: bool,
     },
     /// The registry file compiled into the binary is invalid (a build defect).
     #[error("models/registry.toml: {0}")]
@@ -101,6 +109,7 @@ impl ModelError {
                 | ModelError::NotFetched { .. }
                 | ModelError::UnknownPreset { .. }
                 | ModelError::UnknownQuant { .. }
+                | ModelError::Hub { input: true, .. }
         )
     }
 }

@@ -4,7 +4,8 @@
 //! - `path/to/model.gguf`
 //! - `path/to/dir` holding config.json, *.safetensors and tokenizer.json
 //! - `synth:PRESET[:QUANT]`: generated on first use into the model cache, then reused
-//! - `hf:owner/repo[/file]`: from the Hugging Face cache, offline
+//! - `hf:owner/repo[@revision][/file]` or `hf:owner/repo[@revision]:QUANT`: from the
+//!   Hugging Face Hub, through the standard cache (src/model/hf.rs)
 //! - a registry name such as `gemma3-270m`, once fetched into the model cache
 
 use std::fs::File;
@@ -17,7 +18,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::error::{ModelError, Result};
-use super::hf::{self, has_extension, HfTarget};
+use super::hf::{self, has_extension, HfSpec, HfTarget};
 use super::registry::registry;
 use super::synth::{self, Quant, DEFAULT_SEED, GENERATOR_VERSION};
 
@@ -52,8 +53,9 @@ pub enum ModelSpec {
         quant: Quant,
         seed: u64,
     },
-    /// A repository (and optionally one file in it) in the Hugging Face cache.
-    Hf { repo: String, file: Option<String> },
+    /// A repository (and optionally a revision, one file or a quantization) on the
+    /// Hugging Face Hub.
+    Hf(HfSpec),
     /// A real model from the registry.
     Known(String),
 }
@@ -87,16 +89,9 @@ impl FromStr for ModelSpec {
             });
         }
         if let Some(rest) = s.strip_prefix("hf:") {
-            let mut parts = rest.splitn(3, '/');
-            let (owner, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-            if owner.is_empty() || name.is_empty() {
-                return Err(invalid("expected hf:owner/repo[/file]"));
-            }
-            let file = parts.next().filter(|f| !f.is_empty()).map(str::to_string);
-            return Ok(ModelSpec::Hf {
-                repo: format!("{owner}/{name}"),
-                file,
-            });
+            return HfSpec::parse(rest)
+                .map(ModelSpec::Hf)
+                .map_err(|m| invalid(&m));
         }
         if s.is_empty() {
             return Err(invalid("empty model spec"));
@@ -255,10 +250,11 @@ impl ModelSpec {
                 m.tokenizer_json = Some(tok);
                 Ok(m)
             }
-            ModelSpec::Hf { repo, file } => {
-                match hf::resolve_in_cache(&opts.hf_cache, repo, file.as_deref())? {
-                    HfTarget::File(p) => resolve_gguf(original, &p, format!("hf:{repo}")),
-                    HfTarget::Dir(p) => resolve_dir(original, &p, format!("hf:{repo}")),
+            ModelSpec::Hf(spec) => {
+                let name = format!("hf:{}", spec.repo);
+                match hf::resolve(spec, &opts.hf_cache)?.target {
+                    HfTarget::File(p) => resolve_gguf(original, &p, name),
+                    HfTarget::Dir(p) => resolve_dir(original, &p, name),
                 }
             }
             ModelSpec::Known(name) => {
@@ -380,10 +376,12 @@ mod tests {
         ));
         assert_eq!(
             "hf:acme/tiny/sub/model.gguf".parse::<ModelSpec>().unwrap(),
-            ModelSpec::Hf {
+            ModelSpec::Hf(HfSpec {
                 repo: "acme/tiny".into(),
-                file: Some("sub/model.gguf".into())
-            }
+                revision: None,
+                file: Some("sub/model.gguf".into()),
+                quant: None
+            })
         );
         assert_eq!(
             "gemma3-270m".parse::<ModelSpec>().unwrap(),
@@ -408,7 +406,7 @@ mod tests {
         );
         assert_eq!(
             e("hf:acme"),
-            "invalid model spec 'hf:acme': expected hf:owner/repo[/file]"
+            "invalid model spec 'hf:acme': expected hf:owner/repo[@revision][/file] or hf:owner/repo[@revision]:QUANT"
         );
     }
 

@@ -43,6 +43,12 @@ pub struct ModelFile {
     pub path: PathBuf,
     pub size_bytes: u64,
     pub sha256: String,
+    /// For a model from the Hugging Face Hub cache: the repo (`owner/name`) and the commit
+    /// sha of its snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hf_repo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hf_revision: Option<String>,
 }
 
 impl ModelFile {
@@ -55,10 +61,13 @@ impl ModelFile {
         } else {
             crate::model::spec::sha256_file(path)?
         };
+        let (hf_repo, hf_revision) = crate::model::hf::source_of(path).unzip();
         Ok(ModelFile {
             path: path.to_owned(),
             size_bytes,
             sha256,
+            hf_repo,
+            hf_revision,
         })
     }
 }

@@ -185,7 +185,7 @@ fn nan_logits_fail_the_request_and_say_so() {
 
 // ---- A llama safetensors directory ----------------------------------------------------
 
-struct Shape {
+pub(crate) struct Shape {
     hidden: usize,
     layers: usize,
     heads: usize,
@@ -196,7 +196,7 @@ struct Shape {
 
 /// Writes a random llama model directory of `shape`, with tensors shaped for `tensors`
 /// (so a mismatch can be written on purpose) and the tiny model's tokenizer.
-fn llama_dir(dir: &Path, config: &Shape, tensors: &Shape) -> PathBuf {
+pub(crate) fn llama_dir(dir: &Path, config: &Shape, tensors: &Shape) -> PathBuf {
     let d = dir.join("llama");
     std::fs::create_dir_all(&d).unwrap();
     let tok = nativebench::model::resolve(TINY)
@@ -257,7 +257,7 @@ fn llama_dir(dir: &Path, config: &Shape, tensors: &Shape) -> PathBuf {
     d
 }
 
-fn small() -> Shape {
+pub(crate) fn small() -> Shape {
     Shape {
         hidden: 64,
         layers: 2,

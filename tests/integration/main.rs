@@ -7,6 +7,7 @@ mod compare;
 #[cfg(any(feature = "candle", feature = "llama-cpp"))]
 mod engines;
 mod faults;
+mod hf;
 mod http;
 #[cfg(feature = "llama-cpp")]
 mod llama_cpp;

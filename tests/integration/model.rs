@@ -332,6 +332,7 @@ fn bad_model_specs_get_one_line_errors() {
     let out = bin()
         .args(["model", "inspect", "hf:acme/absent-model"])
         .env("HF_HUB_CACHE", &hf_cache)
+        .env("HF_HUB_OFFLINE", "1")
         .output()
         .unwrap();
     assert_one_line_error_naming(
@@ -357,6 +358,7 @@ fn hf_spec_resolves_offline_from_a_populated_cache() {
     let out = bin()
         .args(["model", "inspect", "hf:acme/tiny", "--format", "json"])
         .env("HF_HUB_CACHE", dir)
+        .env("HF_HUB_OFFLINE", "1")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
