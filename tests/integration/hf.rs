@@ -106,16 +106,7 @@ fn serve(mut conn: TcpStream, state: &HubState) -> std::io::Result<()> {
             not_found(&mut conn);
             return Ok(());
         };
-        let Some(repo) = state.repos.get(&format!("{owner}/{name}")) else {
-            not_found(&mut conn);
-            return Ok(());
-        };
-        if repo.gated && !authorized {
-            respond(&mut conn, "401 Unauthorized", &[], b"{\"error\":\"gated\"}");
-            return Ok(());
-        }
-        let Some(c) = find_commit(repo, rev) else {
-            not_found(&mut conn);
+        let Some(c) = commit(&mut conn, state, owner, name, rev, authorized) else {
             return Ok(());
         };
         let siblings: Vec<String> = c
@@ -142,16 +133,7 @@ fn serve(mut conn: TcpStream, state: &HubState) -> std::io::Result<()> {
         not_found(&mut conn);
         return Ok(());
     };
-    let Some(repo) = state.repos.get(&format!("{owner}/{name}")) else {
-        not_found(&mut conn);
-        return Ok(());
-    };
-    if repo.gated && !authorized {
-        respond(&mut conn, "401 Unauthorized", &[], b"gated");
-        return Ok(());
-    }
-    let Some(c) = find_commit(repo, rev) else {
-        not_found(&mut conn);
+    let Some(c) = commit(&mut conn, state, owner, name, rev, authorized) else {
         return Ok(());
     };
     let Some((_, bytes)) = c.files.iter().find(|(f, _)| f == file) else {
@@ -209,10 +191,35 @@ fn serve(mut conn: TcpStream, state: &HubState) -> std::io::Result<()> {
     Ok(())
 }
 
-fn find_commit<'a>(repo: &'a Repo, rev: &str) -> Option<&'a Commit> {
-    repo.commits
+/// The commit `rev` of `owner/name`, or `None` once the reply (404, or 401 for a gated
+/// repo without the token) has been sent.
+fn commit<'a>(
+    conn: &mut TcpStream,
+    state: &'a HubState,
+    owner: &str,
+    name: &str,
+    rev: &str,
+    authorized: bool,
+) -> Option<&'a Commit> {
+    let not_found = |conn: &mut TcpStream| {
+        respond(conn, "404 Not Found", &[], b"{\"error\":\"not found\"}");
+        None
+    };
+    let Some(repo) = state.repos.get(&format!("{owner}/{name}")) else {
+        return not_found(conn);
+    };
+    if repo.gated && !authorized {
+        respond(conn, "401 Unauthorized", &[], b"{\"error\":\"gated\"}");
+        return None;
+    }
+    match repo
+        .commits
         .iter()
         .find(|c| c.sha == rev || c.refs.contains(&rev))
+    {
+        Some(c) => Some(c),
+        None => not_found(conn),
+    }
 }
 
 type Blob = Arc<Vec<u8>>;
