@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
-use crate::support::{assert_one_line_error_naming, bin, json, path_str, stderr, tempdir};
+use crate::support::{
+    assert_one_line_error_naming, bin, json, path_str, stderr, synth_tiny, tempdir,
+};
 
 const COMMIT_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const COMMIT_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -232,20 +234,7 @@ fn synth_files() -> &'static (Blob, Blob) {
             Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("hf-hub-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let out = dir.join("synth-tiny.Q8_0.gguf");
-        let o = bin()
-            .args([
-                "model",
-                "synth",
-                "--preset",
-                "tiny",
-                "--quant",
-                "q8_0",
-                "--out",
-                path_str(&out),
-            ])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
+        synth_tiny(&out);
         let gguf = std::fs::read(&out).unwrap();
         let tok = std::fs::read(out.with_extension("tokenizer.json")).unwrap();
         (Arc::new(gguf), Arc::new(tok))

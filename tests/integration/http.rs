@@ -227,17 +227,7 @@ fn the_http_engine_completes_a_workload_against_llama_server() {
     let Some(server) = llama_server() else { return };
     let tmp = tempdir();
     let model = tmp.path().join("tiny-q8_0.gguf");
-    let o = run(&[
-        "model",
-        "synth",
-        "--preset",
-        "tiny",
-        "--quant",
-        "q8_0",
-        "--out",
-        model.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    synth_tiny(&model);
     // Held while llama-server starts, so the /health that answers below is its own.
     let reserved = reserve_port();
     let port = reserved.port;

@@ -37,17 +37,7 @@ fn synth_then_inspect_shows_the_tiny_shapes() {
     let tmp = tempdir();
     let dir = tmp.path();
     let gguf = dir.join("tiny.gguf");
-    let out = run(&[
-        "model",
-        "synth",
-        "--preset",
-        "tiny",
-        "--quant",
-        "q8_0",
-        "--out",
-        path_str(&gguf),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    synth_tiny(&gguf);
     assert!(tokenizer_json_path(&gguf).is_file());
 
     let out = run(&["model", "inspect", path_str(&gguf), "--format", "json"]);

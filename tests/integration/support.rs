@@ -49,6 +49,20 @@ pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
 }
 
+/// Writes the tiny synthetic model (q8_0) to `out`, its tokenizer.json beside it.
+pub fn synth_tiny(out: &Path) {
+    ok_run(&[
+        "model",
+        "synth",
+        "--preset",
+        "tiny",
+        "--quant",
+        "q8_0",
+        "--out",
+        path_str(out),
+    ]);
+}
+
 /// Standard error as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
