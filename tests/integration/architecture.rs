@@ -151,9 +151,30 @@ fn the_served_engine_is_named_only_where_engines_are_built_and_named() {
     assert_eq!(named, ["engine/mod.rs"]);
 }
 
+/// The repository's Markdown files, by name (outside build output and git's folder).
+fn markdown_names(dir: &Path, out: &mut BTreeSet<String>) {
+    for entry in std::fs::read_dir(dir).expect("a readable folder") {
+        let p = entry.expect("a directory entry").path();
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_owned();
+        if p.is_dir() {
+            if !name.starts_with('.') && name != "target" {
+                markdown_names(&p, out);
+            }
+        } else if name.ends_with(".md") {
+            out.insert(name);
+        }
+    }
+}
+
 #[test]
 fn the_documents_point_at_nothing_outside_the_repository() {
     let r = root();
+    let mut present = BTreeSet::new();
+    markdown_names(&r, &mut present);
     let mut files = vec![
         r.join("README.md"),
         r.join("ARCHITECTURE.md"),
@@ -164,10 +185,50 @@ fn the_documents_point_at_nothing_outside_the_repository() {
     rust_files(&r.join("src"), &mut files);
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        for outside in ["../shared", "DESIGN.md", "STYLE.md", "/work/"] {
+        let dir = f.parent().expect("a file has a folder");
+        // Every project document named (README.md, ARCHITECTURE.md: upper-case names;
+        // lower-case ones are output files such as `latest.md`) is one the repository has.
+        let document = |n: &&str| {
+            n.strip_suffix(".md").is_some_and(|stem| {
+                !stem.is_empty() && stem.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            })
+        };
+        let root_dir = r.canonicalize().expect("the repository's folder");
+        for word in text.split(|c: char| !(c.is_alphanumeric() || "._-/".contains(c))) {
+            // A relative path that climbs (`include_str!("../../models/...")`) must land
+            // on something inside the repository.
+            if word.starts_with("../") {
+                let inside = dir
+                    .join(word)
+                    .canonicalize()
+                    .is_ok_and(|p| p.starts_with(&root_dir));
+                assert!(
+                    inside,
+                    "{} names {word}, which is not in the repository",
+                    f.display()
+                );
+            }
+            if let Some(name) = word.rsplit('/').next().filter(document) {
+                assert!(
+                    present.contains(name),
+                    "{} names {word}, which the repository does not have",
+                    f.display()
+                );
+            }
+        }
+        // Every relative link of a Markdown document leads to something in the repository
+        // (in Rust sources `](..)` is an intra-doc link to an item).
+        let markdown = f.extension().is_some_and(|e| e == "md");
+        for (i, _) in text.match_indices("](").filter(|_| markdown) {
+            let target = &text[i + 2..];
+            let target = &target[..target.find(')').unwrap_or(target.len())];
+            let path = target.split('#').next().unwrap_or("");
+            if path.is_empty() || path.contains("://") || path.starts_with("mailto:") {
+                continue;
+            }
             assert!(
-                !text.contains(outside),
-                "{} refers to `{outside}`, outside the repository",
+                dir.join(path).exists(),
+                "{} links to {target}, which is not in the repository",
                 f.display()
             );
         }
