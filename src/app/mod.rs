@@ -26,6 +26,15 @@ pub enum OutputFormat {
     Json,
 }
 
+/// Writes `value` as pretty JSON and a newline, as commands print JSON on stdout.
+pub fn print_json<T: Serialize>(out: &mut dyn std::io::Write, value: &T) {
+    let _ = writeln!(
+        out,
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
 /// The process-wide stop flag, set by the first Ctrl-C.
 pub fn stop_flag() -> &'static AtomicBool {
     static STOP: AtomicBool = AtomicBool::new(false);

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::print_json;
 use crate::error::{Error, Result};
 use crate::model::{
     self, registry, spec::synth_cache_path, GgufFile, ModelFormat, ModelReport, Quant,
@@ -59,13 +60,6 @@ pub fn run(plan: &ModelPlan) -> Result<()> {
     }
 }
 
-fn print_json<T: serde::Serialize>(value: &T) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
-}
-
 fn synth(
     preset: &str,
     quant: Quant,
@@ -79,7 +73,7 @@ fn synth(
     });
     let s = model::synthesize(preset, quant, seed, &out)?;
     match format {
-        TextFormat::Json => print_json(&s),
+        TextFormat::Json => print_json(&mut std::io::stdout().lock(), &s),
         TextFormat::Text => println!(
             "wrote {} ({}, {:.1} M parameters, {} tokens of which {} learned) in {:.2} s\ntokenizer {}",
             s.gguf.display(),
@@ -110,7 +104,7 @@ fn inspect(spec: &str, format: TextFormat) -> Result<()> {
     let path = gguf_path(spec)?;
     let report = ModelReport::from_gguf(&GgufFile::open(&path)?)?;
     match format {
-        TextFormat::Json => print_json(&report),
+        TextFormat::Json => print_json(&mut std::io::stdout().lock(), &report),
         TextFormat::Text => print!("{}", report.to_text()),
     }
     Ok(())
@@ -126,7 +120,7 @@ fn parity(
     let texts: Vec<&str> = model::tokenizer::corpus_paragraphs().collect();
     let report = model::tokenizer_parity(&path, tokenizer_json, &texts)?;
     match format {
-        TextFormat::Json => print_json(&report),
+        TextFormat::Json => print_json(&mut std::io::stdout().lock(), &report),
         TextFormat::Text => print!("{}", report.to_text()),
     }
     if let Some(min) = min_rate {

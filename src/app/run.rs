@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
 
-use super::OutputFormat;
+use super::{print_json, OutputFormat};
 use crate::engine::{self, EngineConfig, EngineKind};
 use crate::error::{Error, Result};
 use crate::metrics::goodput::Slo;
@@ -96,14 +96,6 @@ pub fn execute(config: &RunConfig, stop: &AtomicBool, out: &mut dyn Write) -> Re
         runs,
         interrupted: false,
     })
-}
-
-fn print_json<T: Serialize>(out: &mut dyn Write, value: &T) {
-    let _ = writeln!(
-        out,
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
 }
 
 /// One engine, start to metrics.json: the engine (and, for a served one, its client) is
