@@ -41,9 +41,11 @@ pub fn run(
     if let (Some(probe), true) = (requests.first(), http.ready_timeout_s > 0.0) {
         let within = Duration::from_secs_f64(http.ready_timeout_s);
         let rt = engine.runtime().handle().clone();
-        if let Some(client) = engine.client_mut() {
-            rt.block_on(wait_ready(client, probe, within))?;
-        }
+        // Between runs nothing else holds the client, so the probe can also name the model.
+        let client = engine.client_mut().ok_or_else(|| {
+            Error::Runtime("the http client is still in use by an earlier run".into())
+        })?;
+        rt.block_on(wait_ready(client, probe, within))?;
     }
     let client = engine.client().clone();
     let outcome =
