@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::app::report::ReportPlan;
+use crate::app::report::{Outputs, ReportPlan, VllmOut};
 use crate::error::{Error, Result};
 use crate::report::compare::{self, DEFAULT_THRESHOLD};
 
@@ -28,13 +28,63 @@ pub struct ReportArgs {
     /// Write a self-contained HTML report with plots here.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Write an Excel workbook here: a Summary sheet (a row per run), a sheet per sweep
+    /// (a row per point) and a Requests sheet per run (a row per request).
+    #[arg(long, value_name = "FILE")]
+    pub xlsx: Option<PathBuf>,
+    /// Write one row per request of every run here (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub requests_csv: Option<PathBuf>,
+    /// Add the runs not yet in FILE (by run id and start time) to it, creating it with a
+    /// header if it is new. A file whose header differs is refused.
+    #[arg(long, value_name = "FILE")]
+    pub append_csv: Option<PathBuf>,
+    /// Another format: `vllm` writes each run as `vllm bench serve --save-result
+    /// --save-detailed` JSON, one file per run in --out DIR, or one line per run on stdout.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<ReportFormat>,
+    /// The directory --format writes its files into.
+    #[arg(long, value_name = "DIR", requires = "format")]
+    pub out: Option<PathBuf>,
     /// Compare two runs (or two directories of runs) metric by metric; exits 3 when a
     /// metric regressed beyond the threshold and beyond noise.
-    #[arg(long, num_args = 2, value_names = ["BASE", "NEW"], conflicts_with_all = ["paths", "csv", "html"])]
+    #[arg(long, num_args = 2, value_names = ["BASE", "NEW"], conflicts_with_all = ["paths", "csv", "html", "xlsx", "requests_csv", "append_csv", "format"])]
     pub compare: Option<Vec<PathBuf>>,
     /// The smallest change --compare calls a regression, in percent ("5%" or "5").
     #[arg(long, value_name = "PERCENT", requires = "compare")]
     pub threshold: Option<String>,
+}
+
+/// The formats `--format` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// `vllm bench serve --save-result` JSON.
+    Vllm,
+}
+
+/// A file the report will write: `-` (stdout, where allowed) or a path in a folder that
+/// exists, so that a bad one is refused before anything is written.
+fn output_path(flag: &str, path: &Option<PathBuf>, stdout_ok: bool) -> Result<Option<PathBuf>> {
+    let Some(p) = path else { return Ok(None) };
+    if p == Path::new("-") {
+        return if stdout_ok {
+            Ok(Some(p.clone()))
+        } else {
+            Err(Error::Config(format!("{flag} needs a file name")))
+        };
+    }
+    let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(Error::Config(format!(
+            "{flag} {}: the folder {} does not exist",
+            p.display(),
+            parent.display()
+        )));
+    }
+    if p.is_dir() {
+        return Err(Error::Config(format!("{flag} {}: is a directory", p.display())));
+    }
+    Ok(Some(p.clone()))
 }
 
 impl ReportArgs {
@@ -55,25 +105,47 @@ impl ReportArgs {
                 md: self.md.clone(),
             });
         }
-        if self.html.as_deref() == Some(Path::new("-")) {
-            return Err(Error::Config("--html needs a file name".into()));
-        }
         let paths = if self.paths.is_empty() {
             vec![PathBuf::from(DEFAULT_RESULTS)]
         } else {
             self.paths.clone()
         };
-        let nothing_asked = self.csv.is_none() && self.md.is_none() && self.html.is_none();
-        Ok(ReportPlan::Outputs {
-            paths,
-            csv: self.csv.clone(),
-            md: if nothing_asked {
-                Some(PathBuf::from("-"))
-            } else {
-                self.md.clone()
-            },
-            html: self.html.clone(),
-        })
+        let vllm = match (self.format, &self.out) {
+            (None, _) => None,
+            (Some(ReportFormat::Vllm), None) => Some(VllmOut::Stdout),
+            (Some(ReportFormat::Vllm), Some(dir)) => {
+                if dir.exists() && !dir.is_dir() {
+                    return Err(Error::Config(format!(
+                        "--out {}: not a directory",
+                        dir.display()
+                    )));
+                }
+                Some(VllmOut::Dir(dir.clone()))
+            }
+        };
+        let mut out = Outputs {
+            csv: output_path("--csv", &self.csv, true)?,
+            md: output_path("--md", &self.md, true)?,
+            html: output_path("--html", &self.html, false)?,
+            xlsx: output_path("--xlsx", &self.xlsx, false)?,
+            requests_csv: output_path("--requests-csv", &self.requests_csv, true)?,
+            append_csv: output_path("--append-csv", &self.append_csv, false)?,
+            vllm,
+        };
+        if out == Outputs::default() {
+            out.md = Some(PathBuf::from("-"));
+        }
+        let to_stdout = [&out.csv, &out.md, &out.requests_csv]
+            .into_iter()
+            .filter(|p| p.as_deref() == Some(Path::new("-")))
+            .count()
+            + usize::from(out.vllm == Some(VllmOut::Stdout));
+        if to_stdout > 1 {
+            return Err(Error::Config(
+                "only one output can go to stdout (`-`): give the others file names".into(),
+            ));
+        }
+        Ok(ReportPlan::Outputs { paths, out })
     }
 }
 
@@ -88,6 +160,11 @@ mod tests {
             csv: None,
             md: None,
             html: None,
+            xlsx: None,
+            requests_csv: None,
+            append_csv: None,
+            format: None,
+            out: None,
             compare: None,
             threshold: None,
         }
@@ -100,9 +177,10 @@ mod tests {
             plan,
             ReportPlan::Outputs {
                 paths: vec![PathBuf::from("results")],
-                csv: None,
-                md: Some(PathBuf::from("-")),
-                html: None
+                out: Outputs {
+                    md: Some(PathBuf::from("-")),
+                    ..Outputs::default()
+                }
             }
         );
     }

@@ -9,6 +9,8 @@
 use std::borrow::Cow;
 
 use super::flat::{self, FlatRun};
+use super::load::LoadedRun;
+use super::requests;
 
 /// How lines end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +35,15 @@ pub fn write<H: AsRef<str>>(
     rows: impl IntoIterator<Item = Vec<String>>,
     end: LineEnd,
 ) -> String {
+    let header: Vec<String> = header.iter().map(|h| h.as_ref().to_owned()).collect();
+    let width = header.len();
+    write_rows(std::iter::once(header).chain(rows.into_iter().inspect(|row| {
+        debug_assert_eq!(row.len(), width, "a CSV row of another length");
+    })), end)
+}
+
+/// Writes `rows`, with no header line.
+fn write_rows(rows: impl IntoIterator<Item = Vec<String>>, end: LineEnd) -> String {
     let mut w = ::csv::WriterBuilder::new()
         .terminator(match end {
             LineEnd::Crlf => ::csv::Terminator::CRLF,
@@ -49,13 +60,119 @@ pub fn write<H: AsRef<str>>(
         }
         let _ = w.write_record(None::<&[u8]>);
     };
-    put(&mut header.iter().map(AsRef::as_ref));
     for row in rows {
-        debug_assert_eq!(row.len(), header.len(), "a CSV row of another length");
         put(&mut row.iter().map(String::as_str));
     }
     let bytes = w.into_inner().unwrap_or_default();
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into())
+}
+
+/// The per-request CSV (`report --requests-csv`): one row per request of every run.
+pub fn render_requests(runs: &[LoadedRun]) -> String {
+    let rows = runs.iter().flat_map(|run| {
+        requests::rows(run).map(|row| row.iter().map(flat::cell_text).collect())
+    });
+    write(&requests::header(), rows, LineEnd::Crlf)
+}
+
+/// What appending to an aggregate CSV gives: the whole new file, and how many runs were
+/// added and were already there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appended {
+    pub text: String,
+    pub added: usize,
+    pub present: usize,
+}
+
+/// The columns that identify a run in an appended CSV: its id and its start, since run
+/// ids are directory names (a sweep point's is its label) and repeat across results.
+const KEY: [&str; 2] = ["run_id", "started_at"];
+
+/// Adds to `existing` (an aggregate CSV, empty for a new file) the runs it does not hold
+/// yet, by run id and start time. The header is written once and never changes: a file
+/// with another header is refused, naming the columns that differ.
+pub fn append(existing: &str, runs: &[FlatRun]) -> Result<Appended, String> {
+    let columns = flat::columns();
+    let keys = KEY.map(|k| columns.iter().position(|c| c == k).unwrap_or(0));
+    let key_of = |cells: &[String]| keys.map(|i| cells.get(i).cloned().unwrap_or_default());
+    let mut present = std::collections::HashSet::new();
+    if !existing.trim().is_empty() {
+        let mut reader = ::csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(existing.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .map_err(|e| format!("cannot read its header: {e}"))?
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        if header != columns {
+            return Err(header_difference(&header, &columns));
+        }
+        for record in reader.records() {
+            let record = record.map_err(|e| format!("cannot read it: {e}"))?;
+            let cells: Vec<String> = record.iter().map(str::to_owned).collect();
+            present.insert(key_of(&cells));
+        }
+    }
+    let mut text = if existing.trim().is_empty() {
+        write(&columns, std::iter::empty(), LineEnd::Crlf)
+    } else {
+        let mut t = existing.to_owned();
+        if !t.ends_with('\n') {
+            t.push_str("\r\n");
+        }
+        t
+    };
+    let (mut added, mut already) = (0, 0);
+    let mut rows = Vec::new();
+    for run in runs {
+        let cells: Vec<String> = run
+            .cells()
+            .iter()
+            .map(|(_, v)| defuse(&flat::cell_text(v)).into_owned())
+            .collect();
+        if present.insert(key_of(&cells)) {
+            added += 1;
+            rows.push(run.cells().iter().map(|(_, v)| flat::cell_text(v)).collect());
+        } else {
+            already += 1;
+        }
+    }
+    text.push_str(&write_rows(rows, LineEnd::Crlf));
+    Ok(Appended {
+        text,
+        added,
+        present: already,
+    })
+}
+
+/// Says how a CSV's header differs from the columns this build writes.
+fn header_difference(found: &[String], expected: &[String]) -> String {
+    let missing: Vec<&str> = expected
+        .iter()
+        .filter(|c| !found.contains(c))
+        .map(String::as_str)
+        .collect();
+    let unexpected: Vec<&str> = found
+        .iter()
+        .filter(|c| !expected.contains(c))
+        .map(String::as_str)
+        .collect();
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("it lacks {}", missing.join(", ")));
+    }
+    if !unexpected.is_empty() {
+        parts.push(format!("it has {} that this build does not write", unexpected.join(", ")));
+    }
+    if parts.is_empty() {
+        parts.push("its columns are in another order".into());
+    }
+    format!(
+        "its header differs from this build's ({}); append to a new file",
+        parts.join("; ")
+    )
 }
 
 /// A leading `=`, `+`, `-` or `@` in text would run as a formula in a spreadsheet, so

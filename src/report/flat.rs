@@ -212,11 +212,6 @@ impl FlatRun {
             .collect()
     }
 
-    /// The run's name in legends and bar labels: its run_id, as the tables show it.
-    pub fn run_label(&self) -> String {
-        self.run_id.clone()
-    }
-
     /// A label for a series of runs: engine, model and the load.
     pub fn label(&self) -> String {
         let mut s = format!("{} · {}", self.engine, self.model);
@@ -254,6 +249,59 @@ impl FlatRun {
             self.request_rate_req_s
         )
     }
+}
+
+/// A run's model by its file name, without the folders.
+fn short_model(r: &FlatRun) -> String {
+    std::path::Path::new(&r.model)
+        .file_name()
+        .map_or_else(|| r.model.clone(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Names for runs shown side by side: what differs between them (engine, model,
+/// workload, device, threads, concurrency, rate), so a legend says what each line is
+/// rather than repeating run ids. Runs alike in all of these are told apart by their
+/// start time; a single run is named by its engine and model.
+pub fn distinct_labels(runs: &[&FlatRun]) -> Vec<String> {
+    type Part = fn(&FlatRun) -> String;
+    let parts: [Part; 7] = [
+        |r| r.engine.clone(),
+        short_model,
+        |r| r.workload.clone(),
+        |r| r.device.clone().unwrap_or_default(),
+        |r| r.threads.map_or(String::new(), |t| format!("t={t}")),
+        |r| r.concurrency.map_or(String::new(), |c| format!("c={c}")),
+        |r| r.request_rate_req_s.map_or(String::new(), |q| format!("{q} req/s")),
+    ];
+    let differing: Vec<Part> = parts
+        .into_iter()
+        .filter(|f| runs.iter().any(|r| f(r) != f(runs[0])))
+        .collect();
+    let mut labels: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            let named: Vec<String> = differing
+                .iter()
+                .map(|f| f(r))
+                .filter(|p| !p.is_empty())
+                .collect();
+            match (named.is_empty(), runs.len()) {
+                (false, _) => named.join(" · "),
+                (true, 1) => format!("{} · {}", r.engine, short_model(r)),
+                (true, _) => cell_display(&Value::String(r.started_at.clone())),
+            }
+        })
+        .collect();
+    // Runs still sharing a name (started in the same second) are numbered.
+    for i in 0..labels.len() {
+        let same: Vec<usize> = (i + 1..labels.len())
+            .filter(|&j| labels[j] == labels[i])
+            .collect();
+        for (k, j) in same.into_iter().enumerate() {
+            labels[j] = format!("{} #{}", labels[j], k + 2);
+        }
+    }
+    labels
 }
 
 /// The column names, in order.
@@ -311,6 +359,30 @@ mod tests {
         for name in HEADLINE.iter().chain(DERIVED).chain(HISTORY) {
             assert!(cols.iter().any(|c| c == name), "{name} is not a column");
         }
+    }
+
+    #[test]
+    fn runs_are_named_by_what_differs_between_them() {
+        let mut a = FlatRun::of(&LoadedRun::placeholder());
+        a.engine = "llama-cpp".into();
+        a.model = "/models/tiny-q8_0.gguf".into();
+        a.workload = "short".into();
+        a.concurrency = Some(1);
+        a.started_at = "2026-12-04T10:00:00+00:00".into();
+        let mut b = a.clone();
+        b.concurrency = Some(8);
+        let mut c = a.clone();
+        c.engine = "candle".into();
+        assert_eq!(
+            distinct_labels(&[&a, &b, &c]),
+            ["llama-cpp · c=1", "llama-cpp · c=8", "candle · c=1"]
+        );
+        assert_eq!(distinct_labels(&[&a]), ["llama-cpp · tiny-q8_0.gguf"]);
+        let d = a.clone();
+        assert_eq!(
+            distinct_labels(&[&a, &d]),
+            ["2026-12-04 10:00:00", "2026-12-04 10:00:00 #2"]
+        );
     }
 
     #[test]

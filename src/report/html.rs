@@ -9,9 +9,11 @@ use std::fmt::Write;
 use super::decomposition;
 use super::flat::{self, FlatRun, DERIVED, HEADLINE, HISTORY};
 use super::history;
-use super::load::{LoadedDecomposition, LoadedRun};
-use super::plots::{self, Latency};
-use super::svg::{esc, truncate};
+use super::bench;
+use super::load::{LoadedBench, LoadedDecomposition, LoadedRun};
+use super::plots::{self, Latency, Plotted};
+use super::svg::Bar;
+use super::svg::{self, esc, truncate};
 use crate::metrics::catalogue;
 
 /// The catalogue columns charted over time in "History", with their units.
@@ -35,7 +37,8 @@ th,td{border:1px solid #ddd;padding:3px 6px;text-align:right;white-space:nowrap}
 td.t{text-align:left}td.w{text-align:left;white-space:normal;max-width:380px;word-break:break-word}\
 .scroll{overflow-x:auto}.charts{display:flex;flex-wrap:wrap;gap:12px}\
 .warn{background:#fff4e5;border:1px solid #f0c36d;padding:6px 10px;font-size:13px;margin:8px 0}\
-.chart{background:#fff;border:1px solid #eee}.chart text{font-size:11px;fill:#333}\
+.chart{background:#fff;border:1px solid #eee;max-width:100%;height:auto}\
+tr:target{background:#fff7c2}@media(max-width:700px){body{margin:8px}}.chart text{font-size:11px;fill:#333}\
 .chart .ct{font-size:13px;font-weight:600;text-anchor:middle}.chart .xt{text-anchor:middle}\
 .chart .yt,.chart .bl{text-anchor:end}.chart .al{text-anchor:middle;fill:#555}\
 .chart .grid{stroke:#eee}.chart .ax{stroke:#999}.chart .empty{text-anchor:middle;fill:#999}";
@@ -46,21 +49,35 @@ pub struct HtmlInput<'a> {
     pub runs: &'a [LoadedRun],
     pub flat: &'a [FlatRun],
     pub decompositions: &'a [LoadedDecomposition],
+    /// `bench` runs: llama-bench's table and t/s per test and model.
+    pub benches: &'a [LoadedBench],
     /// Skipped runs and other caveats, one line each.
     pub notes: &'a [String],
     /// When the report was made (shown in the header).
     pub generated_at: String,
 }
 
+/// The anchor of the run `flat[i]`'s row in "Latest runs", where charts link.
+fn anchor(i: usize) -> String {
+    format!("run-{i}")
+}
+
 /// Renders the whole page.
 pub fn render(input: &HtmlInput) -> String {
     let latest = history::latest(input.flat);
-    let plotted: Vec<(&LoadedRun, &FlatRun)> = latest
-        .iter()
-        .take(MAX_PLOTTED)
-        .map(|&i| (&input.runs[i], &input.flat[i]))
-        .collect();
     let latest_flat: Vec<&FlatRun> = latest.iter().map(|&i| &input.flat[i]).collect();
+    let labels = flat::distinct_labels(&latest_flat);
+    let plotted: Vec<Plotted> = latest
+        .iter()
+        .zip(&labels)
+        .take(MAX_PLOTTED)
+        .map(|(&i, label)| Plotted {
+            run: &input.runs[i],
+            flat: &input.flat[i],
+            label: label.clone(),
+            link: format!("#{}", anchor(i)),
+        })
+        .collect();
 
     let mut s = String::with_capacity(64 * 1024);
     let _ = write!(
@@ -68,9 +85,10 @@ pub fn render(input: &HtmlInput) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <title>nativebench report</title><style>{STYLE}</style></head><body>\n\
-         <h1>nativebench report</h1><p class=\"meta\">{} runs ({} latest) · generated {}</p>\n",
+         <h1>nativebench report</h1><p class=\"meta\">{} runs ({} latest), {} bench runs · generated {}</p>\n",
         input.flat.len(),
         latest.len(),
+        input.benches.len(),
         esc(&input.generated_at)
     );
     for n in input.notes {
@@ -85,20 +103,37 @@ pub fn render(input: &HtmlInput) -> String {
         );
     }
 
-    section(&mut s, "Latest runs", &table(&latest_flat, HEADLINE));
+    if !input.flat.is_empty() {
+        let rows: Vec<(String, String)> = latest.iter().map(|&i| anchor(i)).zip(labels).collect();
+        section(
+            &mut s,
+            "Latest runs",
+            &table_with(&latest_flat, HEADLINE, Some(&rows)),
+        );
+        runs_sections(&mut s, input, &latest_flat, &plotted);
+    }
+    if !input.benches.is_empty() {
+        section(&mut s, "bench: llama-bench tests", &benches(input.benches));
+    }
+    s.push_str("</body></html>\n");
+    s
+}
+
+/// Every section about runs, after "Latest runs".
+fn runs_sections(s: &mut String, input: &HtmlInput, latest_flat: &[&FlatRun], plotted: &[Plotted]) {
     section(
-        &mut s,
+        s,
         "Derived: tokens/s, ms/token, tokens per request",
-        &table(&latest_flat, DERIVED),
+        &table(latest_flat, DERIVED),
     );
     let cdfs = [Latency::Ttft, Latency::Itl, Latency::E2e]
-        .map(|l| plots::cdf_chart(l, &plotted))
+        .map(|l| plots::cdf_chart(l, plotted))
         .concat();
-    section(&mut s, "Latency distributions", &charts(&cdfs));
+    section(s, "Latency distributions", &charts(&cdfs));
     section(
-        &mut s,
+        s,
         "Phase breakdown per engine",
-        &charts(&plots::phase_chart(&plotted)),
+        &charts(&plots::phase_chart(plotted)),
     );
     let sweeps = history::sweeps(input.flat);
     if !sweeps.is_empty() {
@@ -106,19 +141,46 @@ pub fn render(input: &HtmlInput) -> String {
             .iter()
             .map(|g| charts(&plots::sweep_charts(g, input.flat).concat()))
             .collect();
-        section(&mut s, "Throughput and latency vs load", &body);
+        section(s, "Throughput and latency vs load", &body);
     }
     for d in input.decompositions {
-        section(
-            &mut s,
-            "In-process vs served: decomposition",
-            &decomposition(d),
+        section(s, "In-process vs served: decomposition", &decomposition(d));
+    }
+    section(s, "Sample requests", &samples(plotted));
+    section(s, "All metrics", &all_metrics(latest_flat));
+    section(s, "History", &history_section(input.flat));
+}
+
+/// Each bench run's llama-bench table, and its t/s per test and model as bars.
+fn benches(runs: &[LoadedBench]) -> String {
+    let mut s = String::new();
+    for b in runs {
+        let _ = writeln!(
+            s,
+            "<p class=\"meta\">{}</p>",
+            esc(&b.dir.display().to_string())
+        );
+        let bars: Vec<Bar> = b
+            .records
+            .iter()
+            .map(|r| Bar {
+                label: format!("{} · {} · {}", r.engine, r.model.model_type, r.test),
+                values: vec![Some(r.rate.avg_ts)],
+                link: None,
+            })
+            .collect();
+        s.push_str(&charts(&svg::stacked_bars(
+            "bench: tokens per second by test",
+            "t/s",
+            &["t/s (mean over repetitions)"],
+            &bars,
+        )));
+        let _ = writeln!(
+            s,
+            "<div class=\"scroll\"><pre>{}</pre></div>",
+            esc(&bench::markdown(&b.records))
         );
     }
-    section(&mut s, "Sample requests", &samples(&plotted));
-    section(&mut s, "All metrics", &all_metrics(&latest_flat));
-    section(&mut s, "History", &history_section(input.flat));
-    s.push_str("</body></html>\n");
     s
 }
 
@@ -132,13 +194,31 @@ fn charts(svg: &str) -> String {
 
 /// An HTML table of the named columns of the flat record.
 fn table(runs: &[&FlatRun], columns: &[&str]) -> String {
+    table_with(runs, columns, None)
+}
+
+/// The same, optionally led by each run's name, its row anchored for links to it.
+fn table_with(runs: &[&FlatRun], columns: &[&str], named: Option<&[(String, String)]>) -> String {
     let mut s = String::from("<div class=\"scroll\"><table><tr>");
+    if named.is_some() {
+        s.push_str("<th>run</th>");
+    }
     for c in columns {
         let _ = write!(s, "<th>{}</th>", esc(c));
     }
     s.push_str("</tr>\n");
-    for r in runs {
-        s.push_str("<tr>");
+    for (i, r) in runs.iter().enumerate() {
+        match named.and_then(|n| n.get(i)) {
+            Some((id, label)) => {
+                let _ = write!(
+                    s,
+                    "<tr id=\"{}\"><td class=\"t\">{}</td>",
+                    esc(id),
+                    esc(label)
+                );
+            }
+            None => s.push_str("<tr>"),
+        }
         for v in r.pick(columns) {
             let class = if v.is_string() { " class=\"t\"" } else { "" };
             let _ = write!(s, "<td{class}>{}</td>", esc(&flat::cell_display(&v)));
@@ -192,7 +272,7 @@ fn decomposition(d: &LoadedDecomposition) -> String {
         esc(&d.dir.display().to_string())
     );
     s.push_str(&charts(&plots::decomposition_chart(d)));
-    s.push_str("<table><tr>");
+    s.push_str("<div class=\"scroll\"><table><tr>");
     for c in decomposition::COLUMNS {
         let _ = write!(s, "<th>{c}</th>");
     }
@@ -211,7 +291,7 @@ fn decomposition(d: &LoadedDecomposition) -> String {
         }
         s.push_str("</tr>\n");
     }
-    s.push_str("</table>\n");
+    s.push_str("</table></div>\n");
     for n in &x.notes {
         let _ = writeln!(s, "<p class=\"meta\">{}</p>", esc(n));
     }
@@ -219,18 +299,18 @@ fn decomposition(d: &LoadedDecomposition) -> String {
 }
 
 /// The first few requests of each plotted run: prompt, output and outcome, escaped.
-fn samples(runs: &[(&LoadedRun, &FlatRun)]) -> String {
+fn samples(runs: &[Plotted]) -> String {
     let mut s = String::from(
         "<div class=\"scroll\"><table><tr><th>run</th><th>request_id</th><th>ok</th>\
          <th>output_tokens</th><th>e2e_ms</th><th>prompt_preview</th><th>output_text</th><th>error</th></tr>\n",
     );
-    for (run, flat) in runs {
-        for r in run.records.iter().take(SAMPLE_REQUESTS) {
+    for p in runs {
+        for r in p.run.records.iter().take(SAMPLE_REQUESTS) {
             let _ = writeln!(
                 s,
                 "<tr><td class=\"t\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
                  <td class=\"w\">{}</td><td class=\"w\">{}</td><td class=\"w\">{}</td></tr>",
-                esc(&flat.run_label()),
+                esc(&p.label),
                 r.request_id,
                 r.ok,
                 r.output_tokens,

@@ -10,10 +10,12 @@ use serde_json::Value;
 
 use super::decomposition::{Decomposition, DECOMPOSITION};
 use super::run_dir::{self, MetricsFile, MANIFEST, METRICS, RUN_CONFIG, SAMPLES};
+use super::sweep::{SweepSummary, SWEEP_SUMMARY};
 use crate::metrics::{RequestRecord, RunMetrics};
+use crate::runner::bench::BenchRecord;
 
 /// The results file of a `nativebench bench` run.
-const BENCH: &str = "bench.jsonl";
+pub const BENCH: &str = "bench.jsonl";
 /// How deep below a given path runs are looked for (results/<sweep>/<point>/<engine>).
 const MAX_DEPTH: usize = 5;
 
@@ -82,11 +84,36 @@ pub struct LoadedDecomposition {
     pub decomposition: Decomposition,
 }
 
+/// A `nativebench bench` run: its llama-bench-style records.
+#[derive(Debug, Clone)]
+pub struct LoadedBench {
+    pub dir: PathBuf,
+    pub records: Vec<BenchRecord>,
+}
+
+/// A sweep: its `sweep_summary.json`, and the directory its points' runs are in.
+#[derive(Debug, Clone)]
+pub struct LoadedSweep {
+    pub dir: PathBuf,
+    pub summary: SweepSummary,
+}
+
+impl LoadedSweep {
+    /// Whether `run` is this sweep's point `label` (`<sweep>/<label>`).
+    pub fn holds(&self, run: &LoadedRun, label: &str) -> bool {
+        run.dir.parent() == Some(self.dir.as_path())
+            && run.dir.file_name().is_some_and(|n| n == label)
+    }
+}
+
 /// Everything found under the paths given.
 #[derive(Debug, Clone, Default)]
 pub struct Loaded {
     /// Oldest first.
     pub runs: Vec<LoadedRun>,
+    /// `bench` runs, in the order found.
+    pub benches: Vec<LoadedBench>,
+    pub sweeps: Vec<LoadedSweep>,
     pub decompositions: Vec<LoadedDecomposition>,
     pub skipped: Vec<Skipped>,
     /// Runs loaded with a caveat (metrics recomputed), one line each.
@@ -109,7 +136,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, ReportError> {
         }
         walk(p, 0, &mut out)?;
     }
-    if out.runs.is_empty() {
+    if out.runs.is_empty() && out.benches.is_empty() {
         let paths = paths
             .iter()
             .map(|p| p.display().to_string())
@@ -141,12 +168,36 @@ fn walk(dir: &Path, depth: usize, out: &mut Loaded) -> Result<(), ReportError> {
             )),
         }
     }
+    if has(SWEEP_SUMMARY) {
+        match read_json::<SweepSummary>(&dir.join(SWEEP_SUMMARY)) {
+            Ok(summary) => out.sweeps.push(LoadedSweep {
+                dir: dir.to_owned(),
+                summary,
+            }),
+            Err(e) => out.notes.push(format!(
+                "ignored {}: {e}",
+                dir.join(SWEEP_SUMMARY).display()
+            )),
+        }
+    }
     if has(BENCH) && !has(METRICS) {
-        // llama-bench-style results have their own formats (`nativebench bench`).
-        out.notes.push(format!(
-            "bench run {}: its bench.jsonl is reported by `nativebench bench`, not here yet",
-            dir.display()
-        ));
+        match load_bench(&dir.join(BENCH)) {
+            Ok((records, note)) if !records.is_empty() => {
+                out.notes.extend(note.map(|n| format!("bench run {}: {n}", dir.display())));
+                out.benches.push(LoadedBench {
+                    dir: dir.to_owned(),
+                    records,
+                });
+            }
+            Ok(_) => out.skipped.push(Skipped {
+                dir: dir.to_owned(),
+                reason: "its bench.jsonl holds no complete test".into(),
+            }),
+            Err(reason) => out.skipped.push(Skipped {
+                dir: dir.to_owned(),
+                reason,
+            }),
+        }
         return Ok(());
     }
     if has(METRICS) || has(SAMPLES) {
@@ -186,6 +237,22 @@ fn walk(dir: &Path, depth: usize, out: &mut Loaded) -> Result<(), ReportError> {
         walk(&sub, depth + 1, out)?;
     }
     Ok(())
+}
+
+/// A bench run's records: every complete line, with a note when a line was unreadable
+/// (a run cut off while writing its last test).
+fn load_bench(path: &Path) -> Result<(Vec<BenchRecord>, Option<String>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("bench.jsonl: {e}"))?;
+    let mut records = Vec::new();
+    let mut bad = 0usize;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str::<BenchRecord>(line) {
+            Ok(r) => records.push(r),
+            Err(_) => bad += 1,
+        }
+    }
+    let note = (bad > 0).then(|| format!("{bad} unreadable line(s) of bench.jsonl left out"));
+    Ok((records, note))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {

@@ -7,6 +7,8 @@ use std::fmt::Write;
 
 use super::flat::{self, FlatRun, DERIVED, HEADLINE};
 use super::history;
+use super::load::LoadedBench;
+use super::bench;
 use crate::metrics::catalogue;
 
 /// Phase means, the text twin of the HTML's stacked bars.
@@ -25,12 +27,30 @@ const PHASES: &[&str] = &[
 /// What the Markdown report says about the runs it was given.
 pub struct MarkdownInput<'a> {
     pub runs: &'a [FlatRun],
+    /// `bench` runs, each shown as llama-bench's table.
+    pub benches: &'a [LoadedBench],
     /// Skipped runs and other caveats, one line each.
     pub notes: &'a [String],
 }
 
-/// Renders the latest run of each series (newest first).
+/// Renders the latest run of each series (newest first), then every bench run.
 pub fn render(input: &MarkdownInput) -> String {
+    let mut s = if input.runs.is_empty() {
+        String::new()
+    } else {
+        runs(input)
+    };
+    for b in input.benches {
+        let _ = writeln!(s, "\n### nativebench bench: {}\n", cell(&b.dir.display().to_string()));
+        s.push_str(&bench::markdown(&b.records));
+    }
+    if input.runs.is_empty() {
+        notes(&mut s, &[], input.notes);
+    }
+    s
+}
+
+fn runs(input: &MarkdownInput) -> String {
     let latest: Vec<&FlatRun> = history::latest(input.runs)
         .into_iter()
         .map(|i| &input.runs[i])
@@ -54,17 +74,26 @@ pub fn render(input: &MarkdownInput) -> String {
     );
     s.push_str(&all_metrics(&latest));
     s.push_str("\n</details>\n");
-    let warned: Vec<&&FlatRun> = latest.iter().filter(|r| !r.warnings.is_empty()).collect();
-    if !warned.is_empty() || !input.notes.is_empty() {
+    let warned: Vec<&FlatRun> = latest
+        .iter()
+        .copied()
+        .filter(|r| !r.warnings.is_empty())
+        .collect();
+    notes(&mut s, &warned, input.notes);
+    s
+}
+
+/// The runs' warnings and the report's notes, as a list.
+fn notes(s: &mut String, warned: &[&FlatRun], notes: &[String]) {
+    if !warned.is_empty() || !notes.is_empty() {
         s.push('\n');
     }
     for r in warned {
         let _ = writeln!(s, "- warning ({}): {}", cell(&r.run_id), cell(&r.warnings));
     }
-    for n in input.notes {
+    for n in notes {
         let _ = writeln!(s, "- {}", cell(n));
     }
-    s
 }
 
 /// A GitHub table of `columns` over `runs`.

@@ -12,10 +12,13 @@ pub mod load;
 pub mod markdown;
 pub mod noise;
 pub mod plots;
+pub mod requests;
 pub mod run_dir;
 pub mod summary;
 pub mod svg;
 pub mod sweep;
+pub mod vllm;
+pub mod xlsx;
 
 pub use run_dir::{Manifest, MetricsFile, RunDir};
 
@@ -62,12 +65,14 @@ mod catalogue_tests {
         let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
         let md = markdown::render(&markdown::MarkdownInput {
             runs: &flat,
+            benches: &[],
             notes: &[],
         });
         let page = html::render(&html::HtmlInput {
             runs: std::slice::from_ref(&run),
             flat: &flat,
             decompositions: &[],
+            benches: &[],
             notes: &[],
             generated_at: String::new(),
         });

@@ -46,14 +46,24 @@ impl Latency {
     }
 }
 
+/// A run drawn in a chart: its name there (what sets it apart from the other runs) and
+/// where its legend entry leads (its row in the report's run list, with its run id).
+pub struct Plotted<'a> {
+    pub run: &'a LoadedRun,
+    pub flat: &'a FlatRun,
+    pub label: String,
+    pub link: String,
+}
+
 /// The CDF of one latency for each run given, from its samples, or, for a run without
 /// samples.jsonl, from the percentiles in metrics.json. The x axis stops at the largest
 /// p99 so one straggler cannot flatten every curve.
-pub fn cdf_chart(what: Latency, runs: &[(&LoadedRun, &FlatRun)]) -> String {
+pub fn cdf_chart(what: Latency, runs: &[Plotted]) -> String {
     let mut x_max: f64 = 0.0;
     let series: Vec<Series> = runs
         .iter()
-        .map(|(run, flat)| {
+        .map(|p| {
+            let run = p.run;
             let samples = what.samples(&run.records);
             let points = if samples.is_empty() {
                 what.summary(run).map(summary_cdf).unwrap_or_default()
@@ -64,8 +74,9 @@ pub fn cdf_chart(what: Latency, runs: &[(&LoadedRun, &FlatRun)]) -> String {
                 x_max = x_max.max(s.p99 + (s.p99 - s.p1).abs() * 0.05);
             }
             Series {
-                label: flat.run_label(),
+                label: p.label.clone(),
                 points,
+                link: Some(p.link.clone()),
             }
         })
         .collect();
@@ -141,12 +152,13 @@ pub fn phase_means(run: &LoadedRun) -> Vec<Option<f64>> {
 }
 
 /// Stacked bars of the phases, one bar per run.
-pub fn phase_chart(runs: &[(&LoadedRun, &FlatRun)]) -> String {
+pub fn phase_chart(runs: &[Plotted]) -> String {
     let bars: Vec<Bar> = runs
         .iter()
-        .map(|(run, flat)| Bar {
-            label: flat.run_label(),
-            values: phase_means(run),
+        .map(|p| Bar {
+            label: p.label.clone(),
+            values: phase_means(p.run),
+            link: Some(p.link.clone()),
         })
         .collect();
     svg::stacked_bars("Phase breakdown: mean per request", "ms", &PHASES, &bars)
@@ -182,6 +194,7 @@ pub fn sweep_charts(group: &SweepGroup, runs: &[FlatRun]) -> [String; 3] {
                     .iter()
                     .filter_map(|&(x, i)| runs[i].num(c).map(|y| (x, y)))
                     .collect(),
+                link: None,
             }),
         )
     })
@@ -198,6 +211,7 @@ pub fn history_chart(runs: &[FlatRun], column: &str, y_label: &str) -> Option<St
                 .iter()
                 .filter_map(|&i| runs[i].num(column).map(|y| (i as f64, y)))
                 .collect(),
+            link: None,
         })
         .collect();
     if series.is_empty() {
@@ -248,6 +262,7 @@ pub fn decomposition_chart(d: &LoadedDecomposition) -> String {
                         r.overhead_ms
                     },
                 ],
+                link: None,
             }
         })
         .collect();

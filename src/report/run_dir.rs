@@ -150,14 +150,29 @@ impl RunDir {
 
 /// Writes pretty JSON to `path` via a temporary file and a rename.
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let tmp = path.with_extension("json.tmp");
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Json {
         path: path.to_owned(),
         source: e,
     })?;
     bytes.push(b'\n');
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    write_atomic(path, &bytes)
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it and a rename, so a reader
+/// (or a failed write) never sees half a file; the temporary file is removed on failure.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp.{}", std::process::id()));
+    let written = std::fs::write(&tmp, bytes)
+        .map_err(|e| Error::io(&tmp, e))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Reads every record of a `samples.jsonl`, stopping at the first line that does not

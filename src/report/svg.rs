@@ -38,6 +38,8 @@ pub fn esc(s: &str) -> String {
 pub struct Series {
     pub label: String,
     pub points: Vec<(f64, f64)>,
+    /// Where the legend entry leads (the run's row in the report), if anywhere.
+    pub link: Option<String>,
 }
 
 /// How a line chart is drawn.
@@ -108,8 +110,17 @@ pub fn line_chart(c: &LineChart, series: &[Series]) -> String {
             .filter(|(x, y)| x.is_finite() && y.is_finite())
     };
     let mut out = String::new();
-    let legend_rows = series.len().div_ceil(2) as f64;
-    let height = H + 16.0 * legend_rows;
+    let entries: Vec<Entry> = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Entry {
+            label: &s.label,
+            colour: PALETTE[i % PALETTE.len()],
+            link: s.link.as_deref(),
+        })
+        .collect();
+    let (key, rows) = legend(&entries, H + 8.0, false);
+    let height = H + 8.0 + LEGEND_ROW * rows as f64;
     open(&mut out, &c.title, height);
     if pts().next().is_none() {
         let _ = write!(
@@ -187,19 +198,8 @@ pub fn line_chart(c: &LineChart, series: &[Series]) -> String {
                 );
             }
         }
-        let (lx, ly) = (
-            LEFT + (i % 2) as f64 * (W - LEFT) / 2.0,
-            H + 4.0 + (i / 2) as f64 * 16.0,
-        );
-        let _ = write!(
-            out,
-            r#"<rect x="{lx}" y="{}" width="12" height="4" fill="{colour}"/><text x="{}" y="{}" class="lg">{}</text>"#,
-            ly - 4.0,
-            lx + 16.0,
-            ly,
-            esc(&s.label)
-        );
     }
+    out.push_str(&key);
     out.push_str("</svg>");
     out
 }
@@ -266,13 +266,31 @@ fn axes(
 pub struct Bar {
     pub label: String,
     pub values: Vec<Option<f64>>,
+    /// Where the bar's label leads, if anywhere.
+    pub link: Option<String>,
 }
 
 /// Horizontal stacked bars with one colour per segment, a value axis and a legend.
 pub fn stacked_bars(title: &str, unit: &str, segments: &[&str], bars: &[Bar]) -> String {
     const LABEL_W: f64 = 170.0;
     const ROW: f64 = 26.0;
-    let height = TOP + bars.len() as f64 * ROW + 80.0;
+    let axis_y = TOP + bars.len() as f64 * ROW + 4.0;
+    // The legend names only the segments some bar has.
+    let entries: Vec<Entry> = segments
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| {
+            bars.iter()
+                .any(|b| b.values.get(i).is_some_and(|v| v.is_some_and(|v| v > 0.0)))
+        })
+        .map(|(i, s)| Entry {
+            label: s,
+            colour: PALETTE[i % PALETTE.len()],
+            link: None,
+        })
+        .collect();
+    let (key, rows) = legend(&entries, axis_y + 40.0, true);
+    let height = axis_y + 40.0 + LEGEND_ROW * rows as f64 + 4.0;
     let mut out = String::new();
     open(&mut out, title, height);
     let total = |b: &Bar| b.values.iter().flatten().filter(|v| **v > 0.0).sum::<f64>();
@@ -280,7 +298,6 @@ pub fn stacked_bars(title: &str, unit: &str, segments: &[&str], bars: &[Bar]) ->
     let max = if max > 0.0 { max * 1.05 } else { 1.0 };
     let (x0, x1) = (LABEL_W, W - RIGHT);
     let sx = |v: f64| (v / max) * (x1 - x0);
-    let axis_y = TOP + bars.len() as f64 * ROW + 4.0;
     for t in ticks(0.0, max, 5) {
         let x = x0 + sx(t);
         let _ = write!(
@@ -292,13 +309,14 @@ pub fn stacked_bars(title: &str, unit: &str, segments: &[&str], bars: &[Bar]) ->
     }
     for (row, b) in bars.iter().enumerate() {
         let y = TOP + row as f64 * ROW + 4.0;
-        let _ = write!(
-            out,
-            r#"<text x="{}" y="{:.1}" class="bl">{}</text>"#,
+        let label = format!(
+            r#"<text x="{}" y="{:.1}" class="bl"><title>{}</title>{}</text>"#,
             x0 - 6.0,
             y + 13.0,
-            esc(&truncate(&b.label, 28))
+            esc(&b.label),
+            esc(&truncate(&b.label, BAR_LABEL_CHARS))
         );
+        out.push_str(&linked(b.link.as_deref(), &label));
         let mut at = x0;
         for (i, v) in b.values.iter().enumerate() {
             let Some(v) = v.filter(|v| *v > 0.0 && v.is_finite()) else {
@@ -330,31 +348,76 @@ pub fn stacked_bars(title: &str, unit: &str, segments: &[&str], bars: &[Bar]) ->
         axis_y + 30.0,
         esc(unit)
     );
-    // The legend names only the segments some bar has, laid out by text width.
-    let (mut lx, mut ly) = (10.0, axis_y + 48.0);
-    for (i, s) in segments.iter().enumerate() {
-        if !bars
-            .iter()
-            .any(|b| b.values.get(i).is_some_and(|v| v.is_some_and(|v| v > 0.0)))
-        {
-            continue;
-        }
-        let w = 30.0 + 6.5 * s.chars().count() as f64;
-        if lx + w > W {
-            (lx, ly) = (10.0, ly + 16.0);
-        }
-        let _ = write!(
-            out,
-            r#"<rect x="{lx:.1}" y="{}" width="12" height="10" fill="{}"/><text x="{:.1}" y="{ly}" class="lg">{}</text>"#,
-            ly - 9.0,
-            PALETTE[i % PALETTE.len()],
-            lx + 16.0,
-            esc(s)
-        );
-        lx += w;
-    }
+    out.push_str(&key);
     out.push_str("</svg>");
     out
+}
+
+/// The height of a legend row.
+const LEGEND_ROW: f64 = 16.0;
+/// The widest a character of legend text (11 px) is taken to be: wider than the average
+/// of the fonts a browser picks for `system-ui`, so an estimate never underlaps.
+const CHAR_W: f64 = 6.8;
+/// Characters of a bar's label that fit left of the bars.
+const BAR_LABEL_CHARS: usize = 24;
+
+/// A legend entry.
+struct Entry<'a> {
+    label: &'a str,
+    colour: &'a str,
+    link: Option<&'a str>,
+}
+
+/// Wraps `body` in a link when there is one.
+fn linked(link: Option<&str>, body: &str) -> String {
+    match link {
+        Some(href) => format!(r#"<a href="{}">{body}</a>"#, esc(href)),
+        None => body.to_owned(),
+    }
+}
+
+/// Lays a legend out below a chart from `top`: entries left to right by the width of
+/// their text, a new row when the next would pass the right edge, and a label too long
+/// for a row of its own cut with an ellipsis (the whole of it in its tooltip). So
+/// entries never overlap each other or the chart, however long a run's name. Returns
+/// the SVG and the number of rows.
+fn legend(entries: &[Entry], top: f64, square: bool) -> (String, usize) {
+    const LEFT_EDGE: f64 = 10.0;
+    const SWATCH: f64 = 16.0;
+    const GAP: f64 = 14.0;
+    let room = ((W - LEFT_EDGE - SWATCH - RIGHT) / CHAR_W).floor() as usize;
+    let mut out = String::new();
+    let (mut x, mut row) = (LEFT_EDGE, 0usize);
+    for (i, e) in entries.iter().enumerate() {
+        let text = truncate(e.label, room);
+        let w = SWATCH + CHAR_W * text.chars().count() as f64;
+        if i > 0 && x + w > W - RIGHT {
+            (x, row) = (LEFT_EDGE, row + 1);
+        }
+        let y = top + LEGEND_ROW * (row as f64 + 1.0) - 4.0;
+        let swatch = if square {
+            format!(
+                r#"<rect x="{x:.1}" y="{:.1}" width="12" height="10" fill="{}"/>"#,
+                y - 9.0,
+                e.colour
+            )
+        } else {
+            format!(
+                r#"<rect x="{x:.1}" y="{:.1}" width="12" height="4" fill="{}"/>"#,
+                y - 5.0,
+                e.colour
+            )
+        };
+        let body = format!(
+            r#"{swatch}<text x="{:.1}" y="{y:.1}" class="lg"><title>{}</title>{}</text>"#,
+            x + SWATCH,
+            esc(e.label),
+            esc(&text)
+        );
+        out.push_str(&linked(e.link, &body));
+        x += w + GAP;
+    }
+    (out, if entries.is_empty() { 0 } else { row + 1 })
 }
 
 /// At most `n` characters, with an ellipsis when cut.
@@ -405,6 +468,7 @@ mod tests {
             &[Series {
                 label: "<b>".into(),
                 points: vec![(1.0, 0.5)],
+                link: Some("#\"><script>".into()),
             }],
         );
         assert!(!s.contains("<script>") && !s.contains("<b>"), "{s}");
@@ -441,6 +505,7 @@ mod tests {
             &[Bar {
                 label: "x".into(),
                 values: vec![Some(1.0), None],
+                link: None,
             }],
         );
         assert!(s.contains("<rect") && s.ends_with("</svg>"));

@@ -504,7 +504,7 @@ fn bad_report_input_gets_a_one_line_error() {
         "--csv",
         tmp.path().join("no/such/dir.csv").to_str().unwrap(),
     ]);
-    assert_one_line_error(&o, 1, "dir.csv");
+    assert_one_line_error(&o, 2, "dir.csv");
 }
 
 /// The HTML report in headless Chromium: it renders, logs no console error, and leaves a
