@@ -61,7 +61,10 @@ fn usage(e: ReportError) -> Error {
 /// Returns the exit status: success, or [`REGRESSION_EXIT`] when --compare found one.
 pub fn run(plan: &ReportPlan, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitCode> {
     match plan {
-        ReportPlan::Outputs { paths, out: outputs } => {
+        ReportPlan::Outputs {
+            paths,
+            out: outputs,
+        } => {
             let loaded = load::load(paths).map_err(usage)?;
             let notes = warn(&loaded, err);
             write_outputs(outputs, &loaded, &notes, out, err)?;
@@ -87,7 +90,12 @@ pub fn run(plan: &ReportPlan, out: &mut dyn Write, err: &mut dyn Write) -> Resul
             }
             let c = compare::compare(&b.runs, &n.runs, *threshold).map_err(usage)?;
             let text = compare::render(&c);
-            emit(md.as_deref().unwrap_or(Path::new("-")), text.as_bytes(), out, err)?;
+            emit(
+                md.as_deref().unwrap_or(Path::new("-")),
+                text.as_bytes(),
+                out,
+                err,
+            )?;
             Ok(if c.regressions().is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -216,7 +224,12 @@ fn bench_csv(p: &Path, loaded: &Loaded, out: &mut dyn Write, err: &mut dyn Write
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    emit(&p.with_file_name(format!("{stem}-bench.csv")), text.as_bytes(), out, err)
+    emit(
+        &p.with_file_name(format!("{stem}-bench.csv")),
+        text.as_bytes(),
+        out,
+        err,
+    )
 }
 
 /// Prints a warning for every skipped run and caveat, and returns them for the report.

@@ -73,7 +73,10 @@ fn output_path(flag: &str, path: &Option<PathBuf>, stdout_ok: bool) -> Result<Op
             Err(Error::Config(format!("{flag} needs a file name")))
         };
     }
-    let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if !parent.is_dir() {
         return Err(Error::Config(format!(
             "{flag} {}: the folder {} does not exist",
@@ -82,7 +85,10 @@ fn output_path(flag: &str, path: &Option<PathBuf>, stdout_ok: bool) -> Result<Op
         )));
     }
     if p.is_dir() {
-        return Err(Error::Config(format!("{flag} {}: is a directory", p.display())));
+        return Err(Error::Config(format!(
+            "{flag} {}: is a directory",
+            p.display()
+        )));
     }
     Ok(Some(p.clone()))
 }

@@ -37,9 +37,12 @@ pub fn write<H: AsRef<str>>(
 ) -> String {
     let header: Vec<String> = header.iter().map(|h| h.as_ref().to_owned()).collect();
     let width = header.len();
-    write_rows(std::iter::once(header).chain(rows.into_iter().inspect(|row| {
-        debug_assert_eq!(row.len(), width, "a CSV row of another length");
-    })), end)
+    write_rows(
+        std::iter::once(header).chain(rows.into_iter().inspect(|row| {
+            debug_assert_eq!(row.len(), width, "a CSV row of another length");
+        })),
+        end,
+    )
 }
 
 /// Writes `rows`, with no header line.
@@ -69,9 +72,9 @@ fn write_rows(rows: impl IntoIterator<Item = Vec<String>>, end: LineEnd) -> Stri
 
 /// The per-request CSV (`report --requests-csv`): one row per request of every run.
 pub fn render_requests(runs: &[LoadedRun]) -> String {
-    let rows = runs.iter().flat_map(|run| {
-        requests::rows(run).map(|row| row.iter().map(flat::cell_text).collect())
-    });
+    let rows = runs
+        .iter()
+        .flat_map(|run| requests::rows(run).map(|row| row.iter().map(flat::cell_text).collect()));
     write(&requests::header(), rows, LineEnd::Crlf)
 }
 
@@ -134,7 +137,12 @@ pub fn append(existing: &str, runs: &[FlatRun]) -> Result<Appended, String> {
             .collect();
         if present.insert(key_of(&cells)) {
             added += 1;
-            rows.push(run.cells().iter().map(|(_, v)| flat::cell_text(v)).collect());
+            rows.push(
+                run.cells()
+                    .iter()
+                    .map(|(_, v)| flat::cell_text(v))
+                    .collect(),
+            );
         } else {
             already += 1;
         }
@@ -164,7 +172,10 @@ fn header_difference(found: &[String], expected: &[String]) -> String {
         parts.push(format!("it lacks {}", missing.join(", ")));
     }
     if !unexpected.is_empty() {
-        parts.push(format!("it has {} that this build does not write", unexpected.join(", ")));
+        parts.push(format!(
+            "it has {} that this build does not write",
+            unexpected.join(", ")
+        ));
     }
     if parts.is_empty() {
         parts.push("its columns are in another order".into());

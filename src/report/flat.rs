@@ -271,7 +271,10 @@ pub fn distinct_labels(runs: &[&FlatRun]) -> Vec<String> {
         |r| r.device.clone().unwrap_or_default(),
         |r| r.threads.map_or(String::new(), |t| format!("t={t}")),
         |r| r.concurrency.map_or(String::new(), |c| format!("c={c}")),
-        |r| r.request_rate_req_s.map_or(String::new(), |q| format!("{q} req/s")),
+        |r| {
+            r.request_rate_req_s
+                .map_or(String::new(), |q| format!("{q} req/s"))
+        },
     ];
     let differing: Vec<Part> = parts
         .into_iter()

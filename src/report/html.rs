@@ -6,10 +6,10 @@
 
 use std::fmt::Write;
 
+use super::bench;
 use super::decomposition;
 use super::flat::{self, FlatRun, DERIVED, HEADLINE, HISTORY};
 use super::history;
-use super::bench;
 use super::load::{LoadedBench, LoadedDecomposition, LoadedRun};
 use super::plots::{self, Latency, Plotted};
 use super::svg::Bar;

@@ -183,7 +183,8 @@ fn walk(dir: &Path, depth: usize, out: &mut Loaded) -> Result<(), ReportError> {
     if has(BENCH) && !has(METRICS) {
         match load_bench(&dir.join(BENCH)) {
             Ok((records, note)) if !records.is_empty() => {
-                out.notes.extend(note.map(|n| format!("bench run {}: {n}", dir.display())));
+                out.notes
+                    .extend(note.map(|n| format!("bench run {}: {n}", dir.display())));
                 out.benches.push(LoadedBench {
                     dir: dir.to_owned(),
                     records,

@@ -5,10 +5,10 @@
 
 use std::fmt::Write;
 
+use super::bench;
 use super::flat::{self, FlatRun, DERIVED, HEADLINE};
 use super::history;
 use super::load::LoadedBench;
-use super::bench;
 use crate::metrics::catalogue;
 
 /// Phase means, the text twin of the HTML's stacked bars.
@@ -41,7 +41,11 @@ pub fn render(input: &MarkdownInput) -> String {
         runs(input)
     };
     for b in input.benches {
-        let _ = writeln!(s, "\n### nativebench bench: {}\n", cell(&b.dir.display().to_string()));
+        let _ = writeln!(
+            s,
+            "\n### nativebench bench: {}\n",
+            cell(&b.dir.display().to_string())
+        );
         s.push_str(&bench::markdown(&b.records));
     }
     if input.runs.is_empty() {

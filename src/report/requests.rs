@@ -35,7 +35,9 @@ pub const COLUMNS: &[Column] = &[
             .and_then(|f| serde_json::to_value(f).ok())
             .unwrap_or(Value::Null)
     }),
-    ("prompt_tokens", |r| r.prompt_tokens.map_or(Value::Null, Value::from)),
+    ("prompt_tokens", |r| {
+        r.prompt_tokens.map_or(Value::Null, Value::from)
+    }),
     ("output_tokens", |r| r.output_tokens.into()),
     ("reasoning_tokens", |r| {
         r.reasoning_tokens.map_or(Value::Null, Value::from)

@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::load::LoadedRun;
 use crate::metrics::stats::Summary;
+use crate::metrics::RequestRecord;
 use crate::runner::Driver;
 
 /// The percentiles written for each latency (`--metric-percentiles 50,90,95,99`).
@@ -67,7 +68,10 @@ pub fn render(run: &LoadedRun) -> Value {
     out.insert("model_id".into(), json!(f.model));
     out.insert("tokenizer_id".into(), json!(f.model));
     out.insert("num_prompts".into(), json!(m.num_requests));
-    out.insert("request_rate".into(), rate.map_or(json!("inf"), |r| json!(r)));
+    out.insert(
+        "request_rate".into(),
+        rate.map_or(json!("inf"), |r| json!(r)),
+    );
     out.insert("burstiness".into(), json!(1.0));
     out.insert("max_concurrency".into(), json!(concurrency));
     out.insert("duration".into(), json!(m.duration_s));
@@ -88,58 +92,71 @@ pub fn render(run: &LoadedRun) -> Value {
         "total_token_throughput".into(),
         json!(m.total_throughput_tok_s),
     );
-    // The per-request lists of --save-detailed, over the completed requests as vLLM
-    // keeps them, in seconds.
+    // The per-request lists of --save-detailed, over every request as vLLM keeps them
+    // (a failed one with zeros and its error), times in seconds.
+    let all = &run.records;
+    let list = |f: fn(&RequestRecord) -> Value| Value::Array(all.iter().map(f).collect());
     out.insert(
         "input_lens".into(),
-        json!(ok.iter().map(|r| r.prompt_tokens.unwrap_or(0)).collect::<Vec<_>>()),
+        list(|r| json!(r.prompt_tokens.unwrap_or(0))),
     );
     out.insert(
         "output_lens".into(),
-        json!(ok.iter().map(|r| r.output_tokens).collect::<Vec<_>>()),
+        list(|r| json!(if r.ok { r.output_tokens } else { 0 })),
     );
     out.insert(
         "ttfts".into(),
-        json!(ok
-            .iter()
-            .map(|r| r.ttft_ms.map_or(0.0, ms_to_s))
-            .collect::<Vec<_>>()),
+        list(|r| json!(r.ttft_ms.map_or(0.0, ms_to_s))),
     );
     out.insert(
         "itls".into(),
-        json!(ok
-            .iter()
-            .map(|r| r.gaps_ms().map(ms_to_s).collect::<Vec<_>>())
-            .collect::<Vec<_>>()),
+        list(|r| json!(r.gaps_ms().map(ms_to_s).collect::<Vec<_>>())),
     );
-    out.insert(
-        "latencies".into(),
-        json!(ok.iter().map(|r| ms_to_s(r.e2e_ms)).collect::<Vec<_>>()),
-    );
-    out.insert(
-        "start_times".into(),
-        json!(ok.iter().map(|r| ms_to_s(r.start_ms)).collect::<Vec<_>>()),
-    );
+    out.insert("latencies".into(), list(|r| json!(ms_to_s(r.e2e_ms))));
+    out.insert("start_times".into(), list(|r| json!(ms_to_s(r.start_ms))));
     out.insert(
         "generated_texts".into(),
-        json!(ok
-            .iter()
-            .map(|r| r.output_text.clone().unwrap_or_default())
-            .collect::<Vec<_>>()),
+        list(|r| json!(r.output_text.clone().unwrap_or_default())),
     );
     out.insert(
         "errors".into(),
-        json!(run
-            .records
-            .iter()
-            .filter_map(|r| r.error.clone())
-            .collect::<Vec<_>>()),
+        list(|r| json!(r.error.clone().unwrap_or_default())),
     );
+    let (peak_tokens, peak_requests) = peaks(&ok);
+    out.insert("max_output_tokens_per_s".into(), json!(peak_tokens));
+    out.insert("max_concurrent_requests".into(), json!(peak_requests));
+    // vLLM's inverse real-time factor applies to speech models only.
+    out.insert("rtfx".into(), json!(0.0));
     stats(&mut out, "ttft", m.ttft_ms.as_ref());
     stats(&mut out, "tpot", m.tpot_ms.as_ref());
     stats(&mut out, "itl", m.itl_ms.as_ref());
     stats(&mut out, "e2el", m.e2e_ms.as_ref());
     Value::Object(out)
+}
+
+/// vLLM's peaks over one-second buckets from the first request's start: the most output
+/// tokens in one second, and the most requests in flight during one second.
+fn peaks(ok: &[&RequestRecord]) -> (f64, u64) {
+    let Some(first) = ok.iter().map(|r| r.start_ms).reduce(f64::min) else {
+        return (0.0, 0);
+    };
+    let last = ok
+        .iter()
+        .map(|r| r.start_ms + r.e2e_ms)
+        .fold(first, f64::max);
+    let buckets = ((last - first) / 1e3).ceil() as usize + 1;
+    let (mut tokens, mut active) = (vec![0u64; buckets], vec![0u64; buckets]);
+    let bucket = |t_ms: f64| (((t_ms - first) / 1e3).max(0.0) as usize).min(buckets - 1);
+    for r in ok {
+        for t in &r.token_ms {
+            tokens[bucket(r.start_ms + t)] += 1;
+        }
+        for b in &mut active[bucket(r.start_ms)..=bucket(r.start_ms + r.e2e_ms)] {
+            *b += 1;
+        }
+    }
+    let max = |v: &[u64]| v.iter().copied().max().unwrap_or(0);
+    (max(&tokens) as f64, max(&active))
 }
 
 /// The file name vLLM would give the result: backend, rate, concurrency and model, made
@@ -163,6 +180,23 @@ pub fn file_name(run: &LoadedRun) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peaks_count_tokens_and_requests_per_second() {
+        let r = |start_ms: f64, token_ms: Vec<f64>| RequestRecord {
+            ok: true,
+            start_ms,
+            e2e_ms: token_ms.last().copied().unwrap_or(0.0),
+            token_ms,
+            ..RequestRecord::default()
+        };
+        // Two requests overlap in the first second (5 tokens in it); one runs alone later.
+        let a = r(0.0, vec![100.0, 200.0, 300.0]);
+        let b = r(500.0, vec![100.0, 200.0, 1200.0]);
+        let c = r(2500.0, vec![100.0]);
+        assert_eq!(peaks(&[&a, &b, &c]), (5.0, 2));
+        assert_eq!(peaks(&[]), (0.0, 0));
+    }
 
     #[test]
     fn population_std_is_numpys() {

@@ -149,7 +149,11 @@ mod tests {
 
     #[test]
     fn sheet_names_are_legal_and_short() {
-        let n = sheet_name("Requests", 12, "a/b:c[d]*e?f\\g 20261204-183406-bench-synth");
+        let n = sheet_name(
+            "Requests",
+            12,
+            "a/b:c[d]*e?f\\g 20261204-183406-bench-synth",
+        );
         assert_eq!(n.chars().count(), SHEET_NAME_CHARS);
         assert!(!n.contains(['/', ':', '[', ']', '*', '?', '\\']), "{n}");
         assert!(n.starts_with("Requests 12 a_b_c"), "{n}");

@@ -14,6 +14,7 @@ mod llama_cpp;
 mod model;
 #[cfg(any(feature = "candle", feature = "llama-cpp"))]
 mod nvtx;
+mod outputs;
 mod report;
 mod run;
 mod serve;

@@ -9,27 +9,6 @@ use serde_json::Value;
 
 use crate::support::*;
 
-/// Makes a sim run in `dir` with a short workload; `extra` adds flags.
-fn sim_run(dir: &Path, decode_ms: &str, extra: &[&str]) -> Value {
-    let mut args = vec!["run", "-e", "sim"];
-    if !extra.contains(&"--prompt") {
-        args.extend(["-w", "short"]);
-    }
-    args.extend([
-        "--output-len",
-        "24",
-        "-q",
-        "--sim-decode-ms",
-        decode_ms,
-        "-o",
-        dir.to_str().unwrap(),
-    ]);
-    args.extend_from_slice(extra);
-    let o = run(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    json(&dir.join("metrics.json"))
-}
-
 /// A minimal RFC 4180 reader: rows of fields, quotes honoured.
 fn parse_csv(text: &str) -> Vec<Vec<String>> {
     let (mut rows, mut row, mut field) = (Vec::new(), Vec::new(), String::new());
@@ -220,9 +199,16 @@ fn csv_markdown_and_html_agree_with_metrics_json() {
     let shown = format!("<td>{}</td>", human(tput));
     assert!(page.contains(&shown), "the page lacks {shown}");
     assert!(page.matches("<svg").count() >= 6);
-    for fetch in ["<script", "<link", "src=", "href=", "@import", "url("] {
+    for fetch in ["<script", "<link", "src=", "@import", "url("] {
         assert!(!page.contains(fetch), "the page holds `{fetch}`");
     }
+    // Links only within the page: a chart's legend leads to its run's row.
+    assert_eq!(
+        page.matches("href=").count(),
+        page.matches("href=\"#run-").count(),
+        "a link leaves the page"
+    );
+    assert!(page.contains("href=\"#run-"), "no legend links to its run");
 }
 
 /// The report's number format (flat::human), for finding a value in the HTML.

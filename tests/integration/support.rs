@@ -299,3 +299,24 @@ pub fn reserve_port() -> ReservedPort {
         port,
     }
 }
+
+/// Makes a sim run in `dir` with a short workload; `extra` adds flags.
+pub fn sim_run(dir: &Path, decode_ms: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["run", "-e", "sim"];
+    if !extra.contains(&"--prompt") {
+        args.extend(["-w", "short"]);
+    }
+    args.extend([
+        "--output-len",
+        "24",
+        "-q",
+        "--sim-decode-ms",
+        decode_ms,
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    json(&dir.join("metrics.json"))
+}
