@@ -264,7 +264,7 @@ fn short_model(r: &FlatRun) -> String {
 /// start time; a single run is named by its engine and model.
 pub fn distinct_labels(runs: &[&FlatRun]) -> Vec<String> {
     type Part = fn(&FlatRun) -> String;
-    let parts: [Part; 7] = [
+    let parts: [Part; 8] = [
         |r| r.engine.clone(),
         short_model,
         |r| r.workload.clone(),
@@ -274,6 +274,14 @@ pub fn distinct_labels(runs: &[&FlatRun]) -> Vec<String> {
         |r| {
             r.request_rate_req_s
                 .map_or(String::new(), |q| format!("{q} req/s"))
+        },
+        |r| {
+            let tokens = |v: Option<f64>| v.map_or("?".to_owned(), |t| format!("{t:.0}"));
+            format!(
+                "{}→{} tok",
+                tokens(r.metrics.input_tokens_per_request()),
+                tokens(r.metrics.output_tokens_per_request())
+            )
         },
     ];
     let differing: Vec<Part> = parts
@@ -295,7 +303,18 @@ pub fn distinct_labels(runs: &[&FlatRun]) -> Vec<String> {
             }
         })
         .collect();
-    // Runs still sharing a name (started in the same second) are numbered.
+    // Runs still sharing a name get their start time, and those started in the same
+    // second a number.
+    let shared: Vec<bool> = labels
+        .iter()
+        .map(|l| labels.iter().filter(|m| *m == l).count() > 1)
+        .collect();
+    for ((label, r), shared) in labels.iter_mut().zip(runs).zip(shared) {
+        let at = cell_display(&Value::String(r.started_at.clone()));
+        if shared && !label.contains(&at) {
+            label.push_str(&format!(" · {at}"));
+        }
+    }
     for i in 0..labels.len() {
         let same: Vec<usize> = (i + 1..labels.len())
             .filter(|&j| labels[j] == labels[i])

@@ -397,13 +397,13 @@ fn legend(entries: &[Entry], top: f64, square: bool) -> (String, usize) {
         let y = top + LEGEND_ROW * (row as f64 + 1.0) - 4.0;
         let swatch = if square {
             format!(
-                r#"<rect x="{x:.1}" y="{:.1}" width="12" height="10" fill="{}"/>"#,
+                r#"<rect x="{x:.1}" y="{:.1}" width="12" height="10" fill="{}" class="sw"/>"#,
                 y - 9.0,
                 e.colour
             )
         } else {
             format!(
-                r#"<rect x="{x:.1}" y="{:.1}" width="12" height="4" fill="{}"/>"#,
+                r#"<rect x="{x:.1}" y="{:.1}" width="12" height="4" fill="{}" class="sw"/>"#,
                 y - 5.0,
                 e.colour
             )

@@ -493,32 +493,10 @@ fn bad_report_input_gets_a_one_line_error() {
     assert_one_line_error(&o, 2, "dir.csv");
 }
 
-/// The HTML report in headless Chromium: it renders, logs no console error, and leaves a
-/// screenshot. Skipped, and reported as skipped, when Chromium is absent; failed instead
-/// when NATIVEBENCH_REQUIRE_CHROMIUM=1 (scripts/test installs it and sets that).
-#[test]
-fn html_report_renders_in_headless_chromium_without_console_errors() {
-    let Some(chromium) = chromium() else { return };
-    let tmp = tempdir();
-    let results = tmp.path().join("results");
-    sim_run(&results.join("a"), "1", &["-r", "2"]);
-    sim_run(&results.join("b"), "2", &["--concurrency", "2"]);
-    sim_run(&results.join("c"), "1", &[]);
-    let html = tmp.path().join("report.html");
-    let o = run(&[
-        "report",
-        results.to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-
-    // Taken inside this test's own directory: another run of the suite on the same target
-    // folder (a second checkout, CI beside a developer) must not remove or overwrite it
-    // while this one reads it. Kept for people afterwards by an atomic rename.
-    let shot = tmp.path().join("report-screenshot.png");
+/// Headless Chromium with a profile of its own; `args` add the window and what to do.
+fn chromium_run(chromium: &Path, args: &[String]) -> std::process::Output {
     let profile = tempdir();
-    let o = std::process::Command::new(&chromium)
+    let o = std::process::Command::new(chromium)
         .args([
             "--headless",
             "--no-sandbox",
@@ -528,32 +506,119 @@ fn html_report_renders_in_headless_chromium_without_console_errors() {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            "--allow-file-access-from-files",
             "--enable-logging=stderr",
             "--v=0",
-            "--window-size=1280,2000",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", html.display()))
+        .args(args)
         .output()
         .expect("chromium starts");
-    let log = stderr(&o);
-    assert!(o.status.success(), "chromium failed: {log}");
-    for bad in ["Uncaught", "ERROR:CONSOLE", ":CONSOLE("] {
-        assert!(
-            !log.contains(bad),
-            "console error in chromium's log:\n{log}"
-        );
-    }
-    let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
-    assert!(
-        png.starts_with(b"\x89PNG") && png.len() > 20_000,
-        "{} bytes",
-        png.len()
+    assert!(o.status.success(), "chromium failed: {}", stderr(&o));
+    o
+}
+
+/// The HTML report in headless Chromium, at a desktop width (1280 px) and a phone's
+/// (390 px, a frame inside a page, since a headless window is at least 500 px wide): it
+/// renders, logs no console error, and its layout holds. tests/fixtures/layout-check.js
+/// measures it in the browser: the page no wider than the window (wide tables scroll in
+/// their own box), no chart cut, no legend entry over another or over the plot, though
+/// the runs' directory names are long. A screenshot of each width is kept. Skipped, and
+/// reported as skipped, when Chromium is absent; failed instead when
+/// NATIVEBENCH_REQUIRE_CHROMIUM=1 (scripts/test installs it and sets that).
+#[test]
+fn html_report_lays_out_in_headless_chromium_at_desktop_and_phone_widths() {
+    let Some(chromium) = chromium() else { return };
+    let tmp = tempdir();
+    let results = tmp.path().join("results");
+    let long = "a-run-directory-named-at-length-for-the-llama-cpp-engine-q8_0-threads-2";
+    sim_run(&results.join(long), "1", &["-r", "2"]);
+    sim_run(
+        &results.join(format!("{long}-again")),
+        "2",
+        &["--concurrency", "2"],
     );
-    let kept = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
-    let staged = kept.with_file_name(format!(".report-screenshot.png.{}", std::process::id()));
-    std::fs::write(&staged, &png).unwrap();
-    std::fs::rename(&staged, &kept).unwrap();
-    eprintln!("screenshot: {}", kept.display());
+    sim_run(&results.join("c"), "1", &["--concurrency", "3"]);
+    let html = tmp.path().join("report.html");
+    ok_run(&[
+        "report",
+        results.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+
+    // The page as written: no console error at either width.
+    let url = format!("file://{}", html.display());
+    let mut shots = Vec::new();
+    for (width, name) in [(1280, "desktop"), (500, "narrow")] {
+        let shot = tmp.path().join(format!("report-{name}.png"));
+        let o = chromium_run(
+            &chromium,
+            &[
+                format!("--window-size={width},2000"),
+                format!("--screenshot={}", shot.display()),
+                url.clone(),
+            ],
+        );
+        let log = stderr(&o);
+        for bad in ["Uncaught", "ERROR:CONSOLE", ":CONSOLE("] {
+            assert!(!log.contains(bad), "console error at {width} px:\n{log}");
+        }
+        let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 20_000,
+            "{} bytes",
+            png.len()
+        );
+        shots.push((name, png));
+    }
+
+    // The layout, measured in a copy that carries the check.
+    let check = tmp.path().join("check.html");
+    let page = std::fs::read_to_string(&html).unwrap();
+    std::fs::write(
+        &check,
+        format!(
+            "{page}<script>{}</script>",
+            include_str!("../fixtures/layout-check.js")
+        ),
+    )
+    .unwrap();
+    let phone = write(
+        tmp.path(),
+        "phone.html",
+        "<!DOCTYPE html><html><body style=\"margin:0\">\
+         <iframe src=\"check.html\" width=\"390\" height=\"3000\" style=\"border:0\"></iframe>\
+         <script>addEventListener(\"message\", (e) => { const p = document.createElement(\"pre\"); \
+         p.id = \"layout-check\"; p.textContent = e.data; document.body.appendChild(p); });</script>\
+         </body></html>",
+    );
+    for (page, want) in [(&check, "window 1280px"), (&phone, "window 390px")] {
+        let o = chromium_run(
+            &chromium,
+            &[
+                "--window-size=1280,2000".into(),
+                "--virtual-time-budget=5000".into(),
+                "--dump-dom".into(),
+                format!("file://{}", page.display()),
+            ],
+        );
+        let dom = stdout(&o);
+        let verdict = dom
+            .split("<pre id=\"layout-check\">")
+            .nth(1)
+            .and_then(|s| s.split("</pre>").next())
+            .unwrap_or_else(|| panic!("no layout verdict in the page: {}", stderr(&o)));
+        assert_eq!(verdict, format!("{want}\nlayout ok"), "{}", page.display());
+    }
+
+    // Kept for people afterwards, by an atomic rename: another run of the suite on the
+    // same target folder must not see half a file.
+    for (name, png) in shots {
+        let kept = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("report-{name}.png"));
+        let staged = kept.with_file_name(format!(".report-{name}.png.{}", std::process::id()));
+        std::fs::write(&staged, &png).unwrap();
+        std::fs::rename(&staged, &kept).unwrap();
+        eprintln!("screenshot: {}", kept.display());
+    }
 }
