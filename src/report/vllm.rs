@@ -14,8 +14,11 @@ use crate::metrics::stats::Summary;
 use crate::metrics::RequestRecord;
 use crate::runner::Driver;
 
+/// A statistic read from a summary.
+type Stat = fn(&Summary) -> f64;
+
 /// The percentiles written for each latency (`--metric-percentiles 50,90,95,99`).
-const PERCENTILES: [(&str, fn(&Summary) -> f64); 4] = [
+const PERCENTILES: [(&str, Stat); 4] = [
     ("p50", |s| s.p50),
     ("p90", |s| s.p90),
     ("p95", |s| s.p95),

@@ -20,7 +20,7 @@ fn sheet(book: &mut Xlsx<std::io::BufReader<std::fs::File>>, name: &str) -> Vec<
 fn column(header: &[Data], name: &str) -> usize {
     header
         .iter()
-        .position(|h| h.to_string() == name)
+        .position(|h| *h == name)
         .unwrap_or_else(|| panic!("no column {name} in {header:?}"))
 }
 
@@ -86,7 +86,7 @@ fn the_workbook_holds_the_numbers_of_metrics_json() {
     for m in [&a, &b] {
         let row = summary
             .iter()
-            .find(|r| r[id].to_string() == m["run_id"].as_str().unwrap())
+            .find(|r| r[id] == m["run_id"].as_str().unwrap())
             .expect("the run's row");
         // Numbers are numbers, equal to metrics.json's.
         assert_eq!(number(&row[ttft]), num(m, "ttft_ms.p50"));
