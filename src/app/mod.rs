@@ -44,6 +44,8 @@ pub fn stop_flag() -> &'static AtomicBool {
         // Second: leave at once; every finished request is already on disk.
         let _ = ctrlc::set_handler(|| {
             if STOP.swap(true, Ordering::SeqCst) {
+                // Leaving without destructors: a launched server goes first.
+                crate::launch::kill_all();
                 std::process::exit(130);
             }
             eprintln!("\ninterrupted: finishing the request in flight and writing results (Ctrl-C again to quit now)");

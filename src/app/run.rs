@@ -5,12 +5,15 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::{print_json, OutputFormat};
 use crate::engine::{self, EngineConfig, EngineKind};
 use crate::error::{Error, Result};
+use crate::launch::scrape::{Scraper, Target};
+use crate::launch::{LaunchSpec, Launched, ServerInfo};
 use crate::metrics::goodput::Slo;
 use crate::metrics::resources::ResourceSampler;
 use crate::metrics::RunMetrics;
@@ -35,12 +38,35 @@ pub struct RunConfig {
     pub goodput: Option<Slo>,
     /// Run once per value of a concurrency or rate list instead of once.
     pub sweep: Option<Sweep>,
+    /// A server to start for the run, and server metrics to scrape.
+    pub server: ServerPlan,
     pub seed: u64,
     pub out: Option<PathBuf>,
     pub results_dir: PathBuf,
     pub format: OutputFormat,
     pub quiet: bool,
 }
+
+/// The server side of a run: a server to launch (`--launch`) and a Prometheus endpoint to
+/// scrape (`--metrics-url`, or the launched server's own).
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+pub struct ServerPlan {
+    pub launch: Option<LaunchSpec>,
+    pub metrics_url: Option<String>,
+    pub scrape_interval_s: f64,
+    /// How long a launched server may take to answer /health and /v1/models.
+    pub ready_timeout_s: f64,
+}
+
+/// A launched server while the run uses it: what the manifest records and where to
+/// scrape.
+struct Watched {
+    info: Option<ServerInfo>,
+    target: Option<Target>,
+}
+
+/// How long the run's own one-token probe may take against a server just launched.
+const LAUNCHED_PROBE_TIMEOUT_S: f64 = 120.0;
 
 /// What a `run` produced.
 #[derive(Debug)]
@@ -61,14 +87,88 @@ impl RunResult {
 }
 
 /// Runs every engine of `config` in turn (or the sweep), printing summaries to `out`.
+/// With `--launch`, the server is started first (its log in the run or sweep directory)
+/// and stopped after, whatever happens.
 pub fn execute(config: &RunConfig, stop: &AtomicBool, out: &mut dyn Write) -> Result<RunResult> {
+    let Some(spec) = &config.server.launch else {
+        let watched = Watched {
+            info: None,
+            target: config.server.metrics_url.clone().map(|u| Target {
+                metrics_url: u,
+                slots_url: None,
+                interval: Duration::from_secs_f64(config.server.scrape_interval_s),
+            }),
+        };
+        return execute_with(config, &watched, stop, out);
+    };
+    let label = spec.model.clone().unwrap_or_else(|| spec.words[0].clone());
+    let dir = match &config.out {
+        Some(o) => o.clone(),
+        None => unique(&config.results_dir.join(match config.sweep {
+            Some(_) => format!(
+                "{}-http-sweep",
+                chrono::Local::now().format("%Y%m%d-%H%M%S")
+            ),
+            None => default_run_id(&chrono::Local::now(), "http", &label),
+        })),
+    };
+    let timeout = Duration::from_secs_f64(config.server.ready_timeout_s);
+    let Some(mut server) = Launched::start(spec, &dir, timeout, stop)? else {
+        return Ok(RunResult {
+            runs: Vec::new(),
+            interrupted: true,
+        });
+    };
+    let mut launched = config.clone();
+    launched.out = Some(dir);
+    launched.engine.http.url = Some(server.api_url.clone());
+    launched.engine.http.ready_timeout_s = launched
+        .engine
+        .http
+        .ready_timeout_s
+        .max(LAUNCHED_PROBE_TIMEOUT_S);
+    let watched = Watched {
+        info: Some(server.info.clone()),
+        target: Some(Target {
+            metrics_url: config
+                .server
+                .metrics_url
+                .clone()
+                .unwrap_or_else(|| server.metrics_url.clone()),
+            slots_url: server.slots_url.clone(),
+            interval: Duration::from_secs_f64(config.server.scrape_interval_s),
+        }),
+    };
+    let result = execute_with(&launched, &watched, stop, out);
+    let alive = server.alive();
+    let ended = server.stop();
+    if !config.quiet {
+        eprintln!(
+            "launched server {ended}{}; its log: {}",
+            if alive {
+                ""
+            } else {
+                " (it had exited during the run)"
+            },
+            server.info.log.display()
+        );
+    }
+    result
+}
+
+fn execute_with(
+    config: &RunConfig,
+    watched: &Watched,
+    stop: &AtomicBool,
+    out: &mut dyn Write,
+) -> Result<RunResult> {
     if let Some(sweep) = &config.sweep {
-        return execute_sweep(config, sweep, stop, out);
+        return execute_sweep(config, sweep, watched, stop, out);
     }
     let mut runs = Vec::new();
     let multi = config.engines.len() > 1;
     for &kind in &config.engines {
-        let (dir, metrics) = run_one(config, kind, multi, stop)?;
+        let (dir, metrics) = run_one(config, kind, multi, watched, stop)?;
         match config.format {
             OutputFormat::Table => {
                 let _ = write!(
@@ -104,6 +204,7 @@ fn run_one(
     config: &RunConfig,
     kind: EngineKind,
     multi: bool,
+    watched: &Watched,
     stop: &AtomicBool,
 ) -> Result<(PathBuf, MetricsFile)> {
     let engine_config = EngineConfig {
@@ -140,7 +241,15 @@ fn run_one(
     };
     recorded.out = Some(dir.clone());
     run_dir.write_json(RUN_CONFIG, &recorded)?;
-    run_dir.write_json(MANIFEST, &Manifest::capture(&started, &info)?)?;
+    let mut manifest = Manifest::capture(&started, &info)?;
+    manifest.server = watched.info.clone();
+    run_dir.write_json(MANIFEST, &manifest)?;
+    let scraper = watched
+        .target
+        .clone()
+        .filter(|_| kind.is_served())
+        .map(|t| Scraper::start(t, run_dir.path()))
+        .transpose()?;
 
     let mut progress = Progress::new(kind.name(), config.quiet);
     let sampler = ResourceSampler::start();
@@ -164,6 +273,11 @@ fn run_one(
 
     let mut metrics = RunMetrics::compute(&outcome.records, in_process, resources);
     metrics.warnings.splice(0..0, outcome.notes);
+    if let Some(scraper) = scraper {
+        let (server, warning) = scraper.stop();
+        metrics.warnings.extend(warning);
+        metrics.server = Some(server);
+    }
     if let Some(slo) = config.goodput {
         metrics.goodput = Some(crate::metrics::goodput::compute(
             &outcome.records,
@@ -193,6 +307,7 @@ fn run_one(
 fn execute_sweep(
     config: &RunConfig,
     sweep: &Sweep,
+    watched: &Watched,
     stop: &AtomicBool,
     out: &mut dyn Write,
 ) -> Result<RunResult> {
@@ -222,7 +337,7 @@ fn execute_sweep(
             sweep: None,
             ..config.clone()
         };
-        let (dir, metrics) = run_one(&point, kind, false, stop)?;
+        let (dir, metrics) = run_one(&point, kind, false, watched, stop)?;
         points.push(SweepPoint::of(
             &label,
             &dir.display().to_string(),

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::app::run::ServerPlan;
 use crate::engine::http::{endpoint_uri, with_endpoint, DEFAULT_API_KEY_ENV};
 use crate::engine::{EngineKind, HttpApi, HttpConfig};
 use crate::error::{Error, Result};
+use crate::launch::LaunchSpec;
 use crate::metrics::goodput::Slo;
 use crate::runner::arrival::Arrival;
 use crate::runner::sweep::Sweep;
@@ -108,7 +110,23 @@ pub struct HttpArgs {
     /// Goodput objectives in ms, e.g. ttft:200,tpot:50,e2el:5000.
     #[arg(long, num_args = 1..)]
     pub goodput: Vec<String>,
+    /// Start this server for the run and stop it after (quote it as one argument):
+    /// `llama-server MODEL [FLAGS]`, `vllm serve MODEL [FLAGS]` or `sglang MODEL [FLAGS]`
+    /// get the port and the flags a benchmark needs filled in; any other command runs as
+    /// given, with `{port}` where its port goes. Implies --engine http; its output goes to
+    /// server.log in the run directory.
+    #[arg(long, value_name = "CMD")]
+    pub launch: Option<String>,
+    /// Scrape this Prometheus endpoint during the run (automatic with --launch).
+    #[arg(long, value_name = "URL")]
+    pub metrics_url: Option<String>,
+    /// Seconds between scrapes of the server's metrics.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub scrape_interval: f64,
 }
+
+/// How long a launched server may take to become ready when --ready-check-timeout is 0.
+pub const LAUNCH_READY_TIMEOUT_S: f64 = 600.0;
 
 fn rate(s: &str, flag: &str) -> Result<Option<f64>> {
     let t = s.trim();
@@ -157,7 +175,7 @@ impl HttpArgs {
         }
         if let Some(url) = &url {
             endpoint_uri(url, api).map_err(Error::Config)?;
-        } else if engines.iter().any(|k| k.is_served()) {
+        } else if engines.iter().any(|k| k.is_served()) && self.launch.is_none() {
             return Err(Error::Config(
                 "--engine http needs --url, e.g. --url http://127.0.0.1:8000/v1".into(),
             ));
@@ -225,6 +243,50 @@ impl HttpArgs {
             arrival,
             duration_s: self.duration,
             ..base
+        })
+    }
+
+    /// The server to launch and the metrics to scrape, when asked for. `parallel` is the
+    /// run's concurrency (llama-server's slots) and `threads` the run's --threads.
+    pub fn server_plan(&self, parallel: usize, threads: Option<usize>) -> Result<ServerPlan> {
+        if !(self.scrape_interval.is_finite() && (0.05..=3600.0).contains(&self.scrape_interval)) {
+            return Err(Error::Config(format!(
+                "--scrape-interval must be between 0.05 and 3600 seconds, got {}",
+                self.scrape_interval
+            )));
+        }
+        if let Some(u) = &self.metrics_url {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(Error::Config(
+                    "--metrics-url must be an http:// or https:// URL".into(),
+                ));
+            }
+        }
+        if self.launch.is_some() && self.url.is_some() {
+            return Err(Error::Config(
+                "--launch starts its own server: drop --url".into(),
+            ));
+        }
+        let launch = self
+            .launch
+            .as_deref()
+            .map(|text| {
+                LaunchSpec::parse(text, parallel, threads, &|spec| {
+                    crate::model::resolve(spec)
+                        .map(|m| m.path.display().to_string())
+                        .map_err(Into::into)
+                })
+            })
+            .transpose()?;
+        Ok(ServerPlan {
+            launch,
+            metrics_url: self.metrics_url.clone(),
+            scrape_interval_s: self.scrape_interval,
+            ready_timeout_s: if self.ready_check_timeout > 0.0 {
+                self.ready_check_timeout
+            } else {
+                LAUNCH_READY_TIMEOUT_S
+            },
         })
     }
 

@@ -187,7 +187,9 @@ impl RunArgs {
             }
             (m, None) => m.clone(),
         };
-        let engines = if self.engine.is_empty() {
+        let engines = if self.engine.is_empty() && self.http.launch.is_some() {
+            vec![EngineKind::served()]
+        } else if self.engine.is_empty() {
             let real = EngineKind::in_process_compiled();
             if real.is_empty() {
                 vec![EngineKind::Sim]
@@ -205,6 +207,11 @@ impl RunArgs {
             }
             v
         };
+        if self.http.launch.is_some() && engines != [EngineKind::served()] {
+            return Err(Error::Config(
+                "--launch drives the server it starts with --engine http alone".into(),
+            ));
+        }
         let positive = |flag: &str, v: i64| -> Result<usize> {
             if v < 1 {
                 return Err(Error::Config(format!("{flag} must be at least 1, got {v}")));
@@ -260,6 +267,7 @@ impl RunArgs {
             },
             goodput: self.http.goodput()?,
             sweep: self.http.sweep()?,
+            server: self.http.server_plan(workload.concurrency, threads)?,
             engines,
             workload,
             runner,

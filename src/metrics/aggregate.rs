@@ -93,6 +93,9 @@ pub struct RunMetrics {
     /// Requests per second meeting the `--goodput` objectives, when some were given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput: Option<super::goodput::Goodput>,
+    /// The server's own metrics over the run, when they were scraped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<super::server::ServerSummary>,
 }
 
 fn summary_of(
@@ -217,6 +220,7 @@ impl RunMetrics {
                 .map(u64::from)
                 .reduce(|a, b| a + b),
             goodput: None,
+            server: None,
         };
         m.warnings = m.derive_warnings();
         m

@@ -7,6 +7,7 @@ pub mod goodput;
 pub mod gpu;
 pub mod record;
 pub mod resources;
+pub mod server;
 pub mod stats;
 
 pub use aggregate::RunMetrics;

@@ -80,6 +80,9 @@ pub struct Manifest {
     pub machine: MachineInfo,
     pub engine: EngineInfo,
     pub model_file: Option<ModelFile>,
+    /// The server `--launch` started: its command line, version, URL and log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<crate::launch::ServerInfo>,
 }
 
 impl Manifest {
@@ -96,6 +99,7 @@ impl Manifest {
                 .as_deref()
                 .map(ModelFile::of)
                 .transpose()?,
+            server: None,
         })
     }
 }
