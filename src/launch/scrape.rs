@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -96,7 +96,14 @@ impl Scraper {
         let file = File::create(&path).map_err(|e| Error::io(&path, e))?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let handle = std::thread::spawn(move || scrape_loop(&target, file, &path, &flag));
+        // The first scrape is taken before the run starts: a counter's baseline. (A busy
+        // llama-server answers /metrics between batches, so one asked for during a short
+        // run may only answer after it.)
+        let start = Instant::now();
+        let mut out = BufWriter::new(file);
+        let first = scrape_once(&target, 0.0, &mut out);
+        let handle =
+            std::thread::spawn(move || scrape_loop(&target, out, first, start, &path, &flag));
         Ok(Scraper { stop, handle })
     }
 
@@ -114,49 +121,53 @@ impl Scraper {
     }
 }
 
+/// One scrape: the mapped metrics (and KV use from `/slots`), written as a line of the
+/// file. `None` when the server gave no Prometheus text.
+fn scrape_once(target: &Target, t_s: f64, out: &mut BufWriter<File>) -> Option<Scrape> {
+    let raw = get(&target.metrics_url, SCRAPE_TIMEOUT)
+        .filter(|(status, _)| *status == 200)
+        .and_then(|(_, body)| parse_exposition(&body))?;
+    let mut values: BTreeMap<String, f64> = raw
+        .iter()
+        .filter_map(|(k, v)| normalised(k).map(|n| (n.to_owned(), *v)))
+        .collect();
+    let slots = target
+        .slots_url
+        .as_deref()
+        .and_then(|u| get(u, SCRAPE_TIMEOUT))
+        .and_then(|(_, body)| slots_usage(&body));
+    if let Some((used, capacity)) = slots {
+        values.insert("kv_used_tokens".into(), used);
+        values.insert("kv_cache_usage".into(), used / capacity);
+    }
+    let line = json!({"t_s": t_s, "values": values, "raw": raw});
+    let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+    Some(Scrape { t_s, values })
+}
+
 fn scrape_loop(
     target: &Target,
-    file: File,
-    path: &PathBuf,
+    mut out: BufWriter<File>,
+    first: Option<Scrape>,
+    start: Instant,
+    path: &Path,
     stop: &AtomicBool,
 ) -> (Vec<Scrape>, usize, Option<String>) {
-    let start = Instant::now();
-    let mut out = BufWriter::new(file);
-    let (mut scrapes, mut failed) = (Vec::new(), 0usize);
+    let mut failed = usize::from(first.is_none());
+    let mut scrapes: Vec<Scrape> = first.into_iter().collect();
     loop {
+        let next = Instant::now() + target.interval;
+        while Instant::now() < next && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         // The last scrape is taken after the stop, so counters cover the whole run.
         let last = stop.load(Ordering::Relaxed);
-        let t_s = start.elapsed().as_secs_f64();
-        let raw = get(&target.metrics_url, SCRAPE_TIMEOUT)
-            .filter(|(status, _)| *status == 200)
-            .and_then(|(_, body)| parse_exposition(&body));
-        match raw {
-            Some(raw) => {
-                let mut values: BTreeMap<String, f64> = raw
-                    .iter()
-                    .filter_map(|(k, v)| normalised(k).map(|n| (n.to_owned(), *v)))
-                    .collect();
-                let slots = target
-                    .slots_url
-                    .as_deref()
-                    .and_then(|u| get(u, SCRAPE_TIMEOUT))
-                    .and_then(|(_, body)| slots_usage(&body));
-                if let Some((used, capacity)) = slots {
-                    values.insert("kv_used_tokens".into(), used);
-                    values.insert("kv_cache_usage".into(), used / capacity);
-                }
-                let line = json!({"t_s": t_s, "values": values, "raw": raw});
-                let _ = writeln!(out, "{line}").and_then(|_| out.flush());
-                scrapes.push(Scrape { t_s, values });
-            }
+        match scrape_once(target, start.elapsed().as_secs_f64(), &mut out) {
+            Some(s) => scrapes.push(s),
             None => failed += 1,
         }
         if last {
             break;
-        }
-        let next = Instant::now() + target.interval;
-        while Instant::now() < next && !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
     let warning = (failed > 0).then(|| {

@@ -9,6 +9,7 @@ mod engines;
 mod faults;
 mod hf;
 mod http;
+mod launch;
 #[cfg(feature = "llama-cpp")]
 mod llama_cpp;
 mod model;
