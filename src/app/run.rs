@@ -9,10 +9,14 @@ use std::sync::atomic::AtomicBool;
 use serde::Serialize;
 
 use super::{print_json, OutputFormat};
+use crate::engine::Request;
 use crate::engine::{self, EngineConfig, EngineKind};
 use crate::error::{Error, Result};
+use crate::metrics::accuracy::Scorer;
+use crate::metrics::cost::Prices;
 use crate::metrics::goodput::Slo;
 use crate::metrics::resources::ResourceSampler;
+use crate::metrics::RequestRecord;
 use crate::metrics::RunMetrics;
 use crate::report::run_dir::{self, default_run_id, MANIFEST, METRICS, RUN_CONFIG};
 use crate::report::sweep::{SweepPoint, SweepSummary, SWEEP_SUMMARY};
@@ -33,6 +37,8 @@ pub struct RunConfig {
     pub runner: RunnerConfig,
     /// Latency objectives for goodput.
     pub goodput: Option<Slo>,
+    /// Prices per million tokens, for the cost of each request and of the run.
+    pub prices: Option<Prices>,
     /// Run once per value of a concurrency or rate list instead of once.
     pub sweep: Option<Sweep>,
     pub seed: u64,
@@ -110,6 +116,7 @@ fn run_one(
         kind,
         ..config.engine.clone()
     };
+    let scorer = config.workload.scorer()?;
     let mut engine = engine::build(&engine_config)?;
     let requests = config
         .workload
@@ -160,7 +167,17 @@ fn run_one(
     );
     progress.finish();
     let resources = sampler.stop();
-    let outcome = outcome?;
+    let mut outcome = outcome?;
+    // Off the timed path: every request has ended before anything is scored or priced.
+    if scorer.is_some() || config.prices.is_some() {
+        annotate(
+            &mut outcome.records,
+            &requests,
+            scorer.as_ref(),
+            config.prices,
+        );
+        run_dir.rewrite_samples(&outcome.records)?;
+    }
 
     let mut metrics = RunMetrics::compute(&outcome.records, in_process, resources);
     metrics.warnings.splice(0..0, outcome.notes);
@@ -186,6 +203,27 @@ fn run_one(
     };
     run_dir.write_json(METRICS, &file)?;
     Ok((run_dir.path().to_owned(), file))
+}
+
+/// Scores each completed record against its request's expected answer, and prices it.
+fn annotate(
+    records: &mut [RequestRecord],
+    requests: &[Request],
+    scorer: Option<&Scorer>,
+    prices: Option<Prices>,
+) {
+    let expected: std::collections::HashMap<u64, &str> = requests
+        .iter()
+        .filter_map(|q| Some((q.id, q.expected.as_deref()?)))
+        .collect();
+    for r in records {
+        if let (Some(s), Some(want)) = (scorer, expected.get(&r.request_id)) {
+            s.score(want, r);
+        }
+        if let Some(p) = prices {
+            r.cost_usd = p.of(r);
+        }
+    }
 }
 
 /// Runs the one engine once per sweep point, each into `<out>/<point>`, and writes
