@@ -130,6 +130,21 @@ fn categories_reach_every_sample_metrics_and_the_reports() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<h2>By category</h2>"));
     assert!(page.contains("<td class=\"t\">creative_writing</td>"));
+    // The per-request CSV carries each request's category.
+    let csv = tmp.path().join("requests.csv");
+    ok_run(&["report", path_str(&out), "--requests-csv", path_str(&csv)]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let at = header
+        .iter()
+        .position(|h| *h == "category")
+        .expect("a category column");
+    let coding = text
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(at) == Some("coding"))
+        .count();
+    assert_eq!(coding, 4, "{text}");
 }
 
 #[test]
