@@ -83,6 +83,8 @@ fn engines(c: &mut Criterion) {
                 prompt: Prompt::Text(text),
                 max_tokens: 1,
                 ignore_eos: true,
+                category: None,
+                expected: None,
             };
             g.throughput(Throughput::Bytes((kib * 1024) as u64));
             g.bench_function(BenchmarkId::new("tokenize_kib", kib), |b| {

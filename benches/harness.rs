@@ -39,6 +39,7 @@ fn zero_delay_engine() -> SimEngine {
         jitter: 0.0,
         failure_rate: 0.0,
         max_batch: 1,
+        echo: false,
     };
     SimEngine::new(zero, 0)
 }
@@ -49,6 +50,8 @@ fn request() -> Request {
         prompt: Prompt::Text("measure the harness".into()),
         max_tokens: TOKENS,
         ignore_eos: true,
+        category: None,
+        expected: None,
     }
 }
 

@@ -96,10 +96,13 @@ fn start_serve(engine_json: &Path, stop: &AtomicBool) -> Result<Option<(ServeChi
 fn write_prompts(path: &Path, requests: &[engine::Request]) -> Result<()> {
     let mut text = String::new();
     for r in requests {
-        let line = match &r.prompt {
+        let mut line = match &r.prompt {
             Prompt::Text(t) => serde_json::json!({ "prompt": t, "max_tokens": r.max_tokens }),
             Prompt::Chat(ms) => serde_json::json!({ "messages": ms, "max_tokens": r.max_tokens }),
         };
+        if let Some(c) = &r.category {
+            line["category"] = c.as_str().into();
+        }
         text.push_str(&line.to_string());
         text.push('\n');
     }

@@ -10,12 +10,16 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{print_json, OutputFormat};
+use crate::engine::Request;
 use crate::engine::{self, EngineConfig, EngineKind};
 use crate::error::{Error, Result};
 use crate::launch::scrape::{Scraper, Target};
 use crate::launch::{LaunchSpec, Launched, ServerInfo};
+use crate::metrics::accuracy::Scorer;
+use crate::metrics::cost::Prices;
 use crate::metrics::goodput::Slo;
 use crate::metrics::resources::ResourceSampler;
+use crate::metrics::RequestRecord;
 use crate::metrics::RunMetrics;
 use crate::report::run_dir::{self, default_run_id, MANIFEST, METRICS, RUN_CONFIG};
 use crate::report::sweep::{SweepPoint, SweepSummary, SWEEP_SUMMARY};
@@ -36,6 +40,8 @@ pub struct RunConfig {
     pub runner: RunnerConfig,
     /// Latency objectives for goodput.
     pub goodput: Option<Slo>,
+    /// Prices per million tokens, for the cost of each request and of the run.
+    pub prices: Option<Prices>,
     /// Run once per value of a concurrency or rate list instead of once.
     pub sweep: Option<Sweep>,
     /// A server to start for the run, and server metrics to scrape.
@@ -211,6 +217,7 @@ fn run_one(
         kind,
         ..config.engine.clone()
     };
+    let scorer = config.workload.scorer()?;
     let mut engine = engine::build(&engine_config)?;
     let requests = config
         .workload
@@ -269,7 +276,17 @@ fn run_one(
     );
     progress.finish();
     let resources = sampler.stop();
-    let outcome = outcome?;
+    let mut outcome = outcome?;
+    // Off the timed path: every request has ended before anything is scored or priced.
+    if scorer.is_some() || config.prices.is_some() {
+        annotate(
+            &mut outcome.records,
+            &requests,
+            scorer.as_ref(),
+            config.prices,
+        );
+        run_dir.rewrite_samples(&outcome.records)?;
+    }
 
     let mut metrics = RunMetrics::compute(&outcome.records, in_process, resources);
     metrics.warnings.splice(0..0, outcome.notes);
@@ -300,6 +317,27 @@ fn run_one(
     };
     run_dir.write_json(METRICS, &file)?;
     Ok((run_dir.path().to_owned(), file))
+}
+
+/// Scores each completed record against its request's expected answer, and prices it.
+fn annotate(
+    records: &mut [RequestRecord],
+    requests: &[Request],
+    scorer: Option<&Scorer>,
+    prices: Option<Prices>,
+) {
+    let expected: std::collections::HashMap<u64, &str> = requests
+        .iter()
+        .filter_map(|q| Some((q.id, q.expected.as_deref()?)))
+        .collect();
+    for r in records {
+        if let (Some(s), Some(want)) = (scorer, expected.get(&r.request_id)) {
+            s.score(want, r);
+        }
+        if let Some(p) = prices {
+            r.cost_usd = p.of(r);
+        }
+    }
 }
 
 /// Runs the one engine once per sweep point, each into `<out>/<point>`, and writes

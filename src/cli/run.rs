@@ -114,6 +114,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub http: super::http::HttpArgs,
+
+    #[command(flatten)]
+    pub prices: super::prices::PriceArgs,
 }
 
 /// The sim engine's delays (calibration instrument).
@@ -145,6 +148,10 @@ pub struct SimArgs {
     /// server).
     #[arg(long, allow_negative_numbers = true)]
     pub sim_batch: Option<i64>,
+    /// sim: answer each request with the workload's expected answer (the reference
+    /// summary, the expected JSON) and stop there, so accuracy scores are known.
+    #[arg(long)]
+    pub sim_echo: bool,
 }
 
 impl SimArgs {
@@ -169,6 +176,7 @@ impl SimArgs {
                     )))
                 }
             },
+            echo: self.sim_echo,
         };
         c.validate().map_err(Error::Config)?;
         Ok(c)
@@ -266,6 +274,7 @@ impl RunArgs {
                 http: self.http.http_config(&engines)?,
             },
             goodput: self.http.goodput()?,
+            prices: self.prices.validate(self.model.as_deref())?,
             sweep: self.http.sweep()?,
             server: self.http.server_plan(workload.concurrency, threads)?,
             engines,

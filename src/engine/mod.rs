@@ -63,6 +63,15 @@ pub struct Request {
     pub max_tokens: u32,
     /// Keep generating past end-of-sequence, so output lengths are exact.
     pub ignore_eos: bool,
+    /// The workload's category of the prompt, carried into the request's record. Engines
+    /// ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The answer the workload expects (a reference summary, or the expected JSON), which
+    /// the answer is scored against after the run. Engines ignore it, except the sim,
+    /// which says it under `--sim-echo` so that scoring can be checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
 }
 
 /// A phase boundary, reported by the engine at the moment the phase ends.

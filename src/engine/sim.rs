@@ -43,6 +43,11 @@ pub struct SimConfig {
     /// as a batching server's do.
     #[serde(default = "one")]
     pub max_batch: usize,
+    /// Say each request's expected answer (`Request::expected`), a sim token at a time,
+    /// and stop at its end: a model that is always right, so accuracy scoring can be
+    /// checked against known scores.
+    #[serde(default)]
+    pub echo: bool,
 }
 
 fn one() -> usize {
@@ -60,6 +65,7 @@ impl Default for SimConfig {
             jitter: 0.0,
             failure_rate: 0.0,
             max_batch: 1,
+            echo: false,
         }
     }
 }
@@ -213,6 +219,39 @@ pub fn sim_tokenize(text: &str) -> Vec<u32> {
     ids
 }
 
+/// `text` cut where [`sim_tokenize`] cuts it, each piece keeping the whitespace before
+/// it, so the pieces are the sim's tokens of `text` and concatenate back to it exactly.
+fn echo_pieces(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut pieces = Vec::new();
+    let (mut from, mut i) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        if bytes[i].is_ascii_alphanumeric() {
+            while i < bytes.len() && i - start < 8 && bytes[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+        } else {
+            i += 1;
+            // A multibyte character is one piece: its bytes are tokens to the sim, but a
+            // piece must be text.
+            while i < bytes.len() && !text.is_char_boundary(i) {
+                i += 1;
+            }
+        }
+        pieces.push(text[from..i].to_owned());
+        from = i;
+    }
+    if let Some(last) = pieces.last_mut() {
+        last.push_str(&text[from..]);
+    }
+    pieces
+}
+
 fn fnv1a(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5u32, |h, &b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
@@ -353,8 +392,12 @@ impl SimEngine {
             let kb = rendered.len() as f64 / 1024.0;
             wait_until(start + self.jittered(cfg.tokenize_ms_per_kb * kb));
             a.rec.mark(Mark::Tokenized);
+            let echo = (cfg.echo)
+                .then(|| a.req.expected.as_deref().map(echo_pieces))
+                .flatten();
             let seq = Seq {
                 fail_at,
+                echo,
                 prompt_tokens: ids.len(),
                 next: ids.iter().fold(a.req.id as usize, |h, &t| h ^ t as usize),
                 out: Vec::with_capacity(a.req.max_tokens as usize),
@@ -406,6 +449,8 @@ impl SimEngine {
 struct Seq {
     /// The output token at which an injected failure ends it.
     fail_at: Option<u32>,
+    /// The expected answer's pieces, one per output token, under `--sim-echo`.
+    echo: Option<Vec<String>>,
     prompt_tokens: usize,
     /// The last word index said, seeded from the prompt.
     next: usize,
@@ -437,24 +482,41 @@ impl Seq {
         self.next = self.next.wrapping_mul(31).wrapping_add(7) % WORDS.len();
         self.out.push(self.next);
         rec.mark(Mark::Tokens(1));
-        if self.out.len() >= req.max_tokens as usize {
+        let answered = self
+            .echo
+            .as_ref()
+            .is_some_and(|e| self.out.len() >= e.len());
+        if answered || self.out.len() >= req.max_tokens as usize {
             self.finish(rec);
         }
     }
 
     /// Detokenizes the output and completes the request.
     fn finish(&mut self, rec: &mut dyn Recorder) {
-        let text = self
-            .out
-            .iter()
-            .map(|&w| WORDS[w])
-            .collect::<Vec<_>>()
-            .join(" ");
+        let (text, finish_reason) = match &self.echo {
+            Some(pieces) => {
+                let n = self.out.len();
+                let reason = if n >= pieces.len() {
+                    FinishReason::Stop
+                } else {
+                    FinishReason::Length
+                };
+                (pieces[..n.min(pieces.len())].concat(), reason)
+            }
+            None => (
+                self.out
+                    .iter()
+                    .map(|&w| WORDS[w])
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                FinishReason::Length,
+            ),
+        };
         rec.mark(Mark::Detokenized);
         self.result = Some(Ok(Outcome {
             prompt_tokens: self.prompt_tokens as u32,
             output_tokens: self.out.len() as u32,
-            finish_reason: FinishReason::Length,
+            finish_reason,
             text: Some(text),
             engine_timings_ms: BTreeMap::new(),
         }));
@@ -498,6 +560,16 @@ mod tests {
         assert_eq!(sim_tokenize("abcdefghijklmnopqrst").len(), 3);
         assert_eq!(sim_tokenize("  \n "), Vec::<u32>::new());
         assert_eq!(sim_tokenize("same words"), sim_tokenize("same   words"));
+    }
+
+    #[test]
+    fn echo_pieces_are_sim_tokens_that_rebuild_the_text() {
+        let text = " {\"name\": \"Inês Carvalho\", \"founded\": 1978}\n";
+        let pieces = echo_pieces(text);
+        assert_eq!(pieces.concat(), text);
+        let ascii = "A suspension bridge, held by tension.";
+        assert_eq!(echo_pieces(ascii).len(), sim_tokenize(ascii).len());
+        assert!(echo_pieces("").is_empty());
     }
 
     #[test]

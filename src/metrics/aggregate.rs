@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::accuracy::AccuracySummary;
+use super::category::{self, CategoryStats};
+use super::cost::CostSummary;
 use super::record::RequestRecord;
 use super::resources::ResourceSummary;
 use super::stats::{mean_std, Summary};
@@ -96,6 +99,15 @@ pub struct RunMetrics {
     /// The server's own metrics over the run, when they were scraped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<super::server::ServerSummary>,
+    /// Mean accuracy against the workload's references, when it defines them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<AccuracySummary>,
+    /// The run's cost at the prices given, when some were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostSummary>,
+    /// The figures per category, when the workload's prompts carry one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_category: BTreeMap<String, CategoryStats>,
 }
 
 fn summary_of(
@@ -221,6 +233,9 @@ impl RunMetrics {
                 .reduce(|a, b| a + b),
             goodput: None,
             server: None,
+            accuracy: AccuracySummary::of(ok.iter().copied()),
+            cost: CostSummary::of(ok.iter().copied()),
+            by_category: category::by_category(records),
         };
         m.warnings = m.derive_warnings();
         m

@@ -45,6 +45,8 @@ pub enum Unit {
     MiB,
     Percent,
     Watts,
+    /// Money, at the prices given (US dollars per million tokens, or any one currency).
+    Usd,
 }
 
 impl Unit {
@@ -60,6 +62,7 @@ impl Unit {
             Unit::MiB => "MiB",
             Unit::Percent => "%",
             Unit::Watts => "W",
+            Unit::Usd => "USD",
         }
     }
 
@@ -350,6 +353,33 @@ pub static CATALOGUE: &[Metric] = &[
     Metric::new("gpu_power_avg_w", "GPU power", Watts, Lower,
         Scalar(|m| m.resources.and_then(|r| r.gpu.gpu_power_avg_w)),
         "`resources.gpu_power_avg_w`: mean board power (NVML)"),
+    Metric::new("rouge1_f1", "ROUGE-1 F1", Fraction, Higher,
+        Scalar(|m| m.accuracy.as_ref().and_then(|a| a.rouge1_f1)),
+        "`accuracy.rouge1_f1`: mean unigram-overlap F1 against the reference summaries (rouge-score's tokenizer, no stemming)"),
+    Metric::new("rouge2_f1", "ROUGE-2 F1", Fraction, Higher,
+        Scalar(|m| m.accuracy.as_ref().and_then(|a| a.rouge2_f1)),
+        "`accuracy.rouge2_f1`: mean bigram-overlap F1 against the reference summaries"),
+    Metric::new("rougel_f1", "ROUGE-L F1", Fraction, Higher,
+        Scalar(|m| m.accuracy.as_ref().and_then(|a| a.rougel_f1)),
+        "`accuracy.rougel_f1`: mean longest-common-subsequence F1 against the reference summaries"),
+    Metric::new("json_valid_rate", "valid JSON", Fraction, Higher,
+        Scalar(|m| m.accuracy.as_ref().and_then(|a| a.json_valid_rate)),
+        "`accuracy.json_valid_rate`: share of extraction answers that parse as JSON"),
+    Metric::new("schema_valid_rate", "schema-valid JSON", Fraction, Higher,
+        Scalar(|m| m.accuracy.as_ref().and_then(|a| a.schema_valid_rate)),
+        "`accuracy.schema_valid_rate`: share of extraction answers that match the workload's JSON Schema"),
+    Metric::new("field_exact_match", "field exact match", Fraction, Higher,
+        Scalar(|m| m.accuracy.as_ref().and_then(|a| a.field_exact_match)),
+        "`accuracy.field_exact_match`: mean share of expected fields an extraction answer has exactly"),
+    Metric::new("cost_usd", "cost", Usd, Lower,
+        Scalar(|m| m.cost.map(|c| c.cost_usd)),
+        "`cost.cost_usd`: input tokens x input price + output tokens x output price, over the completed requests"),
+    Metric::new("cost_per_request_usd", "cost per request", Usd, Lower,
+        Scalar(|m| m.cost.map(|c| c.cost_per_request_usd)),
+        "`cost.cost_per_request_usd`: the run's cost / completed requests"),
+    Metric::new("cost_per_mtok_output_usd", "cost per million output tokens", Usd, Lower,
+        Scalar(|m| m.cost.and_then(|c| c.cost_per_mtok_output_usd)),
+        "`cost.cost_per_mtok_output_usd`: the run's cost (input and output) / output tokens x 1e6"),
 ];
 
 /// One column of the reports: a metric, or one statistic of a distribution.

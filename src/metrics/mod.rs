@@ -1,8 +1,12 @@
 //! Measurement: per-request records from the recorder's marks, summary statistics,
-//! run aggregates, the catalogue of the metrics reported, and resource sampling.
+//! run aggregates, the catalogue of the metrics reported, resource sampling, and what
+//! is scored beside the timings (accuracy, cost, per-category figures).
 
+pub mod accuracy;
 pub mod aggregate;
 pub mod catalogue;
+pub mod category;
+pub mod cost;
 pub mod goodput;
 pub mod gpu;
 pub mod record;

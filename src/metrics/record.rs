@@ -60,6 +60,28 @@ pub struct RequestRecord {
     /// one (otherwise every chunk is one entry of `token_ms`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunk_tokens: Vec<u32>,
+    /// The workload's category of the prompt (coding, chat ...), when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Accuracy against the workload's reference, scored after the run
+    /// (`metrics::accuracy`): ROUGE F1 against a reference summary ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rouge1_f1: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rouge2_f1: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rougel_f1: Option<f64>,
+    /// ... or, for an extraction, whether the answer is JSON, matches the schema, and
+    /// the share of expected fields it got exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_valid: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_valid: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_exact_match: Option<f64>,
+    /// What the request cost at the prices given (`--price-*`, `--prices`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 impl RequestRecord {
@@ -171,6 +193,7 @@ impl<'a> MarkRecorder<'a> {
             prefill_device_ms: self.prefill_device_ms,
             decode_step_device_ms: self.decode_step_device_ms,
             prompt_preview: preview(req),
+            category: req.category.clone(),
             ..RequestRecord::default()
         };
         r.tpot_ms = r.decode_ms.map(|d| d / (n - 1) as f64);

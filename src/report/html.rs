@@ -7,6 +7,7 @@
 use std::fmt::Write;
 
 use super::bench;
+use super::category;
 use super::decomposition;
 use super::flat::{self, FlatRun, DERIVED, HEADLINE, HISTORY};
 use super::history;
@@ -146,6 +147,10 @@ fn runs_sections(s: &mut String, input: &HtmlInput, latest_flat: &[&FlatRun], pl
     for d in input.decompositions {
         section(s, "In-process vs served: decomposition", &decomposition(d));
     }
+    let by_category = category::rows(latest_flat);
+    if !by_category.is_empty() {
+        section(s, "By category", &category_table(&by_category));
+    }
     section(s, "Sample requests", &samples(plotted));
     section(s, "All metrics", &all_metrics(latest_flat));
     section(s, "History", &history_section(input.flat));
@@ -222,6 +227,29 @@ fn table_with(runs: &[&FlatRun], columns: &[&str], named: Option<&[(String, Stri
         for v in r.pick(columns) {
             let class = if v.is_string() { " class=\"t\"" } else { "" };
             let _ = write!(s, "<td{class}>{}</td>", esc(&flat::cell_display(&v)));
+        }
+        s.push_str("</tr>\n");
+    }
+    s.push_str("</table></div>\n");
+    s
+}
+
+/// The per-category rows (`metrics.json` `by_category`) as a table.
+fn category_table(rows: &[Vec<Option<String>>]) -> String {
+    let mut s = String::from("<div class=\"scroll\"><table><tr>");
+    for c in category::COLUMNS {
+        let _ = write!(s, "<th>{}</th>", esc(c));
+    }
+    s.push_str("</tr>\n");
+    for r in rows {
+        s.push_str("<tr>");
+        for (c, v) in category::COLUMNS.iter().zip(r) {
+            let class = if category::is_text(c) {
+                " class=\"t\""
+            } else {
+                ""
+            };
+            let _ = write!(s, "<td{class}>{}</td>", esc(v.as_deref().unwrap_or("–")));
         }
         s.push_str("</tr>\n");
     }

@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use super::bench;
+use super::category;
 use super::flat::{self, FlatRun, DERIVED, HEADLINE};
 use super::history;
 use super::load::LoadedBench;
@@ -71,6 +72,11 @@ fn runs(input: &MarkdownInput) -> String {
     s.push_str(&table(&latest, DERIVED));
     let _ = writeln!(s, "\n#### Phases (mean ms per request)\n");
     s.push_str(&table(&latest, PHASES));
+    let by_category = category::rows(&latest);
+    if !by_category.is_empty() {
+        let _ = writeln!(s, "\n#### By category\n");
+        s.push_str(&category_table(&by_category));
+    }
     let _ = writeln!(
         s,
         "\n<details><summary>All metrics ({} columns)</summary>\n",
@@ -113,6 +119,25 @@ pub fn table(runs: &[&FlatRun], columns: &[&str]) -> String {
             .pick(columns)
             .iter()
             .map(|v| cell(&flat::cell_display(v)))
+            .collect();
+        let _ = writeln!(s, "| {} |", cells.join(" | "));
+    }
+    s
+}
+
+/// The per-category rows as a GitHub table.
+fn category_table(rows: &[Vec<Option<String>>]) -> String {
+    let cols = category::COLUMNS;
+    let mut s = format!("| {} |\n", cols.join(" | "));
+    let align: Vec<&str> = cols
+        .iter()
+        .map(|c| if category::is_text(c) { "---" } else { "---:" })
+        .collect();
+    let _ = writeln!(s, "| {} |", align.join(" | "));
+    for r in rows {
+        let cells: Vec<String> = r
+            .iter()
+            .map(|v| cell(v.as_deref().unwrap_or("–")))
             .collect();
         let _ = writeln!(s, "| {} |", cells.join(" | "));
     }

@@ -2,6 +2,7 @@
 //! its own small module that turns results into bytes.
 
 pub mod bench;
+pub mod category;
 pub mod compare;
 pub mod csv;
 pub mod decomposition;

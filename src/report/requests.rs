@@ -60,6 +60,18 @@ pub const COLUMNS: &[Column] = &[
     ("e2e_ms", |r| num(Some(r.e2e_ms))),
     ("prefill_tok_s", |r| num(r.prefill_tok_s)),
     ("decode_tok_s", |r| num(r.decode_tok_s)),
+    ("category", |r| text(r.category.as_deref())),
+    ("rouge1_f1", |r| num(r.rouge1_f1)),
+    ("rouge2_f1", |r| num(r.rouge2_f1)),
+    ("rougel_f1", |r| num(r.rougel_f1)),
+    ("json_valid", |r| {
+        r.json_valid.map_or(Value::Null, Value::from)
+    }),
+    ("schema_valid", |r| {
+        r.schema_valid.map_or(Value::Null, Value::from)
+    }),
+    ("field_exact_match", |r| num(r.field_exact_match)),
+    ("cost_usd", |r| num(r.cost_usd)),
 ];
 
 /// The header: the run's columns, then the request's.

@@ -145,6 +145,24 @@ impl RunDir {
             .map_err(|e| Error::io(p, e))
     }
 
+    /// Replaces `samples.jsonl` with `records`, through a temporary file and a rename:
+    /// after the run, to add what was scored off the timed path (accuracy, cost). Nothing
+    /// is appended afterwards.
+    pub fn rewrite_samples(&mut self, records: &[RequestRecord]) -> Result<()> {
+        let p = self.path.join(SAMPLES);
+        let tmp = self.path.join("samples.jsonl.tmp");
+        let mut text = Vec::new();
+        for r in records {
+            serde_json::to_writer(&mut text, r).map_err(|e| Error::Json {
+                path: p.clone(),
+                source: e,
+            })?;
+            text.push(b'\n');
+        }
+        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &p).map_err(|e| Error::io(&p, e))
+    }
+
     /// Writes `name` as pretty JSON, through a temporary file and a rename, so a reader
     /// never sees half a file.
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {

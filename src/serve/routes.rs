@@ -204,6 +204,8 @@ fn parse(body: &Value, chat: bool, id: u64) -> Result<Parsed, String> {
             prompt,
             max_tokens: max,
             ignore_eos: flag("ignore_eos"),
+            category: None,
+            expected: None,
         },
         stream: flag("stream"),
         include_usage: body["stream_options"]["include_usage"]

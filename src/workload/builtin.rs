@@ -1,16 +1,46 @@
 //! The built-in workloads and their data, embedded in the binary so that every workload
 //! runs from any directory with nothing to download.
 
-/// `(name, toml source)` of every built-in workload, in the order `workloads` lists them.
-pub const WORKLOADS: &[(&str, &str)] = &[
-    ("short", include_str!("../../workloads/short.toml")),
-    ("long", include_str!("../../workloads/long.toml")),
-    ("stress", include_str!("../../workloads/stress.toml")),
+use super::file::Format;
+
+/// `(name, format, source)` of every built-in workload, in the order `workloads` lists
+/// them. Definitions are TOML or YAML, as a user's may be.
+pub const WORKLOADS: &[(&str, Format, &str)] = &[
+    (
+        "short",
+        Format::Toml,
+        include_str!("../../workloads/short.toml"),
+    ),
+    (
+        "long",
+        Format::Toml,
+        include_str!("../../workloads/long.toml"),
+    ),
+    (
+        "stress",
+        Format::Toml,
+        include_str!("../../workloads/stress.toml"),
+    ),
     (
         "summarization",
+        Format::Toml,
         include_str!("../../workloads/summarization.toml"),
     ),
-    ("random", include_str!("../../workloads/random.toml")),
+    (
+        "random",
+        Format::Toml,
+        include_str!("../../workloads/random.toml"),
+    ),
+    (
+        "categories",
+        Format::Yaml,
+        include_str!("../../workloads/categories.yaml"),
+    ),
+    (
+        "extraction",
+        Format::Yaml,
+        include_str!("../../workloads/extraction.yaml"),
+    ),
 ];
 
 /// Data files the built-in workloads refer to, by their path relative to `workloads/`.
@@ -27,11 +57,38 @@ pub const DATA: &[(&str, &str)] = &[
         "data/bread.txt",
         include_str!("../../workloads/data/bread.txt"),
     ),
+    (
+        "data/bridges.summary.txt",
+        include_str!("../../workloads/data/bridges.summary.txt"),
+    ),
+    (
+        "data/lighthouses.summary.txt",
+        include_str!("../../workloads/data/lighthouses.summary.txt"),
+    ),
+    (
+        "data/bread.summary.txt",
+        include_str!("../../workloads/data/bread.summary.txt"),
+    ),
+    (
+        "data/categories.jsonl",
+        include_str!("../../workloads/data/categories.jsonl"),
+    ),
+    (
+        "data/extraction.jsonl",
+        include_str!("../../workloads/data/extraction.jsonl"),
+    ),
+    (
+        "data/extraction.schema.json",
+        include_str!("../../workloads/data/extraction.schema.json"),
+    ),
 ];
 
-/// The TOML source of a built-in workload.
-pub fn workload(name: &str) -> Option<&'static str> {
-    WORKLOADS.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+/// The format and source of a built-in workload.
+pub fn workload(name: &str) -> Option<(Format, &'static str)> {
+    WORKLOADS
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(_, f, s)| (*f, *s))
 }
 
 /// A built-in data file.

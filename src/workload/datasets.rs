@@ -71,6 +71,8 @@ fn is_human(from: &str) -> bool {
 pub struct JsonlEntry {
     pub prompt: Prompt,
     pub max_tokens: Option<u32>,
+    /// What kind of task the prompt is (coding, chat ...), carried into its samples.
+    pub category: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -79,19 +81,24 @@ struct JsonlLine {
     prompt: Option<String>,
     messages: Option<Vec<Message>>,
     max_tokens: Option<u32>,
+    category: Option<String>,
 }
 
 /// Reads a JSONL file with one `{"prompt": "..."}` or `{"messages": [...]}` object per
-/// line, each with an optional `max_tokens`. Blank lines are skipped.
+/// line, each with an optional `max_tokens` and `category`. Blank lines are skipped.
 pub fn read_jsonl(path: &Path) -> Result<Vec<JsonlEntry>> {
-    let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse_jsonl(&text, &path.display().to_string())
+}
+
+/// [`read_jsonl`] of text already read; `origin` names it in errors.
+pub fn parse_jsonl(text: &str, origin: &str) -> Result<Vec<JsonlEntry>> {
     let mut entries = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let at = |msg: String| Error::workload(&origin, format!("line {}: {msg}", i + 1));
+        let at = |msg: String| Error::workload(origin, format!("line {}: {msg}", i + 1));
         let parsed: JsonlLine = serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
         let prompt = match (parsed.prompt, parsed.messages) {
             (Some(p), None) => Prompt::Text(p),
@@ -101,13 +108,54 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<JsonlEntry>> {
         if parsed.max_tokens == Some(0) {
             return Err(at("max_tokens must be at least 1".into()));
         }
+        if parsed
+            .category
+            .as_deref()
+            .is_some_and(|c| c.trim().is_empty())
+        {
+            return Err(at("category is empty".into()));
+        }
         entries.push(JsonlEntry {
             prompt,
             max_tokens: parsed.max_tokens,
+            category: parsed.category,
         });
     }
     if entries.is_empty() {
         return Err(Error::workload(origin, "holds no prompts"));
+    }
+    Ok(entries)
+}
+
+/// One document of an extraction workload and the answer expected from it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractionEntry {
+    pub document: String,
+    /// The JSON a correct answer holds; each of its top-level fields is matched exactly.
+    pub expected: serde_json::Value,
+    pub category: Option<String>,
+}
+
+/// Parses an extraction data set: one `{"document", "expected"}` object per line, with an
+/// optional `category`. `expected` must be a JSON object.
+pub fn parse_extraction(text: &str, origin: &str) -> Result<Vec<ExtractionEntry>> {
+    let mut entries = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = |msg: String| Error::workload(origin, format!("line {}: {msg}", i + 1));
+        let e: ExtractionEntry = serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
+        if !e.expected.is_object() {
+            return Err(at(
+                "expected must be a JSON object of the fields to extract".into(),
+            ));
+        }
+        entries.push(e);
+    }
+    if entries.is_empty() {
+        return Err(Error::workload(origin, "holds no documents"));
     }
     Ok(entries)
 }

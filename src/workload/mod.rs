@@ -3,56 +3,22 @@
 
 pub mod builtin;
 pub mod datasets;
+mod definition;
+pub mod file;
 pub mod synthetic;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::engine::{Message, Prompt, Request};
 use crate::error::{Error, Result};
-use datasets::{JsonlEntry, ShareGptEntry};
+use crate::metrics::accuracy::Scorer;
+use datasets::{ExtractionEntry, JsonlEntry, ShareGptEntry};
+use file::Format;
 
 /// Output length when neither the workload nor the data set gives one.
 pub const DEFAULT_OUTPUT_LEN: usize = 128;
-
-/// A workload definition file, as written (TOML). Lengths are signed so that a negative
-/// value gets a message about the field rather than a type error.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WorkloadFile {
-    name: Option<String>,
-    description: Option<String>,
-    num_prompts: Option<i64>,
-    concurrency: Option<i64>,
-    output_len: Option<i64>,
-    chat: Option<bool>,
-    ignore_eos: Option<bool>,
-    source: SourceFile,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-enum SourceFile {
-    Random {
-        input_len: i64,
-        #[serde(default)]
-        range_ratio: f64,
-        #[serde(default)]
-        prefix_len: i64,
-        seed: Option<u64>,
-    },
-    Documents {
-        files: Vec<String>,
-        instruction: String,
-    },
-    Sharegpt {
-        path: String,
-    },
-    Jsonl {
-        path: String,
-    },
-}
 
 /// Where prompts come from, validated.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -65,11 +31,15 @@ pub enum Source {
         prefix_len: usize,
         seed: Option<u64>,
     },
-    /// Documents with an instruction in front of each.
+    /// Documents with an instruction in front of each, and optionally a reference summary
+    /// of each (scored by ROUGE).
     Documents {
         #[serde(rename = "documents", serialize_with = "count")]
         docs: Vec<String>,
         instruction: String,
+        /// One per document, or none.
+        #[serde(serialize_with = "count")]
+        references: Vec<String>,
     },
     /// Conversations from a ShareGPT file.
     ShareGpt {
@@ -80,6 +50,14 @@ pub enum Source {
     Prompts {
         #[serde(rename = "prompts", serialize_with = "count")]
         entries: Vec<JsonlEntry>,
+    },
+    /// Documents with facts to extract into JSON that a schema describes, each with the
+    /// expected answer (scored for validity and field-level exact match).
+    Extraction {
+        #[serde(rename = "documents", serialize_with = "count")]
+        entries: Vec<ExtractionEntry>,
+        instruction: String,
+        schema: serde_json::Value,
     },
 }
 
@@ -120,15 +98,15 @@ pub struct Overrides {
 
 /// The names of the built-in workloads.
 pub fn builtin_names() -> Vec<&'static str> {
-    builtin::WORKLOADS.iter().map(|(n, _)| *n).collect()
+    builtin::WORKLOADS.iter().map(|(n, ..)| *n).collect()
 }
 
 impl WorkloadSpec {
-    /// Loads a workload by built-in name, or from a file: `.toml` (a workload definition),
-    /// `.json` (ShareGPT) or `.jsonl` (one prompt per line).
+    /// Loads a workload by built-in name, or from a file: `.toml`, `.yaml` or `.yml` (a
+    /// workload definition), `.json` (ShareGPT) or `.jsonl` (one prompt per line).
     pub fn load(selector: &str) -> Result<Self> {
-        if let Some(src) = builtin::workload(selector) {
-            return parse_toml(src, &format!("builtin:{selector}"), None);
+        if let Some((format, src)) = builtin::workload(selector) {
+            return definition::parse(src, format, &format!("builtin:{selector}"), None);
         }
         let path = Path::new(selector);
         if !path.exists() {
@@ -138,27 +116,41 @@ impl WorkloadSpec {
             )));
         }
         let origin = path.display().to_string();
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("toml") => {
+        match Format::of(path) {
+            Some(format @ (Format::Toml | Format::Yaml)) => {
                 let src = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-                parse_toml(&src, &origin, path.parent())
+                definition::parse(&src, format, &origin, path.parent())
             }
-            Some("json") => Ok(Self::from_source(
+            Some(Format::Json) => Ok(Self::from_source(
                 &origin,
                 Source::ShareGpt {
                     entries: datasets::read_sharegpt(path)?,
                 },
             )),
-            Some("jsonl") => Ok(Self::from_source(
+            None if path.extension().is_some_and(|e| e == "jsonl") => Ok(Self::from_source(
                 &origin,
                 Source::Prompts {
                     entries: datasets::read_jsonl(path)?,
                 },
             )),
-            _ => Err(Error::workload(
+            None => Err(Error::workload(
                 origin,
-                "unknown file type: use .toml (workload), .json (ShareGPT) or .jsonl (prompts)",
+                "unknown file type: use .toml or .yaml (workload), .json (ShareGPT) or .jsonl (prompts)",
             )),
+        }
+    }
+
+    /// How the answers of this workload are scored, when it defines references: ROUGE
+    /// against reference summaries, or validity and field match against expected JSON.
+    pub fn scorer(&self) -> Result<Option<Scorer>> {
+        match &self.source {
+            Source::Documents { references, .. } if !references.is_empty() => {
+                Ok(Some(Scorer::Rouge))
+            }
+            Source::Extraction { schema, .. } => Scorer::extraction(schema)
+                .map(Some)
+                .map_err(|e| Error::workload(&self.origin, e)),
+            _ => Ok(None),
         }
     }
 
@@ -170,6 +162,7 @@ impl WorkloadSpec {
                 entries: vec![JsonlEntry {
                     prompt: Prompt::Text(prompt.to_owned()),
                     max_tokens: None,
+                    category: None,
                 }],
             },
         );
@@ -178,11 +171,12 @@ impl WorkloadSpec {
         spec
     }
 
-    fn from_source(origin: &str, source: Source) -> Self {
+    pub(crate) fn from_source(origin: &str, source: Source) -> Self {
         let n = match &source {
             Source::ShareGpt { entries } => entries.len(),
             Source::Prompts { entries } => entries.len(),
             Source::Documents { docs, .. } => docs.len(),
+            Source::Extraction { entries, .. } => entries.len(),
             Source::Random { .. } => 10,
         };
         let name = Path::new(origin)
@@ -289,6 +283,8 @@ impl WorkloadSpec {
                 prompt,
                 max_tokens: max_tokens.min(u32::MAX as usize) as u32,
                 ignore_eos: self.ignore_eos,
+                category: None,
+                expected: None,
             };
             let req = match &self.source {
                 Source::Random {
@@ -314,12 +310,34 @@ impl WorkloadSpec {
                     })?;
                     request(self.wrap(text), max)
                 }
-                Source::Documents { docs, instruction } => {
+                Source::Documents {
+                    docs,
+                    instruction,
+                    references,
+                } => {
                     let doc = &docs[i % docs.len()];
-                    request(
+                    let mut r = request(
                         self.wrap(format!("{instruction}\n\n{doc}")),
                         self.output_len_or_default(),
-                    )
+                    );
+                    r.expected = references.get(i % docs.len()).map(|s| s.trim().to_owned());
+                    r
+                }
+                Source::Extraction {
+                    entries,
+                    instruction,
+                    schema,
+                } => {
+                    let e = &entries[i % entries.len()];
+                    let schema = serde_json::to_string_pretty(schema).unwrap_or_default();
+                    let text = format!(
+                        "{instruction}\n\nJSON Schema:\n{schema}\n\nDocument:\n{}",
+                        e.document
+                    );
+                    let mut r = request(self.wrap(text), self.output_len_or_default());
+                    r.expected = Some(e.expected.to_string());
+                    r.category = e.category.clone();
+                    r
                 }
                 Source::ShareGpt { entries } => {
                     let e = &entries[i % entries.len()];
@@ -342,7 +360,9 @@ impl WorkloadSpec {
                         Prompt::Text(t) => self.wrap(t.clone()),
                         chat => chat.clone(),
                     };
-                    request(prompt, max)
+                    let mut r = request(prompt, max);
+                    r.category = e.category.clone();
+                    r
                 }
             };
             out.push(req);
@@ -351,148 +371,23 @@ impl WorkloadSpec {
     }
 }
 
-fn positive(name: &str, v: i64) -> std::result::Result<usize, String> {
+pub(crate) fn positive(name: &str, v: i64) -> std::result::Result<usize, String> {
     if v < 1 {
         return Err(format!("{name} must be at least 1, got {v}"));
     }
     Ok(v as usize)
 }
 
-fn non_negative(name: &str, v: i64) -> std::result::Result<usize, String> {
+pub(crate) fn non_negative(name: &str, v: i64) -> std::result::Result<usize, String> {
     if v < 0 {
         return Err(format!("{name} must not be negative, got {v}"));
     }
     Ok(v as usize)
 }
 
-fn ratio(name: &str, v: f64) -> std::result::Result<f64, String> {
+pub(crate) fn ratio(name: &str, v: f64) -> std::result::Result<f64, String> {
     if !(0.0..1.0).contains(&v) {
         return Err(format!("{name} must be in [0, 1), got {v}"));
     }
     Ok(v)
-}
-
-/// Parses and validates a workload definition. `dir` is where relative data paths are
-/// looked up; `None` means the built-in data.
-fn parse_toml(src: &str, origin: &str, dir: Option<&Path>) -> Result<WorkloadSpec> {
-    let file: WorkloadFile = toml::from_str(src).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| format!("line {}: ", src[..s.start].lines().count().max(1)))
-            .unwrap_or_default();
-        Error::workload(
-            origin,
-            format!("{line}{}", e.message().trim().replace('\n', "; ")),
-        )
-    })?;
-    let bad = |msg: String| Error::workload(origin, msg);
-    let source = match file.source {
-        SourceFile::Random {
-            input_len,
-            range_ratio,
-            prefix_len,
-            seed,
-        } => Source::Random {
-            input_len: positive("input_len", input_len).map_err(bad)?,
-            range_ratio: ratio("range_ratio", range_ratio).map_err(bad)?,
-            prefix_len: non_negative("prefix_len", prefix_len).map_err(bad)?,
-            seed,
-        },
-        SourceFile::Documents { files, instruction } => {
-            if files.is_empty() {
-                return Err(bad("documents: `files` is empty".into()));
-            }
-            let docs = files
-                .iter()
-                .map(|f| read_data(f, origin, dir))
-                .collect::<Result<Vec<_>>>()?;
-            Source::Documents { docs, instruction }
-        }
-        SourceFile::Sharegpt { path } => Source::ShareGpt {
-            entries: datasets::read_sharegpt(&data_path(&path, dir))?,
-        },
-        SourceFile::Jsonl { path } => Source::Prompts {
-            entries: datasets::read_jsonl(&data_path(&path, dir))?,
-        },
-    };
-    let mut spec = WorkloadSpec::from_source(origin, source);
-    if let Some(name) = file.name {
-        spec.name = name;
-    }
-    spec.description = file.description.unwrap_or_default();
-    spec.chat = file.chat.unwrap_or(true);
-    spec.ignore_eos = file.ignore_eos.unwrap_or(true);
-    if let Some(n) = file.num_prompts {
-        spec.num_prompts = positive("num_prompts", n).map_err(bad)?;
-    }
-    if let Some(c) = file.concurrency {
-        spec.concurrency = positive("concurrency", c).map_err(bad)?;
-    }
-    if let Some(n) = file.output_len {
-        spec.output_len = Some(positive("output_len", n).map_err(bad)?);
-    }
-    Ok(spec)
-}
-
-fn data_path(path: &str, dir: Option<&Path>) -> PathBuf {
-    match dir {
-        Some(d) => d.join(path),
-        None => PathBuf::from(path),
-    }
-}
-
-fn read_data(path: &str, origin: &str, dir: Option<&Path>) -> Result<String> {
-    let text = match dir {
-        None => builtin::data(path)
-            .map(str::to_owned)
-            .ok_or_else(|| Error::workload(origin, format!("no built-in data file {path}")))?,
-        Some(d) => {
-            let p = d.join(path);
-            std::fs::read_to_string(&p).map_err(|e| Error::io(p, e))?
-        }
-    };
-    if text.trim().is_empty() {
-        return Err(Error::workload(origin, format!("{path} is empty")));
-    }
-    Ok(text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_builtin_loads() {
-        for name in builtin_names() {
-            let spec = WorkloadSpec::load(name).unwrap();
-            assert!(spec.num_prompts > 0, "{name}");
-        }
-        let short = WorkloadSpec::load("short").unwrap();
-        assert_eq!(short.num_prompts, 5);
-        assert_eq!(short.output_len, Some(128));
-        let stress = WorkloadSpec::load("stress").unwrap();
-        assert_eq!(stress.concurrency, 10);
-    }
-
-    #[test]
-    fn negative_and_zero_values_name_the_field() {
-        let src = "num_prompts = 0\n[source]\nkind = \"random\"\ninput_len = 5\n";
-        let err = parse_toml(src, "x.toml", None).unwrap_err().to_string();
-        assert!(err.contains("num_prompts must be at least 1"), "{err}");
-        let src = "[source]\nkind = \"random\"\ninput_len = -5\n";
-        let err = parse_toml(src, "x.toml", None).unwrap_err().to_string();
-        assert!(
-            err.contains("input_len must be at least 1, got -5"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn parse_errors_are_one_line_with_a_line_number() {
-        let err = parse_toml("num_prompts = \n", "x.toml", None)
-            .unwrap_err()
-            .to_string();
-        assert!(!err.contains('\n'), "{err}");
-        assert!(err.starts_with("workload x.toml: line 1:"), "{err}");
-    }
 }

@@ -1,5 +1,6 @@
 //! The one integration-test binary: each module covers one area, sharing `support`.
 
+mod accuracy;
 mod architecture;
 #[cfg(feature = "candle")]
 mod candle;

@@ -308,6 +308,8 @@ mod tests {
             prompt: Prompt::Text("hi".into()),
             max_tokens: 7,
             ignore_eos: true,
+            category: None,
+            expected: None,
         };
         let b = client.body(&req);
         assert_eq!(b["max_tokens"], 7);
