@@ -12,6 +12,7 @@ pub mod clock;
 pub mod engine;
 pub mod env;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod openai;

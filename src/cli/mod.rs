@@ -8,6 +8,7 @@ pub mod compare;
 pub mod engine_args;
 pub mod http;
 pub mod model;
+pub mod ranged;
 pub mod report;
 pub mod run;
 pub mod serve;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{Message, Prompt, Request};
 use crate::error::{Error, Result};
+use crate::limits;
 use datasets::{JsonlEntry, ShareGptEntry};
 
 /// Output length when neither the workload nor the data set gives one.
@@ -105,15 +106,16 @@ pub struct WorkloadSpec {
     pub source: Source,
 }
 
-/// Command-line values that replace a workload's own.
+/// Command-line values that replace a workload's own, each already inside its range
+/// ([`limits`](crate::limits)).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
-    pub num_prompts: Option<i64>,
-    pub concurrency: Option<i64>,
-    pub input_len: Option<i64>,
-    pub output_len: Option<i64>,
+    pub num_prompts: Option<usize>,
+    pub concurrency: Option<usize>,
+    pub input_len: Option<usize>,
+    pub output_len: Option<usize>,
     pub range_ratio: Option<f64>,
-    pub prefix_len: Option<i64>,
+    pub prefix_len: Option<usize>,
     pub ignore_eos: Option<bool>,
     pub chat: Option<bool>,
 }
@@ -208,13 +210,13 @@ impl WorkloadSpec {
         let origin = self.origin.clone();
         let bad = |msg: String| Error::workload(&origin, msg);
         if let Some(n) = o.num_prompts {
-            self.num_prompts = positive("--num-prompts", n).map_err(&bad)?;
+            self.num_prompts = n;
         }
         if let Some(c) = o.concurrency {
-            self.concurrency = positive("--concurrency", c).map_err(&bad)?;
+            self.concurrency = c;
         }
         if let Some(n) = o.output_len {
-            self.output_len = Some(positive("--output-len", n).map_err(&bad)?);
+            self.output_len = Some(n);
         }
         if let Some(v) = o.ignore_eos {
             self.ignore_eos = v;
@@ -232,13 +234,13 @@ impl WorkloadSpec {
                 ..
             } => {
                 if let Some(n) = o.input_len {
-                    *input_len = positive("--random-input-len", n).map_err(&bad)?;
+                    *input_len = n;
                 }
                 if let Some(r) = o.range_ratio {
-                    *range_ratio = ratio("--random-range-ratio", r).map_err(&bad)?;
+                    *range_ratio = r;
                 }
                 if let Some(n) = o.prefix_len {
-                    *prefix_len = non_negative("--random-prefix-len", n).map_err(&bad)?;
+                    *prefix_len = n;
                 }
             }
             _ if random_flags => {
@@ -351,25 +353,12 @@ impl WorkloadSpec {
     }
 }
 
-fn positive(name: &str, v: i64) -> std::result::Result<usize, String> {
-    if v < 1 {
-        return Err(format!("{name} must be at least 1, got {v}"));
-    }
-    Ok(v as usize)
-}
-
-fn non_negative(name: &str, v: i64) -> std::result::Result<usize, String> {
-    if v < 0 {
-        return Err(format!("{name} must not be negative, got {v}"));
-    }
-    Ok(v as usize)
-}
-
-fn ratio(name: &str, v: f64) -> std::result::Result<f64, String> {
-    if !(0.0..1.0).contains(&v) {
-        return Err(format!("{name} must be in [0, 1), got {v}"));
-    }
-    Ok(v)
+fn in_range<T: TryFrom<i128>>(
+    name: &str,
+    v: i64,
+    range: limits::IntRange,
+) -> std::result::Result<T, String> {
+    range.check(name, v).map_err(|e| e.to_string())
 }
 
 /// Parses and validates a workload definition. `dir` is where relative data paths are
@@ -393,9 +382,12 @@ fn parse_toml(src: &str, origin: &str, dir: Option<&Path>) -> Result<WorkloadSpe
             prefix_len,
             seed,
         } => Source::Random {
-            input_len: positive("input_len", input_len).map_err(bad)?,
-            range_ratio: ratio("range_ratio", range_ratio).map_err(bad)?,
-            prefix_len: non_negative("prefix_len", prefix_len).map_err(bad)?,
+            input_len: in_range("input_len", input_len, limits::TOKENS).map_err(bad)?,
+            range_ratio: limits::RANGE_RATIO
+                .check("range_ratio", range_ratio)
+                .map_err(|e| e.to_string())
+                .map_err(bad)?,
+            prefix_len: in_range("prefix_len", prefix_len, limits::PREFIX_TOKENS).map_err(bad)?,
             seed,
         },
         SourceFile::Documents { files, instruction } => {
@@ -423,13 +415,13 @@ fn parse_toml(src: &str, origin: &str, dir: Option<&Path>) -> Result<WorkloadSpe
     spec.chat = file.chat.unwrap_or(true);
     spec.ignore_eos = file.ignore_eos.unwrap_or(true);
     if let Some(n) = file.num_prompts {
-        spec.num_prompts = positive("num_prompts", n).map_err(bad)?;
+        spec.num_prompts = in_range("num_prompts", n, limits::PROMPTS).map_err(bad)?;
     }
     if let Some(c) = file.concurrency {
-        spec.concurrency = positive("concurrency", c).map_err(bad)?;
+        spec.concurrency = in_range("concurrency", c, limits::CONCURRENCY).map_err(bad)?;
     }
     if let Some(n) = file.output_len {
-        spec.output_len = Some(positive("output_len", n).map_err(bad)?);
+        spec.output_len = Some(in_range("output_len", n, limits::TOKENS).map_err(bad)?);
     }
     Ok(spec)
 }
@@ -478,11 +470,14 @@ mod tests {
     fn negative_and_zero_values_name_the_field() {
         let src = "num_prompts = 0\n[source]\nkind = \"random\"\ninput_len = 5\n";
         let err = parse_toml(src, "x.toml", None).unwrap_err().to_string();
-        assert!(err.contains("num_prompts must be at least 1"), "{err}");
+        assert!(
+            err.contains("num_prompts 0: out of range, expected an integer from 1 to 10000000"),
+            "{err}"
+        );
         let src = "[source]\nkind = \"random\"\ninput_len = -5\n";
         let err = parse_toml(src, "x.toml", None).unwrap_err().to_string();
         assert!(
-            err.contains("input_len must be at least 1, got -5"),
+            err.contains("input_len -5: out of range, expected an integer from 1 to 16777216"),
             "{err}"
         );
     }

@@ -8,6 +8,7 @@ mod compare;
 mod engines;
 mod faults;
 mod hf;
+mod hostile;
 mod http;
 #[cfg(feature = "llama-cpp")]
 mod llama_cpp;

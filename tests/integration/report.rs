@@ -483,7 +483,11 @@ fn bad_report_input_gets_a_one_line_error() {
         "--threshold",
         "lots",
     ]);
-    assert_one_line_error(&o, 2, "--threshold must be a percentage");
+    assert_one_line_error(
+        &o,
+        2,
+        "--threshold lots: out of range, expected a number from 0 to 1000 percent",
+    );
     let o = run(&[
         "report",
         good.to_str().unwrap(),
