@@ -62,6 +62,13 @@ pub struct RequestRecord {
     /// one (otherwise every chunk is one entry of `token_ms`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunk_tokens: Vec<u32>,
+    /// Where `output_tokens` came from over HTTP: `usage`, `tokenizer` or `chunks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_source: Option<String>,
+    /// What was odd about a request that still counts (`no_done`), counted in
+    /// `metrics.json`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl RequestRecord {
