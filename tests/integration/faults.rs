@@ -489,3 +489,27 @@ fn without_usage_tokens_are_counted_by_the_models_tokenizer_or_by_chunks() {
     let n = s["output_tokens"].as_u64().unwrap();
     assert!(n >= 3, "{s}");
 }
+
+#[test]
+fn max_tokens_of_u32_max_in_a_workload_allocates_nothing_up_front() {
+    // 4294967295 token times reserved up front would be 64 GiB: the process would abort.
+    let events = format!(
+        "{ROLE}{}{}{FINAL}{USAGE}data: [DONE]\n\n",
+        chunk("a"),
+        chunk("b")
+    );
+    let url = scripted_server(events, Duration::ZERO);
+    let tmp = tempdir();
+    let w = write(
+        tmp.path(),
+        "huge.jsonl",
+        "{\"prompt\":\"hi\",\"max_tokens\":4294967295}\n",
+    );
+    let out = tmp.path().join("huge");
+    let o = run_against(&url, &out, 1, &["-w", w.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = &samples(&out)[0];
+    assert_eq!(s["ok"], true, "{s}");
+    assert_eq!(s["max_tokens"], 4294967295u64, "{s}");
+    assert_eq!(s["output_tokens"], 2, "{s}");
+}

@@ -240,7 +240,7 @@ fn partial_and_corrupt_runs_are_skipped_by_name_and_samples_alone_recompute() {
     let good = results.join("good");
     let m = sim_run(&good, "1", &[]);
 
-    // samples.jsonl cut mid-line: skipped.
+    // samples.jsonl cut mid-line: its complete lines are read, with a warning.
     let truncated = results.join("truncated");
     copy_run(&good, &truncated);
     let text = std::fs::read_to_string(truncated.join("samples.jsonl")).unwrap();
@@ -269,7 +269,6 @@ fn partial_and_corrupt_runs_are_skipped_by_name_and_samples_alone_recompute() {
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     for (dir, why) in [
-        (&truncated, "samples.jsonl is truncated"),
         (&broken, "metrics.json is unreadable"),
         (&empty, "it has neither metrics.json nor samples.jsonl"),
     ] {
@@ -280,8 +279,14 @@ fn partial_and_corrupt_runs_are_skipped_by_name_and_samples_alone_recompute() {
         err.contains("metrics recomputed from samples.jsonl"),
         "{err}"
     );
+    let cut = format!(
+        "warning: run {}: samples.jsonl is cut or corrupt after 4 complete lines; reading those",
+        truncated.display()
+    );
+    assert!(err.contains(&cut), "expected `{cut}` in:\n{err}");
     let rows = csv_by_run(&csv);
-    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows["truncated"]["metrics_source"], "metrics_json");
     let r = &rows["recomputed"];
     assert_eq!(r["metrics_source"], "samples");
     assert_eq!(rows["good"]["metrics_source"], "metrics_json");
