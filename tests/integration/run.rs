@@ -792,5 +792,9 @@ fn bench_recovers_the_sim_delays() {
         2,
         "no test to run",
     );
-    assert_one_line_error(&run(&["bench", "-e", "sim", "-p", "1-x"]), 2, "-p `1-x`");
+    assert_one_line_error(
+        &run(&["bench", "-e", "sim", "-p", "1-x"]),
+        2,
+        "-p x: out of range, expected an integer from 0 to 16777216",
+    );
 }
