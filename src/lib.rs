@@ -13,6 +13,7 @@ pub mod engine;
 pub mod env;
 pub mod error;
 pub mod launch;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod openai;

@@ -13,7 +13,10 @@ use nativebench::cli::{self, Cli, Command};
 const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
-    let args = Cli::parse_from(cli::normalize_args(std::env::args_os()));
+    let args = match Cli::try_parse_from(cli::normalize_args(std::env::args_os())) {
+        Ok(a) => a,
+        Err(e) => return usage_error(e),
+    };
     match dispatch(args) {
         Ok(code) => code,
         Err(e) => {
@@ -26,6 +29,22 @@ fn main() -> ExitCode {
             );
             ExitCode::from(code)
         }
+    }
+}
+
+/// clap's own errors: help and version as clap prints them; a value outside its range
+/// (`cli::ranged`) or not among the choices as one line, exit 2, as the library's usage
+/// errors; other usage errors with clap's usage and tips.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue => {
+            let text = e.render().to_string();
+            let line = text.lines().next().unwrap_or("error: invalid value");
+            eprintln!("{line}");
+            ExitCode::from(nativebench::error::EXIT_USAGE)
+        }
+        _ => e.exit(),
     }
 }
 

@@ -2,6 +2,8 @@
 //! tokens, greedy decoding on both; how many tokens agree and how far the first step's
 //! logits are apart (see `app::agreement`).
 
+use super::ranged;
+use crate::limits;
 use clap::Args;
 
 use crate::app::agreement::{AgreementConfig, AgreementPlan};
@@ -23,11 +25,11 @@ pub struct AgreementArgs {
     #[arg(long, default_value = DEFAULT_PROMPT)]
     pub prompt: String,
     /// Tokens to decode greedily with each engine.
-    #[arg(long, short = 'n', default_value_t = 32, allow_negative_numbers = true)]
-    pub tokens: i64,
+    #[arg(long, short = 'n', default_value_t = 32, allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::TOKENS))]
+    pub tokens: usize,
     /// CPU threads for both engines.
-    #[arg(long, short = 't', allow_negative_numbers = true)]
-    pub threads: Option<i64>,
+    #[arg(long, short = 't', allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::THREADS))]
+    pub threads: Option<usize>,
     /// candle's device: cpu, cuda:N or metal (llama.cpp, the reference, runs on the CPU).
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
@@ -38,20 +40,7 @@ pub struct AgreementArgs {
 impl AgreementArgs {
     /// Validates the flags.
     pub fn validate(&self) -> Result<AgreementPlan> {
-        if self.tokens < 1 {
-            return Err(Error::Config(format!(
-                "--tokens must be at least 1, got {}",
-                self.tokens
-            )));
-        }
-        let threads = match self.threads {
-            Some(t) if t < 1 => {
-                return Err(Error::Config(format!(
-                    "--threads must be at least 1, got {t}"
-                )))
-            }
-            t => t.map(|t| t as usize),
-        };
+        let threads = self.threads;
         if self.prompt.trim().is_empty() {
             return Err(Error::Config("--prompt is empty".into()));
         }
@@ -59,7 +48,7 @@ impl AgreementArgs {
             config: AgreementConfig {
                 model: self.model.clone(),
                 prompt: self.prompt.clone(),
-                tokens: self.tokens as usize,
+                tokens: self.tokens,
                 threads,
                 device: self.device,
             },

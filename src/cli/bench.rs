@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use super::ranged;
+use crate::limits::{self, IntRange};
 use clap::Args;
 
 use super::engine_args::EngineArgs;
@@ -34,8 +36,8 @@ pub struct BenchArgs {
     #[arg(short = 'd', long = "n-depth", default_value = "0")]
     pub n_depth: String,
     /// Repetitions of each test.
-    #[arg(short = 'r', long, default_value_t = 5, allow_negative_numbers = true)]
-    pub repetitions: i64,
+    #[arg(short = 'r', long, default_value_t = 5, allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::REPETITIONS))]
+    pub repetitions: usize,
     /// Threads (a list). Default: the logical CPUs available.
     #[arg(short = 't', long)]
     pub threads: Option<String>,
@@ -58,7 +60,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "results")]
     pub results_dir: PathBuf,
     /// Seed for the random test prompts.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = ranged::int::<u64>(limits::SEED))]
     pub seed: u64,
     #[command(flatten)]
     pub backend: super::engine_args::BackendArgs,
@@ -67,13 +69,16 @@ pub struct BenchArgs {
     pub sim: super::run::SimArgs,
 }
 
-/// Parses `512`, `128,256`, `128-512+128` or `128-1024*2`.
-pub fn parse_list(flag: &str, s: &str) -> Result<Vec<usize>> {
+/// The most values one list flag expands to: every combination of them is a test.
+const MAX_LIST: usize = 256;
+
+/// Parses `512`, `128,256`, `128-512+128` or `128-1024*2`, every value inside `range`.
+pub fn parse_list(flag: &str, s: &str, range: IntRange) -> Result<Vec<usize>> {
     let bad = |why: &str| Error::Config(format!("{flag} `{s}`: {why}"));
-    let num = |t: &str| {
-        t.trim()
-            .parse::<usize>()
-            .map_err(|_| bad("expected non-negative integers"))
+    let num = |t: &str| -> Result<usize> {
+        range
+            .parse(flag, t)
+            .map_err(|e| Error::Config(e.to_string()))
     };
     let mut out = Vec::new();
     for part in s.split(',').filter(|p| !p.trim().is_empty()) {
@@ -89,14 +94,17 @@ pub fn parse_list(flag: &str, s: &str) -> Result<Vec<usize>> {
                     (num(rest)?, 1, false)
                 };
                 let mut v = num(first)?;
-                if (mul && step < 2) || (!mul && step == 0) || v > last {
+                if (mul && (step < 2 || v == 0)) || (!mul && step == 0) || v > last {
                     return Err(bad("a range needs first <= last and a step that advances"));
                 }
-                while v <= last {
+                while v <= last && out.len() <= MAX_LIST {
                     out.push(v);
                     v = if mul { v * step } else { v + step };
                 }
             }
+        }
+        if out.len() > MAX_LIST {
+            return Err(bad(&format!("more than {MAX_LIST} values")));
         }
     }
     if out.is_empty() {
@@ -137,9 +145,9 @@ impl BenchArgs {
             ));
         }
         let mut tests = Vec::new();
-        let depths = parse_list("-d", &self.n_depth)?;
+        let depths = parse_list("-d", &self.n_depth, limits::PREFIX_TOKENS)?;
         for &d in &depths {
-            for p in parse_list("-p", &self.n_prompt)?
+            for p in parse_list("-p", &self.n_prompt, limits::PREFIX_TOKENS)?
                 .into_iter()
                 .filter(|&p| p > 0)
             {
@@ -149,7 +157,7 @@ impl BenchArgs {
                     n_depth: d,
                 });
             }
-            for g in parse_list("-n", &self.n_gen)?
+            for g in parse_list("-n", &self.n_gen, limits::PREFIX_TOKENS)?
                 .into_iter()
                 .filter(|&g| g > 0)
             {
@@ -160,7 +168,7 @@ impl BenchArgs {
                 });
             }
             for pair in &self.pg {
-                let v = parse_list("-pg", pair)?;
+                let v = parse_list("-pg", pair, limits::TOKENS)?;
                 match v.as_slice() {
                     [p, g] if *p > 0 && *g > 0 => tests.push(BenchTest {
                         n_prompt: *p,
@@ -180,24 +188,12 @@ impl BenchArgs {
                 "no test to run: -p, -n and -pg are all 0 or empty".into(),
             ));
         }
-        if self.repetitions < 1 {
-            return Err(Error::Config(format!(
-                "-r must be at least 1, got {}",
-                self.repetitions
-            )));
-        }
         let threads = match &self.threads {
-            Some(t) => parse_list("-t", t)?,
+            Some(t) => parse_list("-t", t, limits::THREADS)?,
             None => vec![std::thread::available_parallelism().map_or(1, |n| n.get())],
         };
-        if threads.contains(&0) {
-            return Err(Error::Config("-t: threads must be at least 1".into()));
-        }
         let sizes = |flag: &str, s: &str| -> Result<Vec<u32>> {
-            let v = parse_list(flag, s)?;
-            if v.iter().any(|&x| x == 0 || x > u32::MAX as usize) {
-                return Err(Error::Config(format!("{flag}: sizes must be at least 1")));
-            }
+            let v = parse_list(flag, s, limits::CONTEXT)?;
             Ok(v.into_iter().map(|x| x as u32).collect())
         };
         let llama = EngineArgs {
@@ -231,7 +227,7 @@ impl BenchArgs {
             threads,
             batch_sizes: sizes("-b", &self.batch_size)?,
             ubatch_sizes: sizes("-ub", &self.ubatch_size)?,
-            repetitions: self.repetitions as usize,
+            repetitions: self.repetitions,
             warmup: !self.no_warmup,
         })
     }
@@ -241,22 +237,36 @@ impl BenchArgs {
 mod tests {
     use super::*;
 
+    const R: IntRange = limits::PREFIX_TOKENS;
+
     #[test]
     fn lists_and_ranges_parse_like_llama_bench() {
-        assert_eq!(parse_list("-p", "512").unwrap(), vec![512]);
-        assert_eq!(parse_list("-p", "128,256").unwrap(), vec![128, 256]);
+        assert_eq!(parse_list("-p", "512", R).unwrap(), vec![512]);
+        assert_eq!(parse_list("-p", "128,256", R).unwrap(), vec![128, 256]);
         assert_eq!(
-            parse_list("-p", "128-512+128").unwrap(),
+            parse_list("-p", "128-512+128", R).unwrap(),
             vec![128, 256, 384, 512]
         );
         assert_eq!(
-            parse_list("-p", "64-512*2").unwrap(),
+            parse_list("-p", "64-512*2", R).unwrap(),
             vec![64, 128, 256, 512]
         );
-        assert!(parse_list("-p", "x")
-            .unwrap_err()
-            .to_string()
-            .contains("-p `x`"));
-        assert!(parse_list("-p", "8-4").is_err());
+        assert_eq!(
+            parse_list("-p", "x", R).unwrap_err().to_string(),
+            "-p x: out of range, expected an integer from 0 to 16777216"
+        );
+        assert!(parse_list("-p", "8-4", R).is_err());
+    }
+
+    #[test]
+    fn a_list_never_grows_past_its_bound_or_overflows() {
+        for s in ["1-16777216", "0-16777216*2", "1-99999999999999999999"] {
+            let e = parse_list("-p", s, R).unwrap_err().to_string();
+            assert!(e.starts_with("-p "), "{s}: {e}");
+        }
+        assert_eq!(
+            parse_list("-p", "1-16777216*16777215", R).unwrap(),
+            vec![1, 16777215]
+        );
     }
 }

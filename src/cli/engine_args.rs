@@ -1,6 +1,8 @@
 //! Engine flags shared by `run`, `bench` and `serve`: sampling, the llama.cpp context
 //! (named as llama.cpp's tools name them), and candle's device and dtype.
 
+use super::ranged;
+use crate::limits;
 use clap::Args;
 
 use crate::engine::{CandleConfig, LlamaCppConfig, SamplingConfig};
@@ -11,40 +13,40 @@ use crate::error::{Error, Result};
 #[command(next_help_heading = "Engine")]
 pub struct EngineArgs {
     /// Sampling temperature; 0 (the default) is greedy.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = ranged::float32(limits::TEMPERATURE))]
     pub temperature: f32,
     /// Sample among the k most likely tokens (with --temperature).
-    #[arg(long, allow_negative_numbers = true)]
-    pub top_k: Option<i64>,
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::int::<u32>(limits::TOP_K))]
+    pub top_k: Option<u32>,
     /// Nucleus sampling threshold (with --temperature).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float32(limits::TOP_P))]
     pub top_p: Option<f32>,
     /// Threads for prompt processing (llama.cpp); default: --threads.
-    #[arg(long, visible_alias = "tb", allow_negative_numbers = true)]
-    pub threads_batch: Option<i64>,
+    #[arg(long, visible_alias = "tb", allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::THREADS))]
+    pub threads_batch: Option<usize>,
     /// Sequences decoded together in one context (llama.cpp batched decoding); default:
     /// the workload's concurrency.
-    #[arg(long, visible_aliases = ["batch", "np"], allow_negative_numbers = true)]
-    pub parallel: Option<i64>,
+    #[arg(long, visible_aliases = ["batch", "np"], allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::CONCURRENCY))]
+    pub parallel: Option<usize>,
     /// Context size in tokens (llama.cpp), shared by the parallel sequences.
-    #[arg(long, short = 'c', allow_negative_numbers = true)]
-    pub ctx_size: Option<i64>,
+    #[arg(long, short = 'c', allow_negative_numbers = true, value_parser = ranged::int::<u32>(limits::CONTEXT))]
+    pub ctx_size: Option<u32>,
     /// Logical batch size: prefill runs in chunks of this many tokens (llama.cpp).
     #[arg(
         long,
         short = 'b',
         default_value_t = 2048,
-        allow_negative_numbers = true
+        allow_negative_numbers = true, value_parser = ranged::int::<u32>(limits::CONTEXT)
     )]
-    pub batch_size: i64,
+    pub batch_size: u32,
     /// Physical batch size (llama.cpp).
     #[arg(
         long,
         visible_alias = "ub",
         default_value_t = 512,
-        allow_negative_numbers = true
+        allow_negative_numbers = true, value_parser = ranged::int::<u32>(limits::CONTEXT)
     )]
-    pub ubatch_size: i64,
+    pub ubatch_size: u32,
     #[command(flatten)]
     pub backend: BackendArgs,
 }
@@ -55,15 +57,15 @@ pub struct EngineArgs {
 #[command(next_help_heading = "Engine")]
 pub struct BackendArgs {
     /// Layers to offload to the GPU (llama.cpp).
-    #[arg(long, visible_alias = "ngl", allow_negative_numbers = true)]
-    pub n_gpu_layers: Option<i64>,
+    #[arg(long, visible_alias = "ngl", allow_negative_numbers = true, value_parser = ranged::int::<u32>(limits::GPU_LAYERS))]
+    pub n_gpu_layers: Option<u32>,
     /// Flash attention (llama.cpp): on, off or auto (llama.cpp's default); also `-fa`.
     #[arg(long, visible_alias = "fa", value_enum, default_value_t = crate::engine::FlashAttn::Auto)]
     pub flash_attn: crate::engine::FlashAttn,
     /// How hard idle llama.cpp worker threads spin before sleeping, 0 to 100
     /// (llama-bench's --poll).
-    #[arg(long, default_value_t = 50, allow_negative_numbers = true)]
-    pub poll: i64,
+    #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = ranged::int::<u32>(limits::POLL))]
+    pub poll: u32,
     /// K cache type (llama.cpp): f16 (default), f32, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0,
     /// q5_1; also `-ctk`.
     #[arg(long, visible_alias = "ctk", value_enum, default_value_t = crate::engine::CacheType::F16)]
@@ -82,13 +84,6 @@ pub struct BackendArgs {
     /// models keep their own weight types.
     #[arg(long)]
     pub dtype: Option<String>,
-}
-
-fn at_least_one(flag: &str, v: i64) -> Result<u32> {
-    if v < 1 || v > i64::from(u32::MAX) {
-        return Err(Error::Config(format!("{flag} must be at least 1, got {v}")));
-    }
-    Ok(v as u32)
 }
 
 impl BackendArgs {
@@ -111,7 +106,7 @@ impl EngineArgs {
     pub fn sampling(&self) -> Result<SamplingConfig> {
         let s = SamplingConfig {
             temperature: self.temperature,
-            top_k: self.top_k.map(|k| at_least_one("--top-k", k)).transpose()?,
+            top_k: self.top_k,
             top_p: self.top_p,
         };
         s.validate().map_err(Error::Config)?;
@@ -126,35 +121,15 @@ impl EngineArgs {
     /// The llama.cpp settings; `concurrency` is the default number of parallel sequences.
     pub fn llama(&self, concurrency: usize) -> Result<LlamaCppConfig> {
         let b = &self.backend;
-        let n_gpu_layers = match b.n_gpu_layers {
-            Some(n) if n < 0 => {
-                return Err(Error::Config(format!(
-                    "--n-gpu-layers must not be negative, got {n}"
-                )))
-            }
-            n => n.map(|n| n.min(i64::from(u32::MAX)) as u32),
-        };
         Ok(LlamaCppConfig {
-            threads_batch: self
-                .threads_batch
-                .map(|t| at_least_one("--threads-batch", t).map(|t| t as usize))
-                .transpose()?,
-            ctx_size: self
-                .ctx_size
-                .map(|c| at_least_one("--ctx-size", c))
-                .transpose()?,
-            parallel: match self.parallel {
-                Some(p) => at_least_one("--parallel", p)? as usize,
-                None => concurrency.max(1),
-            },
-            batch_size: at_least_one("--batch-size", self.batch_size)?,
-            ubatch_size: at_least_one("--ubatch-size", self.ubatch_size)?,
-            n_gpu_layers,
+            threads_batch: self.threads_batch,
+            ctx_size: self.ctx_size,
+            parallel: self.parallel.unwrap_or(concurrency.max(1)),
+            batch_size: self.batch_size,
+            ubatch_size: self.ubatch_size,
+            n_gpu_layers: b.n_gpu_layers,
             flash_attn: b.flash_attn,
-            poll: match b.poll {
-                p @ 0..=100 => p as u32,
-                p => return Err(Error::Config(format!("--poll must be 0 to 100, got {p}"))),
-            },
+            poll: b.poll,
             cache_type_k: b.cache_type_k,
             cache_type_v: b.cache_type_v,
             verbose: b.verbose,

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use super::ranged;
+use crate::limits;
 use clap::{Args, ValueEnum};
 
 use crate::app::run::ServerPlan;
@@ -66,7 +68,7 @@ pub struct HttpArgs {
         long,
         visible_alias = "request-timeout",
         default_value_t = 600.0,
-        allow_negative_numbers = true
+        allow_negative_numbers = true, value_parser = ranged::float(limits::TIMEOUT_S)
     )]
     pub timeout: f64,
     /// tokenizer.json used to count output tokens when a reply carries no usage.
@@ -78,7 +80,7 @@ pub struct HttpArgs {
         long,
         visible_alias = "ready-check-timeout-sec",
         default_value_t = 0.0,
-        allow_negative_numbers = true
+        allow_negative_numbers = true, value_parser = ranged::float(limits::READY_S)
     )]
     pub ready_check_timeout: f64,
     /// Write the client's own cost per chunk to this JSON file (benches/client-capacity.sh).
@@ -88,22 +90,22 @@ pub struct HttpArgs {
     #[arg(long, allow_negative_numbers = true)]
     pub request_rate: Option<String>,
     /// Gamma shape of the arrival gaps: 1 is Poisson, below 1 burstier (vLLM's meaning).
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_parser = ranged::float(limits::BURSTINESS))]
     pub burstiness: f64,
     /// Arrival process for --request-rate.
     #[arg(long, value_enum, default_value_t = ArrivalKind::Poisson)]
     pub arrival: ArrivalKind,
     /// Send for this many seconds, cycling through the prompts, instead of --num-prompts.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::DURATION_S))]
     pub duration: Option<f64>,
     /// Sweep: one run per concurrency, e.g. 1,4,16 (one run directory each + a summary).
     #[arg(
         long,
         value_delimiter = ',',
-        allow_negative_numbers = true,
+        allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::CONCURRENCY),
         conflicts_with = "request_rate_list"
     )]
-    pub concurrency_list: Vec<i64>,
+    pub concurrency_list: Vec<usize>,
     /// Sweep: one run per request rate, e.g. 1,2,4,inf.
     #[arg(long, value_delimiter = ',')]
     pub request_rate_list: Vec<String>,
@@ -133,12 +135,10 @@ fn rate(s: &str, flag: &str) -> Result<Option<f64>> {
     if t.eq_ignore_ascii_case("inf") || t.eq_ignore_ascii_case("infinity") {
         return Ok(None);
     }
-    match t.parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 => Ok(Some(r)),
-        _ => Err(Error::Config(format!(
-            "{flag} `{s}` must be a positive number of requests per second, or inf"
-        ))),
-    }
+    limits::RATE
+        .parse(flag, t)
+        .map(Some)
+        .map_err(|e| Error::Config(format!("{e} requests per second, or inf")))
 }
 
 /// The API a `vllm bench serve --backend` name stands for.
@@ -180,18 +180,6 @@ impl HttpArgs {
                 "--engine http needs --url, e.g. --url http://127.0.0.1:8000/v1".into(),
             ));
         }
-        if !(self.timeout.is_finite() && self.timeout > 0.0) {
-            return Err(Error::Config(format!(
-                "--timeout must be a positive number of seconds, got {}",
-                self.timeout
-            )));
-        }
-        if !(self.ready_check_timeout.is_finite() && self.ready_check_timeout >= 0.0) {
-            return Err(Error::Config(format!(
-                "--ready-check-timeout must be 0 or more seconds, got {}",
-                self.ready_check_timeout
-            )));
-        }
         let mut headers = Vec::new();
         for h in &self.headers {
             let (k, v) = h
@@ -232,13 +220,6 @@ impl HttpArgs {
             .flatten();
         let arrival = Arrival::new(r, self.burstiness, self.arrival == ArrivalKind::Constant)
             .map_err(Error::Config)?;
-        if let Some(d) = self.duration {
-            if !(d.is_finite() && d > 0.0) {
-                return Err(Error::Config(format!(
-                    "--duration must be a positive number of seconds, got {d}"
-                )));
-            }
-        }
         Ok(RunnerConfig {
             arrival,
             duration_s: self.duration,
@@ -303,16 +284,7 @@ impl HttpArgs {
     /// The sweep of `--concurrency-list` or `--request-rate-list`, when given.
     pub fn sweep(&self) -> Result<Option<Sweep>> {
         if !self.concurrency_list.is_empty() {
-            let mut v = Vec::new();
-            for &c in &self.concurrency_list {
-                if c < 1 {
-                    return Err(Error::Config(format!(
-                        "--concurrency-list values must be at least 1, got {c}"
-                    )));
-                }
-                v.push(c as usize);
-            }
-            return Ok(Some(Sweep::Concurrency(v)));
+            return Ok(Some(Sweep::Concurrency(self.concurrency_list.clone())));
         }
         if self.request_rate_list.is_empty() {
             return Ok(None);

@@ -9,6 +9,7 @@ pub mod engine_args;
 pub mod http;
 pub mod model;
 pub mod prices;
+pub mod ranged;
 pub mod report;
 pub mod run;
 pub mod serve;

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use super::ranged;
+use crate::limits;
 use clap::{Args, Subcommand};
 
 use crate::app::model::{ModelPlan, TextFormat};
@@ -40,7 +42,7 @@ pub struct SynthArgs {
     #[arg(long, default_value = "q8_0")]
     pub quant: String,
     /// Seed of the random weights.
-    #[arg(long, default_value_t = DEFAULT_SEED)]
+    #[arg(long, default_value_t = DEFAULT_SEED, allow_negative_numbers = true, value_parser = ranged::int::<u64>(limits::SEED))]
     pub seed: u64,
     /// Output file (default: the model cache, where `--model synth:PRESET:QUANT` looks).
     #[arg(long)]
@@ -67,7 +69,7 @@ pub struct ParityArgs {
     #[arg(long)]
     pub tokenizer_json: Option<PathBuf>,
     /// Exit non-zero when the match rate is below this fraction.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::FRACTION))]
     pub min_rate: Option<f64>,
     #[arg(long, value_enum, default_value = "text")]
     pub format: TextFormat,

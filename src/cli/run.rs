@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::ranged;
+use crate::limits;
 use clap::Args;
 
 use super::engine_args::EngineArgs;
@@ -53,32 +55,32 @@ pub struct RunArgs {
     #[arg(long)]
     pub prompt: Option<String>,
     /// Number of prompts to measure (per repetition).
-    #[arg(long, allow_negative_numbers = true)]
-    pub num_prompts: Option<i64>,
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::PROMPTS))]
+    pub num_prompts: Option<usize>,
     /// Times the whole prompt list is measured; spreads are computed across them.
-    #[arg(long, short = 'r', default_value_t = 1, allow_negative_numbers = true)]
-    pub repetitions: i64,
+    #[arg(long, short = 'r', default_value_t = 1, allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::REPETITIONS))]
+    pub repetitions: usize,
     /// Warmup requests before measuring (not recorded).
-    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
-    pub warmup: i64,
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::WARMUP))]
+    pub warmup: usize,
     /// Requests offered at once (in-process engines that cannot batch run one at a time).
-    #[arg(long, visible_alias = "max-concurrency", allow_negative_numbers = true)]
-    pub concurrency: Option<i64>,
+    #[arg(long, visible_alias = "max-concurrency", allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::CONCURRENCY))]
+    pub concurrency: Option<usize>,
     /// Seed for prompt generation and sampling.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = ranged::int::<u64>(limits::SEED))]
     pub seed: u64,
     /// Input tokens per prompt for random workloads.
-    #[arg(long, visible_alias = "input-len", allow_negative_numbers = true)]
-    pub random_input_len: Option<i64>,
+    #[arg(long, visible_alias = "input-len", allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::TOKENS))]
+    pub random_input_len: Option<usize>,
     /// Output tokens per request (max_tokens; exact while ignore-EOS is on).
-    #[arg(long, visible_aliases = ["random-output-len", "max-tokens"], allow_negative_numbers = true)]
-    pub output_len: Option<i64>,
+    #[arg(long, visible_aliases = ["random-output-len", "max-tokens"], allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::TOKENS))]
+    pub output_len: Option<usize>,
     /// Lengths are drawn from len * [1 - r, 1 + r] (random workloads).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::RANGE_RATIO))]
     pub random_range_ratio: Option<f64>,
     /// Tokens of a prefix shared by every prompt (random workloads).
-    #[arg(long, allow_negative_numbers = true)]
-    pub random_prefix_len: Option<i64>,
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::PREFIX_TOKENS))]
+    pub random_prefix_len: Option<usize>,
     /// Stop at end-of-sequence instead of generating exactly the output length.
     #[arg(long)]
     pub no_ignore_eos: bool,
@@ -90,8 +92,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_chat: bool,
     /// CPU threads for the engine.
-    #[arg(long, short = 't', allow_negative_numbers = true)]
-    pub threads: Option<i64>,
+    #[arg(long, short = 't', allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::THREADS))]
+    pub threads: Option<usize>,
     /// Run directory. Default: <results-dir>/<timestamp>-<engine>-<model>; with several
     /// engines, one subdirectory per engine.
     #[arg(long, short = 'o')]
@@ -124,30 +126,30 @@ pub struct RunArgs {
 #[command(next_help_heading = "Sim engine")]
 pub struct SimArgs {
     /// Chat-template time per request, ms.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::SIM_MS))]
     pub sim_template_ms: Option<f64>,
     /// Tokenize time per KiB of prompt, ms.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::SIM_MS))]
     pub sim_tokenize_ms_per_kb: Option<f64>,
     /// Fixed prefill time per request, ms.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::SIM_MS))]
     pub sim_prefill_ms: Option<f64>,
     /// Prefill time per prompt token, ms.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::SIM_MS))]
     pub sim_prefill_ms_per_token: Option<f64>,
     /// Time per decode step, ms.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::SIM_MS))]
     pub sim_decode_ms: Option<f64>,
     /// Relative standard deviation of every delay (0.05 = 5%), seeded.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::FRACTION))]
     pub sim_jitter: Option<f64>,
     /// Probability that a request fails partway.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::FRACTION))]
     pub sim_failure_rate: Option<f64>,
     /// sim: requests decoded together, sharing each prefill and decode step (a batching
     /// server).
-    #[arg(long, allow_negative_numbers = true)]
-    pub sim_batch: Option<i64>,
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::SIM_BATCH))]
+    pub sim_batch: Option<usize>,
     /// sim: answer each request with the workload's expected answer (the reference
     /// summary, the expected JSON) and stop there, so accuracy scores are known.
     #[arg(long)]
@@ -167,15 +169,7 @@ impl SimArgs {
             decode_ms: self.sim_decode_ms.unwrap_or(d.decode_ms),
             jitter: self.sim_jitter.unwrap_or(d.jitter),
             failure_rate: self.sim_failure_rate.unwrap_or(d.failure_rate),
-            max_batch: match self.sim_batch {
-                None => d.max_batch,
-                Some(n) if n >= 1 => n as usize,
-                Some(n) => {
-                    return Err(Error::Config(format!(
-                        "--sim-batch must be at least 1, got {n}"
-                    )))
-                }
-            },
+            max_batch: self.sim_batch.unwrap_or(d.max_batch),
             echo: self.sim_echo,
         };
         c.validate().map_err(Error::Config)?;
@@ -220,20 +214,7 @@ impl RunArgs {
                 "--launch drives the server it starts with --engine http alone".into(),
             ));
         }
-        let positive = |flag: &str, v: i64| -> Result<usize> {
-            if v < 1 {
-                return Err(Error::Config(format!("{flag} must be at least 1, got {v}")));
-            }
-            Ok(v as usize)
-        };
-        let repetitions = positive("--repetitions", self.repetitions)?;
-        if self.warmup < 0 {
-            return Err(Error::Config(format!(
-                "--warmup must not be negative, got {}",
-                self.warmup
-            )));
-        }
-        let threads = self.threads.map(|t| positive("--threads", t)).transpose()?;
+        let (repetitions, threads) = (self.repetitions, self.threads);
 
         let workload = match (&self.prompt, &self.workload) {
             (Some(p), _) => {
@@ -255,7 +236,7 @@ impl RunArgs {
             chat: self.no_chat.then_some(false),
         })?;
         let runner = self.http.runner_config(RunnerConfig {
-            warmup: self.warmup as usize,
+            warmup: self.warmup,
             repetitions,
             concurrency: workload.concurrency,
             seed: self.seed,

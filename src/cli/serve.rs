@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::ranged;
+use crate::limits;
 use clap::Args;
 
 use super::engine_args::EngineArgs;
@@ -27,13 +29,13 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub hf_file: Option<String>,
     /// CPU threads for the engine.
-    #[arg(long, short = 't', allow_negative_numbers = true)]
-    pub threads: Option<i64>,
+    #[arg(long, short = 't', allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::THREADS))]
+    pub threads: Option<usize>,
     /// Address to bind; loopback by default. Anything else exposes the engine.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Port to listen on; 0 picks a free one (printed at start).
-    #[arg(long, default_value_t = 8000)]
+    #[arg(long, default_value_t = 8000, allow_negative_numbers = true, value_parser = ranged::int::<u16>(limits::PORT))]
     pub port: u16,
     /// The model name served in /v1/models. Default: --model, else the engine's.
     #[arg(long)]
@@ -42,7 +44,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub api_key_file: Option<PathBuf>,
     /// Seed for sampling and the sim engine.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = ranged::int::<u64>(limits::SEED))]
     pub seed: u64,
     /// The whole engine config as JSON (used by `compare`, so both sides match exactly).
     #[arg(long, hide = true)]
@@ -75,14 +77,7 @@ impl ServeArgs {
             }
             None => {
                 let kind: EngineKind = self.engine.parse().map_err(Error::Config)?;
-                let threads = match self.threads {
-                    Some(t) if t < 1 => {
-                        return Err(Error::Config(format!(
-                            "--threads must be at least 1, got {t}"
-                        )))
-                    }
-                    t => t.map(|t| t as usize),
-                };
+                let threads = self.threads;
                 EngineConfig {
                     kind,
                     model: match (&self.model, &self.hf_file) {

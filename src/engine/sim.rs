@@ -74,29 +74,32 @@ impl SimConfig {
     /// Checks that every delay is a finite, non-negative number and rates are in [0, 1].
     pub fn validate(&self) -> Result<(), String> {
         let delays = [
-            ("template-ms", self.template_ms),
-            ("tokenize-ms-per-kb", self.tokenize_ms_per_kb),
-            ("prefill-ms", self.prefill_ms),
-            ("prefill-ms-per-token", self.prefill_ms_per_token),
-            ("decode-ms", self.decode_ms),
-            ("jitter", self.jitter),
+            ("--sim-template-ms", self.template_ms, crate::limits::SIM_MS),
+            (
+                "--sim-tokenize-ms-per-kb",
+                self.tokenize_ms_per_kb,
+                crate::limits::SIM_MS,
+            ),
+            ("--sim-prefill-ms", self.prefill_ms, crate::limits::SIM_MS),
+            (
+                "--sim-prefill-ms-per-token",
+                self.prefill_ms_per_token,
+                crate::limits::SIM_MS,
+            ),
+            ("--sim-decode-ms", self.decode_ms, crate::limits::SIM_MS),
+            ("--sim-jitter", self.jitter, crate::limits::FRACTION),
+            (
+                "--sim-failure-rate",
+                self.failure_rate,
+                crate::limits::FRACTION,
+            ),
         ];
-        for (name, v) in delays {
-            if !v.is_finite() || v < 0.0 {
-                return Err(format!(
-                    "--sim-{name} must be a non-negative number, got {v}"
-                ));
-            }
+        for (name, v, range) in delays {
+            range.check(name, v).map_err(|e| e.to_string())?;
         }
-        if self.max_batch == 0 {
-            return Err("--sim-batch must be at least 1".into());
-        }
-        if !(0.0..=1.0).contains(&self.failure_rate) {
-            return Err(format!(
-                "--sim-failure-rate must be between 0 and 1, got {}",
-                self.failure_rate
-            ));
-        }
+        crate::limits::SIM_BATCH
+            .check::<usize>("--sim-batch", self.max_batch as i128)
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 }
@@ -400,7 +403,9 @@ impl SimEngine {
                 echo,
                 prompt_tokens: ids.len(),
                 next: ids.iter().fold(a.req.id as usize, |h, &t| h ^ t as usize),
-                out: Vec::with_capacity(a.req.max_tokens as usize),
+                // max_tokens is a request's claim (up to u32::MAX from a data set):
+                // memory follows the tokens made.
+                out: Vec::with_capacity((a.req.max_tokens as usize).min(1024)),
                 result: None,
             };
             started.push(Active {

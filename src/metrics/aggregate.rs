@@ -56,6 +56,14 @@ pub struct RunMetrics {
     pub failed: usize,
     pub error_rate: f64,
     pub errors_by_kind: BTreeMap<String, usize>,
+    /// Completed requests with something odd about them, by kind (`no_done`: a stream
+    /// that ended without `data: [DONE]`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub warnings_by_kind: BTreeMap<String, usize>,
+    /// Completed requests by where their output token count came from (HTTP: `usage`,
+    /// `tokenizer` or `chunks`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub output_tokens_sources: BTreeMap<String, usize>,
     /// First start to last end over the measured requests.
     pub duration_s: f64,
     pub total_input_tokens: u64,
@@ -165,6 +173,16 @@ impl RunMetrics {
             let kind = r.error_kind.clone().unwrap_or_else(|| "unknown".into());
             *errors_by_kind.entry(kind).or_insert(0) += 1;
         }
+        let mut warnings_by_kind = BTreeMap::new();
+        let mut output_tokens_sources = BTreeMap::new();
+        for r in &ok {
+            for w in &r.warnings {
+                *warnings_by_kind.entry(w.clone()).or_insert(0) += 1;
+            }
+            if let Some(src) = &r.output_tokens_source {
+                *output_tokens_sources.entry(src.clone()).or_insert(0) += 1;
+            }
+        }
         let gaps: Vec<f64> = ok.iter().flat_map(|r| r.gaps_ms()).collect();
         let output_tps = per_s(output as f64, duration_s);
 
@@ -195,6 +213,8 @@ impl RunMetrics {
                 (records.len() - ok.len()) as f64 / records.len() as f64
             },
             errors_by_kind,
+            warnings_by_kind,
+            output_tokens_sources,
             duration_s,
             total_input_tokens: input,
             total_output_tokens: output,
@@ -268,6 +288,26 @@ impl RunMetrics {
                 self.num_requests,
                 self.error_rate * 100.0
             ));
+        }
+        if let Some(n) = self.warnings_by_kind.get("no_done") {
+            w.push(format!(
+                "{n} of {} completed streams ended without `data: [DONE]` (cleanly, after their last chunk); they count as complete",
+                self.completed
+            ));
+        }
+        for (source, how) in [
+            ("tokenizer", "re-tokenized with the tokenizer given"),
+            (
+                "chunks",
+                "counted one per content chunk (give --tokenizer for exact counts)",
+            ),
+        ] {
+            if let Some(n) = self.output_tokens_sources.get(source) {
+                w.push(format!(
+                    "the server sent no usage for {n} of {} completed requests: their output tokens were {how}",
+                    self.completed
+                ));
+            }
         }
         let reps = &self.repetitions;
         for (name, spread) in [

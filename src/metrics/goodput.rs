@@ -25,14 +25,9 @@ impl Slo {
             let (k, v) = pair
                 .split_once(':')
                 .ok_or_else(|| format!("--goodput `{pair}`: expected NAME:MS, e.g. ttft:200"))?;
-            let ms: f64 = v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|x: &f64| x.is_finite() && *x > 0.0)
-                .ok_or_else(|| {
-                    format!("--goodput `{pair}`: `{v}` is not a positive number of ms")
-                })?;
+            let ms = crate::limits::OBJECTIVE
+                .parse(&format!("--goodput {}", k.trim()), v)
+                .map_err(|e| format!("{e} ms"))?;
             let slot = match k.trim().to_ascii_lowercase().as_str() {
                 "ttft" => &mut slo.ttft_ms,
                 "tpot" => &mut slo.tpot_ms,
@@ -109,7 +104,10 @@ mod tests {
         assert!(Slo::parse("foo:1")
             .unwrap_err()
             .contains("unknown objective"));
-        assert!(Slo::parse("ttft:-1").unwrap_err().contains("positive"));
+        assert_eq!(
+            Slo::parse("ttft:-1").unwrap_err(),
+            "--goodput ttft -1: out of range, expected a number from 0 (exclusive) to 1000000000000 ms"
+        );
         assert!(Slo::parse("").is_err());
     }
 

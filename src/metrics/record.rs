@@ -12,6 +12,8 @@ use crate::engine::{DevicePhase, EngineError, FinishReason, Mark, Outcome, Recor
 
 /// How much of a prompt a record keeps, in characters.
 const PROMPT_PREVIEW_CHARS: usize = 200;
+/// The most token times a record reserves room for before they arrive.
+const RESERVED_TOKENS: usize = 4096;
 
 /// One request, measured. Field names carry their unit; `None` means the phase was not
 /// observable (for example prefill over HTTP) or did not happen (a request that failed
@@ -82,6 +84,13 @@ pub struct RequestRecord {
     /// What the request cost at the prices given (`--price-*`, `--prices`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// Where `output_tokens` came from over HTTP: `usage`, `tokenizer` or `chunks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens_source: Option<String>,
+    /// What was odd about a request that still counts (`no_done`), counted in
+    /// `metrics.json`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl RequestRecord {
@@ -126,14 +135,16 @@ pub struct MarkRecorder<'a> {
 }
 
 impl<'a> MarkRecorder<'a> {
-    /// Starts a request's clock now (`t0`).
+    /// Starts a request's clock now (`t0`). `expected_tokens` (a request's `max_tokens`,
+    /// any number a data set gives) only sizes the first allocation, up to a bound: the
+    /// record grows as tokens arrive.
     pub fn start(expected_tokens: usize, stop: &'a AtomicBool) -> Self {
         MarkRecorder {
             t0: Instant::now(),
             templated: None,
             tokenized: None,
             sent: None,
-            tokens: Vec::with_capacity(expected_tokens),
+            tokens: Vec::with_capacity(expected_tokens.min(RESERVED_TOKENS)),
             chunk_tokens: Vec::new(),
             detokenized: None,
             prefill_device_ms: None,

@@ -394,7 +394,9 @@ impl Reader<'_> {
                 self.remaining()
             )));
         }
-        let mut items = Vec::with_capacity(len as usize);
+        // The claim was checked against the bytes left; the first allocation is bounded too,
+        // since each item takes more memory than its smallest encoding.
+        let mut items = Vec::with_capacity((len as usize).min(1 << 16));
         for _ in 0..len {
             items.push(self.value(elem_type, depth + 1, what)?);
         }
@@ -449,7 +451,7 @@ fn read_gguf(r: &mut Reader<'_>) -> Result<GgufFile> {
         },
     };
 
-    let mut tensors: Vec<TensorInfo> = Vec::with_capacity(n_tensors as usize);
+    let mut tensors: Vec<TensorInfo> = Vec::with_capacity((n_tensors as usize).min(1 << 16));
     let mut names = std::collections::HashSet::new();
     for i in 0..n_tensors {
         let name = r.string(&|| format!("tensor info {i}"))?;

@@ -138,12 +138,10 @@ impl Comparison {
 pub fn parse_threshold(s: &str) -> Result<f64, String> {
     let t = s.trim();
     let num = t.strip_suffix('%').unwrap_or(t).trim();
-    match num.parse::<f64>() {
-        Ok(v) if (0.0..=1000.0).contains(&v) => Ok(v / 100.0),
-        _ => Err(format!(
-            "--threshold must be a percentage between 0% and 1000%, such as 5%, got `{s}`"
-        )),
-    }
+    crate::limits::PERCENT
+        .parse("--threshold", num)
+        .map(|v| v / 100.0)
+        .map_err(|e| format!("{e} percent, such as 5%"))
 }
 
 /// The setup a run is matched on across the two sides.

@@ -347,8 +347,10 @@ pub fn cell_display(v: &Value) -> String {
         Value::Number(n) if n.is_f64() => n.as_f64().map_or_else(String::new, human),
         Value::Null => "–".into(),
         // RFC 3339 timestamps to the second, for people.
-        Value::String(t) if t.len() >= 19 && t.get(10..11) == Some("T") => {
-            t[..19].replace('T', " ")
+        // `get`, not indexing: a string from a run directory (a model name a server
+        // gave) may put a multi-byte character across byte 19.
+        Value::String(t) if t.get(10..11) == Some("T") && t.get(..19).is_some() => {
+            t.get(..19).unwrap_or(t).replace('T', " ")
         }
         other => cell_text(other),
     }
@@ -405,6 +407,16 @@ mod tests {
             distinct_labels(&[&a, &d]),
             ["2026-12-04 10:00:00", "2026-12-04 10:00:00 #2"]
         );
+    }
+
+    #[test]
+    fn a_string_with_a_multi_byte_character_near_byte_19_is_shown_whole() {
+        // "T" at byte 10, and a 3-byte character across byte 19.
+        let name = "2024-01-02T03:04:0\u{20ac}5 model";
+        let v = Value::String(name.to_owned());
+        assert_eq!(cell_display(&v), name);
+        let t = Value::String("2024-01-02T03:04:05.123+00:00".into());
+        assert_eq!(cell_display(&t), "2024-01-02 03:04:05");
     }
 
     #[test]

@@ -267,12 +267,16 @@ pub fn load_run(dir: &Path) -> Result<(LoadedRun, Option<String>), String> {
     let manifest = read_json::<Value>(&dir.join(MANIFEST)).ok();
     let config = read_json::<Value>(&dir.join(RUN_CONFIG)).ok();
     let samples_path = dir.join(SAMPLES);
+    // A run stopped by a full disk or a kill may end in a cut line: the complete lines
+    // before it are what was measured, read with a note.
+    let mut cut = None;
     let records = if samples_path.is_file() {
         let (records, truncated) =
             run_dir::read_samples(&samples_path).map_err(|e| e.to_string())?;
         if truncated {
-            return Err(format!(
-                "samples.jsonl is truncated or corrupt after {} complete lines",
+            cut = Some(format!(
+                "run {}: samples.jsonl is cut or corrupt after {} complete lines; reading those",
+                dir.display(),
                 records.len()
             ));
         }
@@ -308,6 +312,10 @@ pub fn load_run(dir: &Path) -> Result<(LoadedRun, Option<String>), String> {
             )
         }
     };
+    let note = [cut, note]
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| format!("{a}; {b}"));
     Ok((
         LoadedRun {
             dir: dir.to_owned(),

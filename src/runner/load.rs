@@ -75,7 +75,8 @@ async fn one(
         return None;
     }
     let result = client.generate(&req, &mut rec).await;
-    let te = Instant::now();
+    // A reply ends at its terminal event, not when the server closes the body.
+    let te = result.as_ref().map_or_else(|_| Instant::now(), |r| r.ended);
     Some(record_of(rec, &req, result, te, run_start, repetition))
 }
 
@@ -88,13 +89,21 @@ pub fn record_of(
     run_start: Instant,
     repetition: u32,
 ) -> RequestRecord {
-    let (result, reasoning, server) = match result {
-        Ok(r) => (Ok(r.outcome), r.reasoning_tokens, r.server),
-        Err(e) => (Err(e), None, None),
+    let (result, reasoning, server, source, warnings) = match result {
+        Ok(r) => (
+            Ok(r.outcome),
+            r.reasoning_tokens,
+            r.server,
+            Some(r.output_tokens_source.as_str().to_owned()),
+            r.warnings,
+        ),
+        Err(e) => (Err(e), None, None, None, Vec::new()),
     };
     let mut r = rec.finish(req, result, te, run_start);
     r.repetition = repetition;
     r.reasoning_tokens = reasoning;
+    r.output_tokens_source = source;
+    r.warnings = warnings.into_iter().map(str::to_owned).collect();
     if let Some(s) = server.filter(|_| r.ok) {
         r.engine_timings_ms.insert(
             HTTP_OVERHEAD.into(),

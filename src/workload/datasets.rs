@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::engine::{Message, Prompt};
 use crate::error::{Error, Result};
+use crate::limits;
 
 /// One conversation from a ShareGPT file: the first human turn is the prompt, and the
 /// first model turn after it sets the output length (vLLM's convention).
@@ -80,7 +81,8 @@ pub struct JsonlEntry {
 struct JsonlLine {
     prompt: Option<String>,
     messages: Option<Vec<Message>>,
-    max_tokens: Option<u32>,
+    /// Any JSON number, so that a value outside the range gets the range's message.
+    max_tokens: Option<serde_json::Number>,
     category: Option<String>,
 }
 
@@ -105,9 +107,20 @@ pub fn parse_jsonl(text: &str, origin: &str) -> Result<Vec<JsonlEntry>> {
             (None, Some(m)) if !m.is_empty() => Prompt::Chat(m),
             _ => return Err(at("needs exactly one of \"prompt\" or \"messages\"".into())),
         };
-        if parsed.max_tokens == Some(0) {
-            return Err(at("max_tokens must be at least 1".into()));
-        }
+        let max_tokens = match parsed.max_tokens {
+            None => None,
+            Some(n) => Some(
+                n.as_i64()
+                    .ok_or(())
+                    .and_then(|v| limits::MAX_TOKENS.check("max_tokens", v).map_err(|_| ()))
+                    .map_err(|()| {
+                        at(format!(
+                            "max_tokens {n}: out of range, expected {}",
+                            limits::MAX_TOKENS.describe()
+                        ))
+                    })?,
+            ),
+        };
         if parsed
             .category
             .as_deref()
@@ -117,7 +130,7 @@ pub fn parse_jsonl(text: &str, origin: &str) -> Result<Vec<JsonlEntry>> {
         }
         entries.push(JsonlEntry {
             prompt,
-            max_tokens: parsed.max_tokens,
+            max_tokens,
             category: parsed.category,
         });
     }

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::file::{self, Format};
-use super::{builtin, datasets, non_negative, positive, ratio, Source, WorkloadSpec};
+use super::{builtin, datasets, in_range, ratio, Source, WorkloadSpec};
 use crate::error::{Error, Result};
+use crate::limits;
 use crate::metrics::accuracy::Scorer;
 
 /// A workload definition file, as written (TOML or YAML, the same schema). Lengths are
@@ -122,10 +123,15 @@ pub(super) fn parse(
     let text = |key: &Option<String>| key.clone().unwrap_or_default();
     let source = match s.kind {
         Kind::Random => Source::Random {
-            input_len: positive("input_len", s.input_len.unwrap_or_default()).map_err(bad)?,
-            range_ratio: ratio("range_ratio", s.range_ratio.unwrap_or_default()).map_err(bad)?,
-            prefix_len: non_negative("prefix_len", s.prefix_len.unwrap_or_default())
+            input_len: in_range("input_len", s.input_len.unwrap_or_default(), limits::TOKENS)
                 .map_err(bad)?,
+            range_ratio: ratio("range_ratio", s.range_ratio.unwrap_or_default()).map_err(bad)?,
+            prefix_len: in_range(
+                "prefix_len",
+                s.prefix_len.unwrap_or_default(),
+                limits::PREFIX_TOKENS,
+            )
+            .map_err(bad)?,
             seed: s.seed,
         },
         Kind::Documents => {
@@ -184,13 +190,13 @@ pub(super) fn parse(
     spec.chat = file.chat.unwrap_or(true);
     spec.ignore_eos = file.ignore_eos.unwrap_or(true);
     if let Some(n) = file.num_prompts {
-        spec.num_prompts = positive("num_prompts", n).map_err(bad)?;
+        spec.num_prompts = in_range("num_prompts", n, limits::PROMPTS).map_err(bad)?;
     }
     if let Some(c) = file.concurrency {
-        spec.concurrency = positive("concurrency", c).map_err(bad)?;
+        spec.concurrency = in_range("concurrency", c, limits::CONCURRENCY).map_err(bad)?;
     }
     if let Some(n) = file.output_len {
-        spec.output_len = Some(positive("output_len", n).map_err(bad)?);
+        spec.output_len = Some(in_range("output_len", n, limits::TOKENS).map_err(bad)?);
     }
     Ok(spec)
 }
@@ -250,13 +256,16 @@ mod tests {
         let err = parse(src, Format::Toml, "x.toml", None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("num_prompts must be at least 1"), "{err}");
+        assert!(
+            err.contains("num_prompts 0: out of range, expected an integer from 1 to 10000000"),
+            "{err}"
+        );
         let src = "[source]\nkind = \"random\"\ninput_len = -5\n";
         let err = parse(src, Format::Toml, "x.toml", None)
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("input_len must be at least 1, got -5"),
+            err.contains("input_len -5: out of range, expected an integer from 1 to 16777216"),
             "{err}"
         );
     }

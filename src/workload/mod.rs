@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::engine::{Message, Prompt, Request};
 use crate::error::{Error, Result};
+use crate::limits;
 use crate::metrics::accuracy::Scorer;
 use datasets::{ExtractionEntry, JsonlEntry, ShareGptEntry};
 use file::Format;
@@ -83,15 +84,16 @@ pub struct WorkloadSpec {
     pub source: Source,
 }
 
-/// Command-line values that replace a workload's own.
+/// Command-line values that replace a workload's own, each already inside its range
+/// ([`limits`](crate::limits)).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overrides {
-    pub num_prompts: Option<i64>,
-    pub concurrency: Option<i64>,
-    pub input_len: Option<i64>,
-    pub output_len: Option<i64>,
+    pub num_prompts: Option<usize>,
+    pub concurrency: Option<usize>,
+    pub input_len: Option<usize>,
+    pub output_len: Option<usize>,
     pub range_ratio: Option<f64>,
-    pub prefix_len: Option<i64>,
+    pub prefix_len: Option<usize>,
     pub ignore_eos: Option<bool>,
     pub chat: Option<bool>,
 }
@@ -202,13 +204,13 @@ impl WorkloadSpec {
         let origin = self.origin.clone();
         let bad = |msg: String| Error::workload(&origin, msg);
         if let Some(n) = o.num_prompts {
-            self.num_prompts = positive("--num-prompts", n).map_err(&bad)?;
+            self.num_prompts = n;
         }
         if let Some(c) = o.concurrency {
-            self.concurrency = positive("--concurrency", c).map_err(&bad)?;
+            self.concurrency = c;
         }
         if let Some(n) = o.output_len {
-            self.output_len = Some(positive("--output-len", n).map_err(&bad)?);
+            self.output_len = Some(n);
         }
         if let Some(v) = o.ignore_eos {
             self.ignore_eos = v;
@@ -226,13 +228,13 @@ impl WorkloadSpec {
                 ..
             } => {
                 if let Some(n) = o.input_len {
-                    *input_len = positive("--random-input-len", n).map_err(&bad)?;
+                    *input_len = n;
                 }
                 if let Some(r) = o.range_ratio {
-                    *range_ratio = ratio("--random-range-ratio", r).map_err(&bad)?;
+                    *range_ratio = r;
                 }
                 if let Some(n) = o.prefix_len {
-                    *prefix_len = non_negative("--random-prefix-len", n).map_err(&bad)?;
+                    *prefix_len = n;
                 }
             }
             _ if random_flags => {
@@ -371,23 +373,18 @@ impl WorkloadSpec {
     }
 }
 
-pub(crate) fn positive(name: &str, v: i64) -> std::result::Result<usize, String> {
-    if v < 1 {
-        return Err(format!("{name} must be at least 1, got {v}"));
-    }
-    Ok(v as usize)
+/// `v` as a `T` within `range`, or the range's message naming the field.
+pub(crate) fn in_range<T: TryFrom<i128>>(
+    name: &str,
+    v: i64,
+    range: limits::IntRange,
+) -> std::result::Result<T, String> {
+    range.check(name, v).map_err(|e| e.to_string())
 }
 
-pub(crate) fn non_negative(name: &str, v: i64) -> std::result::Result<usize, String> {
-    if v < 0 {
-        return Err(format!("{name} must not be negative, got {v}"));
-    }
-    Ok(v as usize)
-}
-
+/// A fraction within the random data set's `range_ratio` range.
 pub(crate) fn ratio(name: &str, v: f64) -> std::result::Result<f64, String> {
-    if !(0.0..1.0).contains(&v) {
-        return Err(format!("{name} must be in [0, 1), got {v}"));
-    }
-    Ok(v)
+    limits::RANGE_RATIO
+        .check(name, v)
+        .map_err(|e| e.to_string())
 }

@@ -400,7 +400,7 @@ fn candle_specific_bad_input_is_a_clear_error() {
     assert_one_line_error(
         &run(&["check-agreement", "-m", TINY, "--tokens", "0"]),
         2,
-        "--tokens must be at least 1",
+        "--tokens 0: out of range, expected an integer from 1 to 16777216",
     );
     let agreement = run(&["check-agreement", "-m", corrupt.to_str().unwrap()]);
     if cfg!(feature = "llama-cpp") {

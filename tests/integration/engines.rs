@@ -262,8 +262,8 @@ const BAD_INPUT: &[(&str, i32, &str)] = &[
     ("-m {dir}/corrupt.gguf",                1, "corrupt.gguf"),
     ("-m {dir}/absent.gguf",                 2, "no such model file"),
     ("",                                     2, "needs --model"),
-    ("-m synth:tiny:q8_0 -t 0",              2, "--threads must be at least 1"),
-    ("-m synth:tiny:q8_0 --poll 101",        2, "--poll must be 0 to 100, got 101"),
+    ("-m synth:tiny:q8_0 -t 0",              2, "--threads 0: out of range, expected an integer from 1 to 4096"),
+    ("-m synth:tiny:q8_0 --poll 101",        2, "--poll 101: out of range, expected an integer from 0 to 100"),
     ("-m synth:tiny:q8_0 --dtype f8",        2, "unknown --dtype `f8`: choose f32, f16 or bf16"),
     ("-m synth:tiny:q8_0 --device tpu",      2, "unknown device `tpu`"),
 ];

@@ -32,12 +32,12 @@ const FAULTS: [(&str, Option<&str>); 10] = [
     ("bad_sse", Some("parse")),
     ("cut_midway", Some("disconnected")),
     ("stall", Some("timeout")),
-    ("no_usage", Some("no_usage")),
+    ("no_usage", None),
     ("error_event", Some("stream_error")),
 ];
 
 /// Reads one request (head and Content-Length body), so the client sees a clean exchange.
-async fn read_request(s: &mut TcpStream) -> Option<String> {
+pub async fn read_request(s: &mut TcpStream) -> Option<String> {
     let mut buf = Vec::new();
     let mut tmp = [0u8; 4096];
     loop {
@@ -103,7 +103,7 @@ async fn answer(mut s: TcpStream, fault: &str) {
 
 /// Starts a loopback server on its own thread that hands each connection to `serve` for
 /// 60 s; its URL.
-fn loopback_server<F, Fut>(serve: F) -> String
+pub fn loopback_server<F, Fut>(serve: F) -> String
 where
     F: Fn(TcpStream) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -280,6 +280,11 @@ fn every_fault_is_recorded_with_its_kind_and_the_run_goes_on() {
     }
     let ok = &by_id[0];
     assert_eq!(ok["output_tokens"], 2);
+    assert_eq!(ok["output_tokens_source"], "usage");
+    // No usage and no tokenizer: counted by content chunks, and the record says so.
+    let no_usage = &by_id[8];
+    assert_eq!(no_usage["output_tokens"], 1, "{no_usage}");
+    assert_eq!(no_usage["output_tokens_source"], "chunks");
     assert_eq!(
         ok["token_ms"].as_array().unwrap().len(),
         2,
@@ -287,12 +292,12 @@ fn every_fault_is_recorded_with_its_kind_and_the_run_goes_on() {
     );
     let m = json(&out.join("metrics.json"));
     assert_eq!(m["num_requests"], FAULTS.len());
-    assert_eq!(m["failed"], FAULTS.len() - 1);
+    let failed = FAULTS.iter().filter(|(_, k)| k.is_some()).count();
+    assert_eq!(m["failed"], failed);
     let rate = m["error_rate"].as_f64().unwrap();
     let n = FAULTS.len() as f64;
-    assert!((rate - (n - 1.0) / n).abs() < 1e-9, "{rate}");
-    for (_, kind) in FAULTS.iter().skip(1) {
-        let kind = kind.unwrap();
+    assert!((rate - failed as f64 / n).abs() < 1e-9, "{rate}");
+    for kind in FAULTS.iter().filter_map(|(_, k)| *k) {
         let expected = FAULTS.iter().filter(|(_, k)| *k == Some(kind)).count();
         assert_eq!(m["errors_by_kind"][kind], expected, "{kind}: {m}");
     }
@@ -342,4 +347,169 @@ fn connection_refused_is_recorded_not_fatal() {
         json(&out.join("metrics.json"))["errors_by_kind"]["connection"],
         3
     );
+}
+
+/// A loopback server answering every request with `events` (whole SSE text) and then, on
+/// a close-delimited body, waiting `hold` before it closes.
+fn scripted_server(events: String, hold: Duration) -> String {
+    loopback_server(move |mut s| {
+        let events = events.clone();
+        async move {
+            if read_request(&mut s).await.is_some() {
+                let _ = s.write_all(format!("{SSE_HEAD}{events}").as_bytes()).await;
+                let _ = s.flush().await;
+                tokio::time::sleep(hold).await;
+                let _ = s.shutdown().await;
+            }
+        }
+    })
+}
+
+fn run_against(url: &str, out: &std::path::Path, n: usize, extra: &[&str]) -> std::process::Output {
+    let n = n.to_string();
+    let mut args = vec![
+        "run",
+        "--engine",
+        "http",
+        "--url",
+        url,
+        "--served-model",
+        "m",
+        "--num-prompts",
+        &n,
+        "--warmup",
+        "0",
+        "--concurrency",
+        "1",
+        "--timeout",
+        "60",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+const FINAL: &str =
+    "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n";
+
+#[test]
+fn a_request_ends_at_done_not_when_the_server_closes_the_body() {
+    // `[DONE]`, then the connection held open 20 s: E2E must not include the hold, and
+    // three requests must not take a minute.
+    let events = format!(
+        "{ROLE}{}{}{FINAL}{USAGE}data: [DONE]\n\n",
+        chunk("a"),
+        chunk("b")
+    );
+    let url = scripted_server(events, Duration::from_secs(20));
+    let tmp = tempdir();
+    let out = tmp.path().join("held");
+    let start = std::time::Instant::now();
+    let o = run_against(&url, &out, 3, &[]);
+    let took = start.elapsed();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(took < Duration::from_secs(15), "3 requests took {took:?}");
+    let samples = samples(&out);
+    assert_eq!(samples.len(), 3);
+    for s in &samples {
+        assert_eq!(s["ok"], true, "{s}");
+        let e2e = s["e2e_ms"].as_f64().unwrap();
+        assert!(e2e < 5000.0, "E2E {e2e} ms holds the server's close: {s}");
+        assert!(s.get("warnings").is_none(), "{s}");
+    }
+}
+
+#[test]
+fn a_clean_end_without_done_is_complete_with_a_counted_warning() {
+    let events = format!("{ROLE}{}{}{FINAL}{USAGE}", chunk("a"), chunk("b"));
+    let url = scripted_server(events, Duration::ZERO);
+    let tmp = tempdir();
+    let out = tmp.path().join("nodone");
+    let o = run_against(&url, &out, 2, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for s in samples(&out) {
+        assert_eq!(s["ok"], true, "{s}");
+        assert_eq!(s["output_tokens"], 2, "{s}");
+        assert_eq!(s["warnings"], serde_json::json!(["no_done"]), "{s}");
+    }
+    let m = json(&out.join("metrics.json"));
+    assert_eq!(m["completed"], 2);
+    assert_eq!(m["warnings_by_kind"]["no_done"], 2, "{m}");
+    assert!(
+        m["warnings"].to_string().contains("without `data: [DONE]`"),
+        "{m}"
+    );
+
+    // Content, then a clean close with no sign of an end: cut short, not complete.
+    let url = scripted_server(format!("{ROLE}{}", chunk("a")), Duration::ZERO);
+    let out = tmp.path().join("cut");
+    let _ = run_against(&url, &out, 1, &[]);
+    let s = &samples(&out)[0];
+    assert_eq!(s["error_kind"], "disconnected", "{s}");
+}
+
+#[test]
+fn without_usage_tokens_are_counted_by_the_models_tokenizer_or_by_chunks() {
+    let events = format!(
+        "{ROLE}{}{}{}{FINAL}data: [DONE]\n\n",
+        chunk("hello"),
+        chunk(" world"),
+        chunk(" again")
+    );
+    let url = scripted_server(events, Duration::ZERO);
+    let tmp = tempdir();
+    // By chunks: one warning in the summary, and the run succeeds.
+    let out = tmp.path().join("chunks");
+    let o = run_against(&url, &out, 2, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for s in samples(&out) {
+        assert_eq!(s["ok"], true, "{s}");
+        assert_eq!(s["output_tokens"], 3, "{s}");
+        assert_eq!(s["output_tokens_source"], "chunks", "{s}");
+    }
+    let m = json(&out.join("metrics.json"));
+    assert_eq!(m["output_tokens_sources"]["chunks"], 2, "{m}");
+    let warned: Vec<_> = m["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w.as_str().unwrap_or("").contains("no usage"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{m}");
+    // With --model naming a local model, its tokenizer counts them.
+    let model = tmp.path().join("tiny.gguf");
+    synth_tiny(&model);
+    let out = tmp.path().join("tok");
+    let o = run_against(&url, &out, 1, &["--model", model.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = &samples(&out)[0];
+    assert_eq!(s["output_tokens_source"], "tokenizer", "{s}");
+    let n = s["output_tokens"].as_u64().unwrap();
+    assert!(n >= 3, "{s}");
+}
+
+#[test]
+fn max_tokens_of_u32_max_in_a_workload_allocates_nothing_up_front() {
+    // 4294967295 token times reserved up front would be 64 GiB: the process would abort.
+    let events = format!(
+        "{ROLE}{}{}{FINAL}{USAGE}data: [DONE]\n\n",
+        chunk("a"),
+        chunk("b")
+    );
+    let url = scripted_server(events, Duration::ZERO);
+    let tmp = tempdir();
+    let w = write(
+        tmp.path(),
+        "huge.jsonl",
+        "{\"prompt\":\"hi\",\"max_tokens\":4294967295}\n",
+    );
+    let out = tmp.path().join("huge");
+    let o = run_against(&url, &out, 1, &["-w", w.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = &samples(&out)[0];
+    assert_eq!(s["ok"], true, "{s}");
+    assert_eq!(s["max_tokens"], 4294967295u64, "{s}");
+    assert_eq!(s["output_tokens"], 2, "{s}");
 }

@@ -215,7 +215,11 @@ fn a_server_that_never_gets_ready_is_a_one_line_error() {
         "--ready-check-timeout",
         "-1",
     ]);
-    assert_one_line_error(&o, 2, "--ready-check-timeout must be 0 or more");
+    assert_one_line_error(
+        &o,
+        2,
+        "--ready-check-timeout -1: out of range, expected a number from 0 to",
+    );
 }
 
 /// The http engine against a server nobody here wrote: llama.cpp's own `llama-server`

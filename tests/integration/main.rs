@@ -9,6 +9,7 @@ mod compare;
 mod engines;
 mod faults;
 mod hf;
+mod hostile;
 mod http;
 mod launch;
 #[cfg(feature = "llama-cpp")]

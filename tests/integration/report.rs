@@ -240,7 +240,7 @@ fn partial_and_corrupt_runs_are_skipped_by_name_and_samples_alone_recompute() {
     let good = results.join("good");
     let m = sim_run(&good, "1", &[]);
 
-    // samples.jsonl cut mid-line: skipped.
+    // samples.jsonl cut mid-line: its complete lines are read, with a warning.
     let truncated = results.join("truncated");
     copy_run(&good, &truncated);
     let text = std::fs::read_to_string(truncated.join("samples.jsonl")).unwrap();
@@ -269,7 +269,6 @@ fn partial_and_corrupt_runs_are_skipped_by_name_and_samples_alone_recompute() {
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     for (dir, why) in [
-        (&truncated, "samples.jsonl is truncated"),
         (&broken, "metrics.json is unreadable"),
         (&empty, "it has neither metrics.json nor samples.jsonl"),
     ] {
@@ -280,6 +279,15 @@ fn partial_and_corrupt_runs_are_skipped_by_name_and_samples_alone_recompute() {
         err.contains("metrics recomputed from samples.jsonl"),
         "{err}"
     );
+    let cut = format!(
+        "warning: run {}: samples.jsonl is cut or corrupt after 4 complete lines; reading those",
+        truncated.display()
+    );
+    assert!(err.contains(&cut), "expected `{cut}` in:\n{err}");
+    // The cut copy keeps the run id of the run it was copied from: it is a row of its own.
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 1 + 3, "{text}");
+    assert!(text.contains(truncated.to_str().unwrap()), "{text}");
     let rows = csv_by_run(&csv);
     assert_eq!(rows.len(), 2, "{rows:?}");
     let r = &rows["recomputed"];
@@ -483,7 +491,11 @@ fn bad_report_input_gets_a_one_line_error() {
         "--threshold",
         "lots",
     ]);
-    assert_one_line_error(&o, 2, "--threshold must be a percentage");
+    assert_one_line_error(
+        &o,
+        2,
+        "--threshold lots: out of range, expected a number from 0 to 1000 percent",
+    );
     let o = run(&[
         "report",
         good.to_str().unwrap(),

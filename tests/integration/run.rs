@@ -474,13 +474,13 @@ const BAD_INPUT: &[(&str, i32, &str)] = &[
     ("-e sim --workload nope",               2, "unknown workload `nope`"),
     ("-e sim -w {dir}/missing.toml",         2, "no such file"),
     ("-e sim -w {dir}/bad.toml",             2, "bad.toml: line"),
-    ("-e sim -w {dir}/zero.toml",            2, "num_prompts must be at least 1"),
-    ("-e sim -w {dir}/neg.toml",             2, "input_len must be at least 1, got -3"),
+    ("-e sim -w {dir}/zero.toml",            2, "num_prompts 0: out of range"),
+    ("-e sim -w {dir}/neg.toml",             2, "input_len -3: out of range, expected an integer from 1 to 16777216"),
     ("-e sim -w {dir}/unknown.toml",         2, "unknown variant `telepathy`"),
-    ("-e sim --num-prompts 0",               2, "--num-prompts must be at least 1"),
-    ("-e sim --output-len -4",               2, "--output-len must be at least 1"),
+    ("-e sim --num-prompts 0",               2, "--num-prompts 0: out of range, expected an integer from 1 to 10000000"),
+    ("-e sim --output-len -4",               2, "--output-len -4: out of range, expected an integer from 1 to 16777216"),
     ("-e sim --sim-decode-ms -1",            2, "--sim-decode-ms"),
-    ("-e sim -t 0",                          2, "--threads must be at least 1"),
+    ("-e sim -t 0",                          2, "--threads 0: out of range, expected an integer from 1 to 4096"),
     ("-e sim -w {dir}/shape.json",           2, "not a ShareGPT file"),
     ("-e sim -w {dir}/empty.json",           2, "no conversation has a human turn"),
     ("-e sim -w {dir}/p.jsonl",              2, "p.jsonl: line 2"),
@@ -792,5 +792,9 @@ fn bench_recovers_the_sim_delays() {
         2,
         "no test to run",
     );
-    assert_one_line_error(&run(&["bench", "-e", "sim", "-p", "1-x"]), 2, "-p `1-x`");
+    assert_one_line_error(
+        &run(&["bench", "-e", "sim", "-p", "1-x"]),
+        2,
+        "-p x: out of range, expected an integer from 0 to 16777216",
+    );
 }

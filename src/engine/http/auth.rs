@@ -34,11 +34,28 @@ pub(super) fn read_api_key(config: &HttpConfig) -> Result<Option<ApiKey>, Engine
         None => std::env::var(&config.api_key_env).ok(),
     };
     let Some(key) = key.filter(|k| !k.is_empty()) else {
-        return Ok(None);
+        return url_basic_auth(config);
     };
     // The message never includes the key itself.
     let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
         .map_err(|_| setup("the API key holds characters a header cannot carry"))?;
+    value.set_sensitive(true);
+    Ok(Some(ApiKey(value)))
+}
+
+/// The `user:password@` of `--url` as basic auth, when there is one and no API key.
+fn url_basic_auth(config: &HttpConfig) -> Result<Option<ApiKey>, EngineError> {
+    use base64::Engine as _;
+    let Some(creds) = config
+        .url
+        .as_deref()
+        .and_then(super::config::url_credentials)
+    else {
+        return Ok(None);
+    };
+    let encoded = base64::engine::general_purpose::STANDARD.encode(creds);
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
+        .map_err(|_| setup("the URL's credentials cannot be sent in a header"))?;
     value.set_sensitive(true);
     Ok(Some(ApiKey(value)))
 }

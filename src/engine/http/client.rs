@@ -61,6 +61,8 @@ impl HttpClient {
         }
         let tokenizer = h
             .tokenizer
+            .clone()
+            .or_else(|| model_tokenizer(config.model.as_deref()))
             .as_ref()
             .map(|p| {
                 tokenizers::Tokenizer::from_file(p)
@@ -250,6 +252,17 @@ impl HttpClient {
         };
         fail(kind, format!("{}: {e}", self.endpoint))
     }
+}
+
+/// The tokenizer.json of `--model` when it names a model on this machine (a file or a
+/// directory), to count output tokens when a reply has no usage. A served model's name
+/// (`meta-llama/...`) is not looked up, and nothing is downloaded or generated.
+fn model_tokenizer(model: Option<&str>) -> Option<std::path::PathBuf> {
+    let spec = model?;
+    if !std::path::Path::new(spec).exists() {
+        return None;
+    }
+    crate::model::resolve(spec).ok()?.tokenizer_json
 }
 
 /// The header lines every request carries. The key and the extra headers were checked

@@ -36,7 +36,9 @@ impl FromStr for HttpApi {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HttpConfig {
-    /// The server's base URL (`http://127.0.0.1:8000/v1`) or a full endpoint URL.
+    /// The server's base URL (`http://127.0.0.1:8000/v1`) or a full endpoint URL. A
+    /// `user:password@` in it is sent as basic auth and redacted when written out.
+    #[serde(serialize_with = "redacted_url")]
     pub url: Option<String>,
     pub api: HttpApi,
     /// The `model` sent in each request; default: the run's `--model`, else the first
@@ -82,24 +84,62 @@ fn redacted_headers<S: serde::Serializer>(h: &[(String, String)], s: S) -> Resul
     v.serialize(s)
 }
 
+fn redacted_url<S: serde::Serializer>(u: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    u.as_deref().map(redact_url).serialize(s)
+}
+
+/// Where `url`'s credentials (`user:pass` before `@` in the authority) are, when it
+/// has any: their byte range.
+fn credentials_at(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    url[start..end].rfind('@').map(|at| start..start + at)
+}
+
+/// `url` with the credentials of its authority (`user:pass@`) replaced by `<redacted>@`,
+/// for every message, log and file.
+pub fn redact_url(url: &str) -> String {
+    match credentials_at(url) {
+        Some(r) => format!("{}<redacted>{}", &url[..r.start], &url[r.end..]),
+        None => url.to_owned(),
+    }
+}
+
+/// The `user:password` of `url`'s authority, when it has one.
+pub fn url_credentials(url: &str) -> Option<&str> {
+    credentials_at(url).map(|r| &url[r])
+}
+
+/// `url` without its credentials.
+fn strip_credentials(url: &str) -> String {
+    match credentials_at(url) {
+        Some(r) => format!("{}{}", &url[..r.start], &url[r.end + 1..]),
+        None => url.to_owned(),
+    }
+}
+
 /// Parses and checks a server URL: plain `http://` with a host. The endpoint path is
-/// appended unless the URL already names one.
+/// appended unless the URL already names one. Credentials in the URL are left out of the
+/// result (they go in a header), so that no message can show them.
 pub fn endpoint_uri(url: &str, api: HttpApi) -> Result<Uri, String> {
-    let uri: Uri = url
+    let shown = &redact_url(url);
+    let uri: Uri = strip_credentials(url)
         .trim()
         .parse()
-        .map_err(|e| format!("--url `{url}` is not a URL: {e}"))?;
+        .map_err(|e| format!("--url `{shown}` is not a URL: {e}"))?;
     match uri.scheme_str() {
         Some("http") => {}
         Some("https") => {
             return Err(format!(
-                "--url `{url}`: https is not supported by this build (no TLS); use an http:// endpoint or a local TLS proxy"
+                "--url `{shown}`: https is not supported by this build (no TLS); use an http:// endpoint or a local TLS proxy"
             ))
         }
-        _ => return Err(format!("--url `{url}` must start with http://")),
+        _ => return Err(format!("--url `{shown}` must start with http://")),
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("--url `{url}` has no host"));
+        return Err(format!("--url `{shown}` has no host"));
     }
     // A bare host (`http://host:8000`, as `vllm bench serve --base-url` takes it) means
     // the OpenAI routes under /v1, where every OpenAI-compatible server has them.
@@ -115,7 +155,7 @@ pub fn endpoint_uri(url: &str, api: HttpApi) -> Result<Uri, String> {
             HttpApi::Completions => format!("{path}/completions"),
         }
     };
-    with_path(&uri, &full).map_err(|e| format!("--url `{url}`: {e}"))
+    with_path(&uri, &full).map_err(|e| format!("--url `{}`: {e}", redact_url(url)))
 }
 
 /// `url`'s host with the path `endpoint` instead of its own (`vllm bench serve
@@ -124,7 +164,7 @@ pub fn with_endpoint(url: &str, endpoint: &str) -> Result<(String, HttpApi), Str
     let uri: Uri = url
         .trim()
         .parse()
-        .map_err(|e| format!("--url `{url}` is not a URL: {e}"))?;
+        .map_err(|e| format!("--url `{}` is not a URL: {e}", redact_url(url)))?;
     let path = endpoint.trim().trim_end_matches('/');
     let api = if path.ends_with("/chat/completions") {
         HttpApi::Chat
@@ -194,6 +234,27 @@ mod tests {
         assert!(with_endpoint("http://h", "v1/completions")
             .unwrap_err()
             .contains("start with /"));
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_redacted_and_kept_out_of_the_endpoint() {
+        let url = "http://user:p@ss@127.0.0.1:8000/v1";
+        assert_eq!(redact_url(url), "http://<redacted>@127.0.0.1:8000/v1");
+        assert_eq!(url_credentials(url), Some("user:p@ss"));
+        let uri = endpoint_uri(url, HttpApi::Chat).unwrap();
+        assert_eq!(uri.to_string(), "http://127.0.0.1:8000/v1/chat/completions");
+        let e = endpoint_uri("ftp://u:secret@h/v1", HttpApi::Chat).unwrap_err();
+        assert!(!e.contains("secret"), "{e}");
+        let c = HttpConfig {
+            url: Some(url.into()),
+            ..HttpConfig::default()
+        };
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(
+            !json.contains("p@ss") && json.contains("<redacted>@127.0.0.1"),
+            "{json}"
+        );
+        assert_eq!(redact_url("http://h:1/a@b"), "http://h:1/a@b");
     }
 
     #[test]

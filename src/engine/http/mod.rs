@@ -26,7 +26,7 @@ use std::sync::Arc;
 pub use client::HttpClient;
 pub use config::{endpoint_uri, with_endpoint, HttpApi, HttpConfig, DEFAULT_API_KEY_ENV};
 pub use profile::ChunkProfile;
-pub use stream::HttpReply;
+pub use stream::{HttpReply, TokenSource, NO_DONE};
 
 use super::{
     Capabilities, Engine, EngineConfig, EngineError, EngineInfo, FailureKind, Outcome, Prompt,

@@ -3,6 +3,9 @@
 //! reply's totals at the end. This is the client's per-chunk hot path.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
 
 use tokenizers::Tokenizer;
 
@@ -22,10 +25,52 @@ pub struct HttpReply {
     pub reasoning_tokens: Option<u32>,
     /// The server's own split of its time, when it reported one.
     pub server: Option<ServerTimings>,
+    /// When the stream's terminal event arrived (`[DONE]`, or the chunk that completed
+    /// `finish_reason` and usage): the request's end, whenever the server closes the body.
+    pub ended: Instant,
+    /// Where the output token count came from.
+    pub output_tokens_source: TokenSource,
+    /// What was odd about a reply that still counts (`no_done`: the stream ended cleanly
+    /// with its content but without `data: [DONE]`).
+    pub warnings: Vec<&'static str>,
 }
 
-/// Reads the event stream of a successful reply to its `data: [DONE]`, marking tokens on
-/// `rec`. A stream that breaks or ends early is a [`FailureKind::Disconnected`].
+/// Where a reply's output token count came from (`output_tokens_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenSource {
+    /// The server's `usage`.
+    Usage,
+    /// Re-tokenizing the text with `--tokenizer`, or the tokenizer of `--model`.
+    Tokenizer,
+    /// One token per content chunk: neither of the above was there.
+    Chunks,
+}
+
+impl TokenSource {
+    /// The name recorded in `output_tokens_source`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenSource::Usage => "usage",
+            TokenSource::Tokenizer => "tokenizer",
+            TokenSource::Chunks => "chunks",
+        }
+    }
+}
+
+/// The warning of a stream that ended cleanly, with its content, but without `[DONE]`.
+pub const NO_DONE: &str = "no_done";
+
+/// How long the rest of a body is read after its terminal event, so that its connection
+/// can be reused; a server that holds the body open longer loses the connection, never
+/// the request's time.
+const DRAIN_AFTER_END: Duration = Duration::from_millis(200);
+
+/// Reads the event stream of a successful reply to its terminal event (`data: [DONE]`,
+/// or the chunk that completes `finish_reason` and usage), marking tokens on `rec`. A
+/// stream cut midway through an event, or before any sign of its end, is a
+/// [`FailureKind::Disconnected`]; one that ends cleanly after its last chunk but without
+/// `[DONE]` is complete, with the [`NO_DONE`] warning.
 pub(super) async fn read<R: Recorder + ?Sized>(
     reply: &mut Reply<'_>,
     tokenizer: Option<&Tokenizer>,
@@ -41,7 +86,9 @@ pub(super) async fn read<R: Recorder + ?Sized>(
         tokenizer,
         rec,
     };
-    loop {
+    let mut ended = None;
+    let mut body_ended = false;
+    while ended.is_none() {
         // Everything the socket had is parsed at once: under load one read carries many
         // chunks, and each costs one pass here rather than a wake-up of its own.
         let more = reply
@@ -58,26 +105,65 @@ pub(super) async fn read<R: Recorder + ?Sized>(
         if let Some(e) = s.failed {
             return Err(e);
         }
+        if s.acc.done || (s.acc.finish_reason.is_some() && s.acc.usage.is_some()) {
+            ended = Some(Instant::now());
+        }
         if !more {
+            body_ended = true;
             break;
         }
     }
-    let acc = s.acc;
-    if !acc.done {
-        let where_ = if parser.has_partial() {
-            "midway through an event"
-        } else {
-            "before `data: [DONE]`"
-        };
-        return Err(fail(
-            FailureKind::Disconnected,
-            format!("the stream ended {where_}, after {} chunks", acc.chunks),
-        ));
-    }
+    let mut warnings = Vec::new();
+    let ended = match ended {
+        Some(t) => {
+            // The rest of the body (`[DONE]` after a usage chunk, the chunked end), read
+            // only for the connection's sake and within a bound.
+            if !body_ended {
+                let drain = async {
+                    loop {
+                        match reply.read(|d, a| s.bytes(&mut parser, d, a)).await {
+                            Ok(true) => {}
+                            Ok(false) => return true,
+                            Err(_) => return false,
+                        }
+                    }
+                };
+                body_ended = tokio::time::timeout(DRAIN_AFTER_END, drain)
+                    .await
+                    .unwrap_or(false);
+            }
+            // Ended by its last chunk, then closed cleanly without `[DONE]`.
+            if body_ended && !s.acc.done && !parser.has_partial() {
+                warnings.push(NO_DONE);
+            }
+            t
+        }
+        None => {
+            let t = Instant::now();
+            let clean = !parser.has_partial();
+            let has_end = s.acc.finish_reason.is_some() || s.acc.usage.is_some();
+            if !(clean && has_end) {
+                let where_ = if clean {
+                    "before `data: [DONE]` or a finish_reason"
+                } else {
+                    "midway through an event"
+                };
+                return Err(fail(
+                    FailureKind::Disconnected,
+                    format!("the stream ended {where_}, after {} chunks", s.acc.chunks),
+                ));
+            }
+            warnings.push(NO_DONE);
+            t
+        }
+    };
     if let (Some(p), Some(samples)) = (profile, &s.samples) {
         p.merge(samples);
     }
-    finish(acc, tokenizer)
+    let mut reply = finish(s.acc, tokenizer)?;
+    reply.ended = ended;
+    reply.warnings = warnings;
+    Ok(reply)
 }
 
 /// A reply being read: what its chunks gave so far, and the first failure.
@@ -154,31 +240,26 @@ fn tokens_in(parts: &ChunkParts, tokenizer: Option<&Tokenizer>) -> Option<u32> {
     Some(n.max(1) as u32)
 }
 
-/// The reply's totals: token counts from `usage`, else from re-tokenizing the text; a
-/// reply with neither is a [`FailureKind::NoUsage`].
+/// The reply's totals: token counts from `usage`, else from re-tokenizing the text,
+/// else one per content chunk; the reply says which.
 fn finish(
     acc: chunk::Accumulator,
     tokenizer: Option<&Tokenizer>,
 ) -> Result<HttpReply, EngineError> {
     let usage = acc.usage;
-    let output_tokens = match (usage.and_then(|u| u.completion_tokens), tokenizer) {
-        (Some(n), _) => n,
-        (None, Some(tok)) => {
-            let all = format!("{}{}", acc.reasoning, acc.text);
-            tok.encode(all, false)
-                .map(|e| e.len() as u32)
-                .map_err(|e| fail(FailureKind::Parse, format!("re-tokenizing: {e}")))?
-        }
-        (None, None) => {
-            return Err(fail(
-                FailureKind::NoUsage,
-                format!(
-                    "the reply has no usage ({} content chunks); ask the server for stream_options.include_usage or give --tokenizer",
-                    acc.chunks
-                ),
-            ))
-        }
-    };
+    let (output_tokens, output_tokens_source) =
+        match (usage.and_then(|u| u.completion_tokens), tokenizer) {
+            (Some(n), _) => (n, TokenSource::Usage),
+            (None, Some(tok)) => {
+                let all = format!("{}{}", acc.reasoning, acc.text);
+                let n = tok
+                    .encode(all, false)
+                    .map(|e| e.len() as u32)
+                    .map_err(|e| fail(FailureKind::Parse, format!("re-tokenizing: {e}")))?;
+                (n, TokenSource::Tokenizer)
+            }
+            (None, None) => (acc.chunks, TokenSource::Chunks),
+        };
     let prompt_tokens = usage.and_then(|u| u.prompt_tokens).unwrap_or(0);
     let reasoning_tokens = usage
         .and_then(|u| u.reasoning_tokens)
@@ -203,5 +284,8 @@ fn finish(
         },
         reasoning_tokens,
         server: acc.server,
+        ended: Instant::now(),
+        output_tokens_source,
+        warnings: Vec::new(),
     })
 }
