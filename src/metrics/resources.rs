@@ -132,7 +132,12 @@ fn status_kib(key: &str) -> Option<f64> {
 
 /// User plus system CPU time of this process, in seconds.
 fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    process_cpu_seconds("self")
+}
+
+/// User + system CPU time of a process (`self` or a pid) so far, in seconds.
+pub fn process_cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which is in parentheses and may hold spaces.
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();

@@ -22,6 +22,9 @@ pub struct HttpReply {
     pub reasoning_tokens: Option<u32>,
     /// The server's own split of its time, when it reported one.
     pub server: Option<ServerTimings>,
+    /// The server is on this host (a loopback address): its per-token stamps read the
+    /// same monotonic clock as the client's marks, with no offset to estimate.
+    pub same_host: bool,
 }
 
 /// Reads the event stream of a successful reply to its `data: [DONE]`, marking tokens on
@@ -131,6 +134,9 @@ impl<R: Recorder + ?Sized> Reading<'_, R> {
         };
         if let Some(k) = tokens_in(&parts, self.tokenizer) {
             self.rec.mark(Mark::Tokens(k));
+            if let Some(ns) = parts.token_ns {
+                self.rec.server_tokens_ns(ns);
+            }
             if let Some(s) = &mut self.samples {
                 s.token(self.arrived, parts.sent_ns);
             }
@@ -203,5 +209,6 @@ fn finish(
         },
         reasoning_tokens,
         server: acc.server,
+        same_host: false,
     })
 }
