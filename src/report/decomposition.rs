@@ -199,3 +199,90 @@ pub fn render(d: &Decomposition) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{RequestRecord, RunMetrics};
+
+    /// A run of three requests of 5 tokens, `gap` ms apart, with the server's stamps
+    /// `server_gap` ms apart when given.
+    fn file(gap: f64, server_gap: Option<f64>, in_process: bool) -> MetricsFile {
+        let records: Vec<RequestRecord> = (0..3)
+            .map(|i| {
+                let token_ms: Vec<f64> = (0..5).map(|k| 10.0 + gap * k as f64).collect();
+                RequestRecord {
+                    request_id: i,
+                    ok: true,
+                    output_tokens: 5,
+                    ttft_ms: Some(10.0),
+                    e2e_ms: token_ms[4] + 1.0,
+                    server_token_ms: server_gap
+                        .map(|s| (0..5).map(|k| 9.9 + s * k as f64).collect())
+                        .unwrap_or_default(),
+                    token_ms,
+                    ..RequestRecord::default()
+                }
+            })
+            .collect();
+        MetricsFile {
+            run_id: "r".into(),
+            engine: "e".into(),
+            model: "m".into(),
+            workload: "w".into(),
+            started_at: String::new(),
+            interrupted: false,
+            driver: None,
+            metrics: RunMetrics::compute(&records, in_process, None),
+        }
+    }
+
+    fn itl(rows: &[Row]) -> &Row {
+        rows.iter()
+            .find(|r| r.metric == "itl_ms" && r.stat == "p50")
+            .unwrap()
+    }
+
+    #[test]
+    fn itl_splits_per_token_and_adds_up() {
+        // In-process 2 ms a token; served 3 ms, of which the server's engine took 2.5.
+        let rows = decompose(&file(2.0, None, true), &file(3.0, Some(2.5), false));
+        let r = itl(&rows);
+        assert!((r.overhead_ms.unwrap() - 1.0).abs() < 1e-9, "{r:?}");
+        assert!(
+            (r.http_serialization_ms.unwrap() - 0.5).abs() < 1e-9,
+            "{r:?}"
+        );
+        assert!((r.engine_ms.unwrap() - 0.5).abs() < 1e-9, "{r:?}");
+        assert!(!r.not_separable);
+    }
+
+    #[test]
+    fn without_per_token_times_itl_is_not_separable() {
+        let rows = decompose(&file(2.0, None, true), &file(3.0, None, false));
+        let r = itl(&rows);
+        assert!(r.not_separable, "{r:?}");
+        assert_eq!((r.http_serialization_ms, r.engine_ms), (None, None));
+        let d = Decomposition {
+            engine: "e".into(),
+            model: "m".into(),
+            workload: "w".into(),
+            served_by: "s".into(),
+            in_process_run: "a".into(),
+            served_run: "b".into(),
+            rows,
+            notes: Vec::new(),
+            cpu: None,
+        };
+        let text = render(&d);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("itl_ms") && l.contains(" p50 "))
+            .unwrap();
+        assert!(line.contains(NOT_SEPARABLE), "{text}");
+        assert!(
+            line.contains("1.000"),
+            "the overhead is still shown: {line}"
+        );
+    }
+}

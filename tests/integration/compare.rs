@@ -405,6 +405,7 @@ fn pin_is_refused_with_a_url() {
 /// llama.cpp in-process and served: the ITL difference is split per token, HTTP's part of
 /// the order of the per-request HTTP share spread over the tokens (microseconds on
 /// loopback), not the whole difference; `--pin` with a thread per core says it cannot.
+#[cfg(feature = "llama-cpp")]
 #[test]
 fn compare_on_llama_cpp_splits_itl_per_token() {
     let tmp = tempdir();
