@@ -9,7 +9,11 @@ use serde::Serialize;
 
 use super::{print_json, OutputFormat};
 use crate::error::{Error, Result};
-use crate::metrics::interval::{judge, ratio_of_medians};
+use crate::metrics::interval::{judge, ratio_of_medians, BandVerdict};
+
+/// A bootstrap over fewer rounds than this resamples too few distinct medians: its
+/// interval comes out too narrow to trust, so the verdict waits for more.
+pub const MIN_ROUNDS: usize = 5;
 
 /// A validated `ratio`.
 #[derive(Debug, Clone)]
@@ -45,7 +49,13 @@ pub fn run(plan: &RatioPlan, out: &mut dyn Write) -> Result<()> {
         Error::Config("the base's median is not positive: there is no ratio".into())
     })?;
     let rounds = plan.base.len().min(plan.new.len());
-    let v = judge(&iv, plan.band, rounds);
+    let v = if rounds < MIN_ROUNDS {
+        BandVerdict::Inconclusive {
+            more: Some(MIN_ROUNDS - rounds),
+        }
+    } else {
+        judge(&iv, plan.band, rounds)
+    };
     let verdict = v.text("rounds");
     match plan.format {
         OutputFormat::Json => print_json(

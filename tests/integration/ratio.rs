@@ -34,14 +34,21 @@ fn ratio_prints_an_interval_and_a_verdict_the_scripts_read() {
     let o = ok_run(&[
         "ratio",
         "--base",
-        "10,10.2,9.9",
+        "10,10.2,9.9,10.1,10",
         "--new",
-        "12,12.1,11.9",
+        "12,12.1,11.9,12,12.2",
         "--band",
         "0.97,inf",
     ]);
     assert!(
         stdout(&o).contains("target >= 0.97: within target"),
+        "{}",
+        stdout(&o)
+    );
+    // Three rounds are too few for a bootstrap to be trusted, however tight.
+    let o = ok_run(&["ratio", "--base", "10,10.2,9.9", "--new", "12,12.1,11.9"]);
+    assert!(
+        stdout(&o).contains("inconclusive: 2 more rounds needed"),
         "{}",
         stdout(&o)
     );
