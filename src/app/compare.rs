@@ -16,7 +16,7 @@ use super::run::{execute, unique, RunConfig};
 use crate::affinity::{self, CoreWatch, PinPlan};
 use crate::engine::{self, EngineKind, Prompt};
 use crate::error::{Error, Result};
-use crate::metrics::resources::process_cpu_seconds;
+use crate::metrics::resources::{machine_busy_seconds, process_cpu_seconds};
 use crate::report::cpu::{CpuReport, ProcessCpu};
 use crate::report::decomposition::{decompose, render, Decomposition, DECOMPOSITION};
 use crate::report::run_dir::{default_run_id, write_json_atomic};
@@ -187,6 +187,7 @@ struct Span {
     role: &'static str,
     pid: u32,
     cpu0: Option<f64>,
+    machine0: Option<f64>,
     t0: Instant,
     watch: CoreWatch,
 }
@@ -197,6 +198,7 @@ impl Span {
             role,
             pid,
             cpu0: process_cpu_seconds(&pid.to_string()),
+            machine0: machine_busy_seconds(),
             t0: Instant::now(),
             watch: CoreWatch::start(pid),
         }
@@ -204,14 +206,30 @@ impl Span {
 
     /// Ends the span; call it while the process still lives.
     fn end(self) -> ProcessCpu {
+        self.end_with_machine().0
+    }
+
+    /// Ends the span, with the whole machine's CPU time over it (every process's).
+    fn end_with_machine(self) -> (ProcessCpu, ProcessCpu) {
         let cpu1 = process_cpu_seconds(&self.pid.to_string());
-        ProcessCpu {
+        let machine1 = machine_busy_seconds();
+        let wall_s = self.t0.elapsed().as_secs_f64();
+        let all = affinity::list(&affinity::allowed_cores(0));
+        let machine = ProcessCpu {
+            role: "whole machine".into(),
+            cpu_s: self.machine0.zip(machine1).map_or(f64::NAN, |(a, b)| b - a),
+            wall_s,
+            cores_allowed: all,
+            cores_seen: String::new(),
+        };
+        let me = ProcessCpu {
             role: self.role.into(),
             cpu_s: self.cpu0.zip(cpu1).map_or(f64::NAN, |(a, b)| b - a),
-            wall_s: self.t0.elapsed().as_secs_f64(),
+            wall_s,
             cores_allowed: affinity::list(&affinity::allowed_cores(self.pid)),
             cores_seen: affinity::list(&self.watch.stop()),
-        }
+        };
+        (me, machine)
     }
 }
 
@@ -363,7 +381,9 @@ fn run_sides(
     let srv = execute(&served, stop, out);
     let mut processes = vec![inp_cpu];
     processes.extend(server_span.map(Span::end));
-    processes.push(client_span.end());
+    let (client, machine) = client_span.end_with_machine();
+    processes.push(client);
+    processes.push(machine);
     drop(server);
     let srv = srv?;
     let (srv_dir, srv_metrics) = srv

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 /// One process over one side's run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProcessCpu {
-    /// `in-process run`, `server` or `client`.
+    /// `in-process run`, `server`, `client`, or `whole machine` (every process on it,
+    /// over the served run).
     pub role: String,
     /// User + system CPU time over the span measured.
     pub cpu_s: f64,
@@ -68,6 +69,7 @@ impl CpuReport {
                 .and_then(ProcessCpu::cores_used)
         };
         let (inp, server, client) = (used("in-process run"), used("server"), used("client"));
+        let machine = used("whole machine");
         let cores = self.cores_available as f64;
         if slower.is_empty() {
             f.push("the served engine ran no slower than in-process".into());
@@ -78,7 +80,14 @@ impl CpuReport {
             ));
             if let (Some(s), Some(c)) = (server, client) {
                 let busy = s + c;
-                if busy > 0.9 * cores {
+                let others = machine.map_or(0.0, |m| (m - busy).max(0.0));
+                if others > 0.25 * cores && busy + others > 0.9 * cores {
+                    f.push(format!(
+                        "served, other processes on the machine kept {others:.2} cores busy beside the server's {s:.2} and the client's {c:.2} ({:.2} of the {} available): the engine competed with them for CPU, so its speed says little about serving",
+                        busy + others,
+                        self.cores_available
+                    ));
+                } else if busy > 0.9 * cores {
                     f.push(format!(
                         "served, the server kept {s:.2} cores busy and the client {c:.2}: {busy:.2} of the {} available, so the engine's threads competed with the server's HTTP threads and the client for CPU{}",
                         self.cores_available,
@@ -115,15 +124,19 @@ impl CpuReport {
             self.pin
         );
         for p in &self.processes {
+            let ran_on = if p.cores_seen.is_empty() {
+                String::new()
+            } else {
+                format!(", ran on {}", p.cores_seen)
+            };
             let _ = writeln!(
                 s,
-                "  {:<15} {:>8.2} s CPU over {:>7.2} s = {} cores busy; allowed {}, ran on {}",
+                "  {:<15} {:>8.2} s CPU over {:>7.2} s = {} cores busy; cores {}{ran_on}",
                 p.role,
                 p.cpu_s,
                 p.wall_s,
                 p.cores_used().map_or("-".to_owned(), |c| format!("{c:.2}")),
                 p.cores_allowed,
-                p.cores_seen
             );
         }
         for f in &self.findings {

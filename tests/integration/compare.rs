@@ -316,7 +316,10 @@ fn a_slower_served_engine_is_put_down_to_the_engine_not_http() {
         .iter()
         .map(|p| p["role"].as_str().unwrap())
         .collect();
-    assert_eq!(roles, ["in-process run", "server", "client"]);
+    assert_eq!(
+        roles,
+        ["in-process run", "server", "client", "whole machine"]
+    );
     assert!(
         cpu["findings"][0]
             .as_str()
