@@ -21,6 +21,11 @@
 #     "shared" is the share of chunks that came in one read with an earlier chunk: for
 #     those, client starts at the newest bytes' receipt, so it is exact only when low.
 #   - "steal ms": time the hypervisor took from the client's core during the run.
+# At the end, per concurrency, two ratios with their 95% interval (`nativebench ratio`, a
+# seeded bootstrap over the repetitions) and a verdict against their target: the client's
+# CPU per token over the server's (at most 1: the client does not limit the server), and
+# the Python peer's over nativebench's (at least 1), "within target" only when the whole
+# interval is inside, else "inconclusive: N more rounds needed" (or "outside target").
 # With PIN=1 (the default on 2+ cores) the server runs on core 0 and the client on core 1,
 # so neither takes the other's CPU; PIN=0 lets them share every core.
 #   benches/client-capacity.sh                  # builds the release binary if needed
@@ -105,7 +110,7 @@ for C in $CONCURRENCIES; do
          ($p[0].transit.p50_us * 10 | floor / 10), ($p[0].transit.p99_us * 10 | floor / 10),
          ($p[0].delivery.p50_us * 10 | floor / 10), ($p[0].delivery.p99_us * 10 | floor / 10),
          ($p[0].shared_read_chunks / ([$p[0].client.count, 1] | max) * 100 | floor),
-         $steal, .failed ] | @tsv' "$OUT/metrics.json" |
+         $steal, .failed ] | @tsv' "$OUT/metrics.json" | tee -a "$WORK/nb.tsv" |
       awk -F'\t' '{ printf "%-5s %-4s %10s %13s %13s %10s%% %10s%% %8s us %8s us %9s us %9s us %9s us %9s us %11s us %11s us %6s%% %8s %6s\n",
                     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18 }'
   done
@@ -140,9 +145,21 @@ if [[ "${PYTHON_PEER:-1}" == 1 ]] && python3 -c 'import aiohttp' 2>/dev/null; th
       "${CLIENT_CPU[@]}" python3 benches/python-peer-client.py "$URL" "$C" "$(prompts "$C")" "$OUTPUT_LEN" |
         jq -r --arg r "$R" '[ .concurrency, $r, (.tok_s|floor), (.client_cpu_us_per_tok*100|floor/100),
             (.delivery_p50_us*10|floor/10), (.delivery_p99_us*10|floor/10), .client ] | @tsv' |
-        awk -F'\t' '{ printf "%-5s %-4s %12s %14s %11s us %11s us  %s\n", $1, $2, $3, $4, $5, $6, $7 }'
+        tee -a "$WORK/py.tsv" | awk -F'\t' '{ printf "%-5s %-4s %12s %14s %11s us %11s us  %s\n", $1, $2, $3, $4, $5, $6, $7 }'
     done
   done
 fi
+# Column K of the rows at concurrency C of a table, comma-separated.
+column() { awk -F'\t' -v c="$2" -v k="$3" '$1 == c { printf "%s%s", (n++ ? "," : ""), $k }' "$WORK/$1"; }
+ratio() { "$BIN" ratio "$@" 2>&1 || true; }
+printf '\nratios (95%% interval over the repetitions):\n'
+for C in $CONCURRENCIES; do
+  echo "c$C client / server CPU per token (target <= 1): $(ratio --paired --band 0,1 \
+    --base "$(column nb.tsv "$C" 5)" --new "$(column nb.tsv "$C" 4)")"
+  if [[ -s "$WORK/py.tsv" ]]; then
+    echo "c$C Python peer / nativebench client CPU per token (target >= 1): $(ratio --band 1,inf \
+      --base "$(column nb.tsv "$C" 4)" --new "$(column py.tsv "$C" 4)")"
+  fi
+done
 echo "(nativebench serve --engine sim, decode step $DECODE_MS ms, other delays zero, $OUTPUT_LEN tokens per request; $(nproc) cores;" \
   "pinned: $([[ "$PIN" == 1 ]] && echo 'server core 0, client core 1' || echo no); load: $(cut -d' ' -f1-3 /proc/loadavg))"

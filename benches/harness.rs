@@ -40,6 +40,7 @@ fn zero_delay_engine() -> SimEngine {
         failure_rate: 0.0,
         max_batch: 1,
         echo: false,
+        ..SimConfig::default()
     };
     SimEngine::new(zero, 0)
 }
@@ -192,6 +193,7 @@ struct DerivedChunk<'a> {
     #[serde(borrow)]
     error: Option<DerivedError<'a>>,
     nb_sent_ns: Option<u64>,
+    nb_token_ns: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -269,6 +271,7 @@ fn parse_derived(data: &str) -> Result<ChunkParts<'_>, String> {
         }),
         native_timings: native_timings(prompt_ms, predicted_ms),
         sent_ns: w.nb_sent_ns,
+        token_ns: w.nb_token_ns,
     })
 }
 
@@ -310,6 +313,7 @@ fn parse_value(data: &str) -> Result<ChunkParts<'static>, String> {
             float(t.and_then(|t| t.get("predicted_ms"))),
         ),
         sent_ns: v.get("nb_sent_ns").and_then(Value::as_u64),
+        token_ns: v.get("nb_token_ns").and_then(Value::as_u64),
     })
 }
 

@@ -6,6 +6,7 @@
 //! `openai` is the wire stack the served engine and `serve` share. ARCHITECTURE.md has
 //! the layers and the rules between them.
 
+pub mod affinity;
 pub mod app;
 pub mod cli;
 pub mod clock;

@@ -99,6 +99,10 @@ fn dispatch(args: Cli) -> anyhow::Result<ExitCode> {
             let outcome = app::compare::run(&config, app::stop_flag(), stdout)?;
             Ok(finished(outcome.interrupted))
         }
+        Some(Command::Ratio(a)) => {
+            app::ratio::run(&a.validate()?, stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Serve(a)) => {
             app::serve::run(&a.validate()?)?;
             Ok(ExitCode::SUCCESS)

@@ -1,9 +1,10 @@
-//! `nativebench compare`: the flags of `run`, for exactly one in-process engine.
+//! `nativebench compare`: the flags of `run`, for exactly one in-process engine, and
+//! `--pin`.
 
 use clap::Args;
 
 use super::run::RunArgs;
-use crate::app::run::RunConfig;
+use crate::app::compare::CompareConfig;
 use crate::error::{Error, Result};
 
 /// Flags of `nativebench compare`: those of `run`, for one in-process engine.
@@ -11,18 +12,32 @@ use crate::error::{Error, Result};
 pub struct CompareArgs {
     #[command(flatten)]
     pub run: RunArgs,
+    /// Put the engine (in-process, and the whole `serve` process) on one core per engine
+    /// thread and the client on the other cores, so neither takes the other's CPU; says
+    /// so and runs unpinned where there are not enough cores.
+    #[arg(long, help_heading = "Compare")]
+    pub pin: bool,
 }
 
 impl CompareArgs {
     /// Validates the flags into the run both sides share.
-    pub fn validate(&self) -> Result<RunConfig> {
+    pub fn validate(&self) -> Result<CompareConfig> {
         let config = self.run.validate()?;
         match config.engines.as_slice() {
-            [k] if !k.is_served() => Ok(config),
-            _ => Err(Error::Config(
+            [k] if !k.is_served() => {}
+            _ => return Err(Error::Config(
                 "compare needs exactly one in-process engine: --engine sim, llama-cpp or candle"
                     .into(),
             )),
         }
+        if self.pin && config.engine.http.url.is_some() {
+            return Err(Error::Config(
+                "--pin places the engine of the `serve` that compare starts; with --url the server is not compare's to place".into(),
+            ));
+        }
+        Ok(CompareConfig {
+            run: config,
+            pin: self.pin,
+        })
     }
 }

@@ -10,6 +10,7 @@ pub mod http;
 pub mod model;
 pub mod prices;
 pub mod ranged;
+pub mod ratio;
 pub mod report;
 pub mod run;
 pub mod serve;
@@ -48,6 +49,9 @@ pub enum Command {
     /// Load one GGUF in candle and in llama.cpp, decode greedily with both from the same
     /// prompt tokens, and print how many tokens agree and the first step's logit gap.
     CheckAgreement(agreement::AgreementArgs),
+    /// The ratio new / base of two sets of measurements (their medians), its 95%
+    /// bootstrap interval, and whether it lies within a target band.
+    Ratio(ratio::RatioArgs),
 }
 
 /// llama.cpp tools spell some flags with one dash and several letters (`-pg`, `-ub`,

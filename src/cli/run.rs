@@ -154,6 +154,14 @@ pub struct SimArgs {
     /// summary, the expected JSON) and stop there, so accuracy scores are known.
     #[arg(long)]
     pub sim_echo: bool,
+    /// sim: the decode step under `serve` only, ms (`compare`'s served side slower than
+    /// its in-process side, on purpose).
+    #[arg(long, allow_negative_numbers = true)]
+    pub sim_serve_decode_ms: Option<f64>,
+    /// sim: under `serve` only, a wait per streamed token chunk after the engine produced
+    /// it, ms (a slow HTTP side, on purpose).
+    #[arg(long, allow_negative_numbers = true)]
+    pub sim_serve_chunk_delay_ms: Option<f64>,
 }
 
 impl SimArgs {
@@ -171,6 +179,8 @@ impl SimArgs {
             failure_rate: self.sim_failure_rate.unwrap_or(d.failure_rate),
             max_batch: self.sim_batch.unwrap_or(d.max_batch),
             echo: self.sim_echo,
+            serve_decode_ms: self.sim_serve_decode_ms,
+            serve_chunk_delay_ms: self.sim_serve_chunk_delay_ms.unwrap_or(0.0),
         };
         c.validate().map_err(Error::Config)?;
         Ok(c)

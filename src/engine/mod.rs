@@ -104,6 +104,10 @@ pub trait Recorder {
     fn mark(&mut self, mark: Mark);
     /// Device time for a phase measured with device events, in milliseconds.
     fn device_ms(&mut self, _phase: DevicePhase, _ms: f64) {}
+    /// The server's own time of the tokens just marked, on its host's monotonic clock in
+    /// nanoseconds, where the server stamps its chunks (`nativebench serve`): the served
+    /// engine's time per token, set against the client's mark of the same tokens.
+    fn server_tokens_ns(&mut self, _ns: u64) {}
     /// True once the user asked the run to stop; a long request may end early by
     /// returning [`EngineError::Interrupted`].
     fn interrupted(&self) -> bool {
@@ -118,6 +122,9 @@ impl<R: Recorder + ?Sized> Recorder for &mut R {
     }
     fn device_ms(&mut self, phase: DevicePhase, ms: f64) {
         (**self).device_ms(phase, ms)
+    }
+    fn server_tokens_ns(&mut self, ns: u64) {
+        (**self).server_tokens_ns(ns)
     }
     fn interrupted(&self) -> bool {
         (**self).interrupted()
@@ -467,6 +474,27 @@ impl Default for EngineConfig {
             candle: CandleConfig::default(),
             http: HttpConfig::default(),
         }
+    }
+}
+
+impl EngineConfig {
+    /// The engine `serve` runs for this config: the same, with the sim's serve-only decode
+    /// step in place of its own (`--sim-serve-decode-ms`), so a test can make the served
+    /// engine slower than the in-process one on purpose.
+    pub fn under_serve(&self) -> EngineConfig {
+        let mut c = self.clone();
+        if let (EngineKind::Sim, Some(ms)) = (c.kind, c.sim.serve_decode_ms) {
+            c.sim.decode_ms = ms;
+        }
+        c
+    }
+
+    /// The wait `serve` adds to each streamed token chunk after its engine produced it
+    /// (`--sim-serve-chunk-delay-ms`, sim only): a slow HTTP side, on purpose.
+    pub fn serve_chunk_delay(&self) -> Option<std::time::Duration> {
+        let ms = self.sim.serve_chunk_delay_ms;
+        (self.kind == EngineKind::Sim && ms > 0.0)
+            .then(|| std::time::Duration::from_secs_f64(ms / 1e3))
     }
 }
 

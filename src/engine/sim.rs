@@ -48,6 +48,18 @@ pub struct SimConfig {
     /// checked against known scores.
     #[serde(default)]
     pub echo: bool,
+    /// Under `serve` only: the decode step, in place of `decode_ms` (see
+    /// `EngineConfig::under_serve`): a served engine slower than the in-process one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serve_decode_ms: Option<f64>,
+    /// Under `serve` only: a wait per streamed token chunk, after the engine produced it
+    /// (`EngineConfig::serve_chunk_delay`): a slow HTTP side.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub serve_chunk_delay_ms: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 fn one() -> usize {
@@ -66,6 +78,8 @@ impl Default for SimConfig {
             failure_rate: 0.0,
             max_batch: 1,
             echo: false,
+            serve_decode_ms: None,
+            serve_chunk_delay_ms: 0.0,
         }
     }
 }
@@ -92,6 +106,16 @@ impl SimConfig {
                 "--sim-failure-rate",
                 self.failure_rate,
                 crate::limits::FRACTION,
+            ),
+            (
+                "--sim-serve-decode-ms",
+                self.serve_decode_ms.unwrap_or(0.0),
+                crate::limits::SIM_MS,
+            ),
+            (
+                "--sim-serve-chunk-delay-ms",
+                self.serve_chunk_delay_ms,
+                crate::limits::SIM_MS,
             ),
         ];
         for (name, v, range) in delays {

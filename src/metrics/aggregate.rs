@@ -81,6 +81,18 @@ pub struct RunMetrics {
     /// one token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunk_itl_ms: Option<Summary>,
+    /// The served engine's own gap between tokens, from the server's per-token stamps
+    /// (served runs against `nativebench serve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_itl_ms: Option<Summary>,
+    /// Per gap between tokens, the client's gap less the server's: what HTTP and
+    /// serialization added to the inter-token latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_itl_overhead_ms: Option<Summary>,
+    /// Per token, the client's mark less the server engine's stamp (less the clock
+    /// offset): how long each token took to reach the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_delivery_ms: Option<Summary>,
     pub e2e_ms: Option<Summary>,
     pub template_ms: Option<Summary>,
     pub tokenize_ms: Option<Summary>,
@@ -123,6 +135,12 @@ fn summary_of(
     f: impl Fn(&RequestRecord) -> Option<f64>,
 ) -> Option<Summary> {
     let v: Vec<f64> = records.iter().filter_map(|r| f(r)).collect();
+    Summary::of(&v)
+}
+
+/// A per-token figure pooled over the requests that have it.
+fn pooled(records: &[&RequestRecord], f: impl Fn(&RequestRecord) -> Vec<f64>) -> Option<Summary> {
+    let v: Vec<f64> = records.iter().flat_map(|r| f(r)).collect();
     Summary::of(&v)
 }
 
@@ -232,6 +250,9 @@ impl RunMetrics {
                 let chunk_gaps: Vec<f64> = ok.iter().flat_map(|r| r.chunk_gaps_ms()).collect();
                 Summary::of(&chunk_gaps)
             },
+            server_itl_ms: pooled(&ok, |r| r.server_gaps_ms().collect()),
+            http_itl_overhead_ms: pooled(&ok, RequestRecord::http_gaps_ms),
+            token_delivery_ms: pooled(&ok, |r| r.delivery_ms().collect()),
             e2e_ms: summary_of(&ok, |r| Some(r.e2e_ms)),
             template_ms: summary_of(&ok, |r| r.template_ms),
             tokenize_ms: summary_of(&ok, |r| r.tokenize_ms),

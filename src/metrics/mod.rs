@@ -9,6 +9,7 @@ pub mod category;
 pub mod cost;
 pub mod goodput;
 pub mod gpu;
+pub mod interval;
 pub mod record;
 pub mod resources;
 pub mod server;

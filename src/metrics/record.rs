@@ -91,12 +91,49 @@ pub struct RequestRecord {
     /// `metrics.json`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The server's own time of every output token, from the request's start on the
+    /// client's clock (served runs whose server stamps each chunk with its engine's time,
+    /// as `nativebench serve` does; the clock offset removed). One entry per entry of
+    /// `token_ms`, or none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_token_ms: Vec<f64>,
 }
 
 impl RequestRecord {
     /// Every gap between consecutive output tokens (ITL, decode steps).
     pub fn gaps_ms(&self) -> impl Iterator<Item = f64> + '_ {
         self.token_ms.windows(2).map(|w| w[1] - w[0])
+    }
+
+    /// The served engine's own gap before every token after the first, where the server
+    /// stamped its tokens (`server_token_ms`).
+    pub fn server_gaps_ms(&self) -> impl Iterator<Item = f64> + '_ {
+        self.server_token_ms.windows(2).map(|w| w[1] - w[0])
+    }
+
+    /// What HTTP and serialization added to every gap between tokens: the client's gap
+    /// less the server's gap for the same two tokens. It needs no common clock (each
+    /// side's gap is read on its own), and over a request it sums to the last token's
+    /// delivery less the first's.
+    pub fn http_gaps_ms(&self) -> Vec<f64> {
+        if self.server_token_ms.len() != self.token_ms.len() {
+            return Vec::new();
+        }
+        self.gaps_ms()
+            .zip(self.server_gaps_ms())
+            .map(|(c, s)| c - s)
+            .collect()
+    }
+
+    /// How long each token took from the server's engine to the client's mark (client
+    /// mark less server stamp, less the clock offset).
+    pub fn delivery_ms(&self) -> impl Iterator<Item = f64> + '_ {
+        let same = self.server_token_ms.len() == self.token_ms.len();
+        self.token_ms
+            .iter()
+            .zip(&self.server_token_ms)
+            .filter(move |_| same)
+            .map(|(c, s)| c - s)
     }
 
     /// Every gap between consecutive chunks (HTTP): the same as [`gaps_ms`](Self::gaps_ms)
@@ -123,11 +160,15 @@ impl RequestRecord {
 /// per-token cost is one clock read and one push.
 pub struct MarkRecorder<'a> {
     t0: Instant,
+    /// `t0` on the host's monotonic clock, which a server's stamps on the same host use.
+    t0_ns: u64,
     templated: Option<Instant>,
     tokenized: Option<Instant>,
     sent: Option<Instant>,
     tokens: Vec<Instant>,
     chunk_tokens: Vec<u32>,
+    /// The server's time of each token in `tokens`, as long as every chunk had one.
+    server_tokens_ns: Vec<u64>,
     detokenized: Option<Instant>,
     prefill_device_ms: Option<f64>,
     decode_step_device_ms: Vec<f64>,
@@ -141,11 +182,13 @@ impl<'a> MarkRecorder<'a> {
     pub fn start(expected_tokens: usize, stop: &'a AtomicBool) -> Self {
         MarkRecorder {
             t0: Instant::now(),
+            t0_ns: crate::clock::monotonic_ns(),
             templated: None,
             tokenized: None,
             sent: None,
             tokens: Vec::with_capacity(expected_tokens.min(RESERVED_TOKENS)),
             chunk_tokens: Vec::new(),
+            server_tokens_ns: Vec::new(),
             detokenized: None,
             prefill_device_ms: None,
             decode_step_device_ms: Vec::new(),
@@ -216,6 +259,16 @@ impl<'a> MarkRecorder<'a> {
         if self.chunk_tokens.iter().any(|&k| k != 1) {
             r.chunk_tokens = self.chunk_tokens;
         }
+        // Only where the server stamped every chunk: a partial series would pair tokens
+        // with the wrong stamps.
+        if n > 0 && self.server_tokens_ns.len() == n {
+            let t0_ns = self.t0_ns as i128;
+            r.server_token_ms = self
+                .server_tokens_ns
+                .iter()
+                .map(|&s| (s as i128 - t0_ns) as f64 / 1e6)
+                .collect();
+        }
         match result {
             Ok(out) => {
                 r.ok = true;
@@ -272,6 +325,12 @@ impl Recorder for MarkRecorder<'_> {
             }
             Mark::Detokenized => self.detokenized = Some(now),
         }
+    }
+
+    fn server_tokens_ns(&mut self, ns: u64) {
+        // The stamp is for the chunk just marked, which may carry several tokens.
+        let k = self.chunk_tokens.last().copied().unwrap_or(0) as usize;
+        self.server_tokens_ns.extend(std::iter::repeat_n(ns, k));
     }
 
     fn device_ms(&mut self, phase: DevicePhase, ms: f64) {

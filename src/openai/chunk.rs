@@ -71,6 +71,7 @@ pub fn parse(data: &str) -> Result<ChunkParts<'_>, ChunkError> {
         usage: w.usage,
         native_timings,
         sent_ns: w.sent_ns,
+        token_ns: w.token_ns,
     })
 }
 
@@ -93,6 +94,7 @@ struct Wire<'a> {
     /// How vLLM and others report a failure mid-stream: its message.
     error: Option<String>,
     sent_ns: Option<u64>,
+    token_ns: Option<u64>,
 }
 
 impl<'a> Wire<'a> {
@@ -144,6 +146,10 @@ impl<'a> Wire<'a> {
                 self.sent_ns = s.opt_u64()?;
                 Ok(())
             }
+            TOKEN_FIELD => {
+                self.token_ns = s.opt_u64()?;
+                Ok(())
+            }
             _ => s.skip().map(drop),
         }
     }
@@ -188,6 +194,10 @@ fn error_message(s: &mut Scanner<'_>) -> Result<String, JsonError> {
     }
     Ok(message.map_or_else(|| raw.to_owned(), Cow::into_owned))
 }
+
+/// The field of a token chunk that carries when `serve`'s engine produced the chunk's
+/// tokens ([`ChunkParts::token_ns`]).
+const TOKEN_FIELD: &str = "nb_token_ns";
 
 /// The start of a chunk that carries a send-time stamp (`serve --stamp-chunks`): the
 /// field comes first, its value is [`STAMP_WIDTH`] spaces until [`stamp`] fills it in.
@@ -260,16 +270,21 @@ impl ChunkWriter {
         ))
     }
 
-    /// A chunk carrying `text`, and the finish reason on the last one.
-    pub fn piece(&self, text: &str, finish: Option<&str>) -> Bytes {
+    /// A chunk carrying `text`, and the finish reason on the last one; `engine_ns` is
+    /// when the engine produced the chunk's tokens, on the host's monotonic clock.
+    pub fn piece(&self, text: &str, finish: Option<&str>, engine_ns: Option<u64>) -> Bytes {
         let finish = finish.map_or("null".to_owned(), |f| format!("\"{f}\""));
+        let engine = engine_ns.map_or(String::new(), |ns| format!("\"{TOKEN_FIELD}\":{ns},"));
         let text = serde_json::Value::from(text).to_string();
         let choice = if self.chat {
             format!(r#"{{"index":0,"delta":{{"content":{text}}},"finish_reason":{finish}}}"#)
         } else {
             format!(r#"{{"index":0,"text":{text},"finish_reason":{finish}}}"#)
         };
-        Bytes::from(format!("{}\"choices\":[{choice}]}}\n\n", self.piece_head))
+        Bytes::from(format!(
+            "{}{engine}\"choices\":[{choice}]}}\n\n",
+            self.piece_head
+        ))
     }
 
     /// The chunk with no choices that carries `usage` (`stream_options.include_usage`).
@@ -396,7 +411,7 @@ mod tests {
         let body = |b: &str| b.strip_prefix("data: ").unwrap().trim_end().to_owned();
         for (chat, stamped) in [(true, false), (false, false), (true, true)] {
             let w = ChunkWriter::new(chat, 4, "m\"x", 1, stamped);
-            let mut b = w.piece(" tok", None);
+            let mut b = w.piece(" tok", None, Some(7));
             if stamped {
                 b = stamp(b);
             }
@@ -404,13 +419,14 @@ mod tests {
             let p = parse(&data).unwrap();
             assert_eq!(p.content, " tok");
             assert_eq!(p.sent_ns.is_some(), stamped, "{data}");
+            assert_eq!(p.token_ns, Some(7), "{data}");
             if let Some(ns) = p.sent_ns {
                 assert!(ns > 0 && ns <= crate::clock::monotonic_ns());
             }
             let v: serde_json::Value = serde_json::from_str(&data).unwrap();
             assert_eq!(v["model"], "m\"x");
 
-            let mut last = w.piece("", Some("length"));
+            let mut last = w.piece("", Some("length"), None);
             if stamped {
                 last = stamp(last);
             }

@@ -109,6 +109,9 @@ pub struct ChunkParts<'a> {
     /// When `nativebench serve --stamp-chunks` handed the chunk to its connection
     /// ([`crate::clock::monotonic_ns`]).
     pub sent_ns: Option<u64>,
+    /// When `nativebench serve`'s engine produced the chunk's tokens (its recorder's
+    /// token mark), on the server host's monotonic clock: the server's own time per token.
+    pub token_ns: Option<u64>,
 }
 
 /// A reply being read: the chunks so far.

@@ -5,6 +5,12 @@
 //! from, in order: the spread across several runs of the set, the spread across the
 //! run's repetitions, or a bootstrap over its per-request samples.
 //!
+//! Each judged metric also gets a 95% interval for new / base (for a fraction, for the
+//! difference), from the same standard errors: "unchanged" means that interval lies
+//! inside the threshold's band, and a change that is neither settled inside nor beyond
+//! it is "inconclusive", with how many more runs, repetitions or requests would settle it
+//! ([`crate::metrics::interval`]).
+//!
 //! Every column of the metric catalogue is compared: the [`JUDGED`] ones get a verdict,
 //! the rest are listed below them with their change alone.
 
@@ -15,6 +21,7 @@ use super::flat::{self, FlatRun};
 use super::load::{LoadedRun, ReportError};
 use super::noise::{bootstrap_se, Samples};
 use crate::metrics::catalogue::{self, Column, Read, Unit};
+use crate::metrics::interval::{self, BandVerdict, Interval};
 use crate::metrics::stats::mean_std;
 
 pub use crate::metrics::catalogue::Better;
@@ -31,9 +38,13 @@ pub enum Verdict {
     Regression,
     /// Better beyond the threshold and beyond noise.
     Improvement,
-    /// Beyond the threshold, but not beyond noise.
-    WithinNoise,
-    /// Within the threshold.
+    /// Neither settled inside the threshold's band nor beyond noise: about `more` more
+    /// `unit`s (runs, repetitions, requests) would settle it, where that can be told.
+    Inconclusive {
+        more: Option<usize>,
+        unit: &'static str,
+    },
+    /// Within the threshold, and so is the 95% interval of the change.
     Unchanged,
     /// Not measured on one side.
     Missing,
@@ -42,14 +53,14 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    fn text(self) -> &'static str {
+    fn text(self) -> String {
         match self {
-            Verdict::Regression => "**REGRESSION**",
-            Verdict::Improvement => "improvement",
-            Verdict::WithinNoise => "within noise",
-            Verdict::Unchanged => "unchanged",
-            Verdict::Missing => "n/a",
-            Verdict::NotJudged => "not judged",
+            Verdict::Regression => "**REGRESSION**".into(),
+            Verdict::Improvement => "improvement".into(),
+            Verdict::Inconclusive { more, unit } => BandVerdict::Inconclusive { more }.text(unit),
+            Verdict::Unchanged => "unchanged".into(),
+            Verdict::Missing => "n/a".into(),
+            Verdict::NotJudged => "not judged".into(),
         }
     }
 }
@@ -95,6 +106,8 @@ pub struct MetricRow {
     pub change: Option<f64>,
     /// The difference that counts as beyond noise, in the metric's unit.
     pub noise: Option<f64>,
+    /// The 95% interval of new / base (of new - base for a fraction).
+    pub interval: Option<Interval>,
     pub verdict: Verdict,
 }
 
@@ -217,11 +230,7 @@ fn compare_sets(b: &[(&LoadedRun, FlatRun)], n: &[(&LoadedRun, FlatRun)], thresh
     let (judged, others) = columns();
     let rows = judged
         .into_iter()
-        .map(|c| {
-            let (bv, bse) = estimate(c, b);
-            let (nv, nse) = estimate(c, n);
-            verdict(c, bv, nv, bse, nse, threshold)
-        })
+        .map(|c| verdict(c, estimate(c, b), estimate(c, n), threshold))
         .collect();
     let others = others
         .into_iter()
@@ -254,21 +263,42 @@ fn values(c: &Column, runs: &[(&LoadedRun, FlatRun)]) -> Vec<f64> {
         .collect()
 }
 
-/// A side's value of a metric and its standard error, when one can be judged.
-fn estimate(c: &Column, runs: &[(&LoadedRun, FlatRun)]) -> (Option<f64>, Option<f64>) {
+/// A side's value of a metric, its standard error when one can be judged, and what the
+/// error was judged over: how many of which unit (runs, repetitions or requests).
+#[derive(Debug, Clone, Copy, Default)]
+struct Estimate {
+    value: Option<f64>,
+    se: Option<f64>,
+    n: usize,
+    unit: &'static str,
+}
+
+fn estimate(c: &Column, runs: &[(&LoadedRun, FlatRun)]) -> Estimate {
     let values = values(c, runs);
     if values.is_empty() {
-        return (None, None);
+        return Estimate::default();
     }
     let (mean, std) = mean_std(&values);
+    let of = |se: f64, n: usize, unit| Estimate {
+        value: Some(mean),
+        se: Some(se),
+        n,
+        unit,
+    };
     if values.len() > 1 {
-        return (Some(mean), Some(std / (values.len() as f64).sqrt()));
+        return of(std / (values.len() as f64).sqrt(), values.len(), "runs");
     }
     let (run, _) = runs[0];
     if let Some(s) = c.reps(&run.file.metrics).filter(|s| s.values.len() > 1) {
-        return (Some(mean), Some(s.std / (s.values.len() as f64).sqrt()));
+        let n = s.values.len();
+        return of(s.std / (n as f64).sqrt(), n, "repetitions");
     }
-    (Some(mean), bootstrap_se(Samples::of(c), &run.records, mean))
+    Estimate {
+        value: Some(mean),
+        se: bootstrap_se(Samples::of(c), &run.records, mean),
+        n: run.records.iter().filter(|r| r.ok).count(),
+        unit: "requests",
+    }
 }
 
 /// A row with nothing judged yet.
@@ -281,6 +311,7 @@ fn blank(c: &'static Column, base: Option<f64>, new: Option<f64>) -> MetricRow {
         new,
         change: None,
         noise: None,
+        interval: None,
         verdict: Verdict::Missing,
     }
 }
@@ -298,44 +329,78 @@ fn change(unit: Unit, b: f64, n: f64) -> f64 {
     }
 }
 
-fn verdict(
-    c: &'static Column,
-    base: Option<f64>,
-    new: Option<f64>,
-    bse: Option<f64>,
-    nse: Option<f64>,
-    threshold: f64,
-) -> MetricRow {
-    let noise = match (bse, nse) {
+fn verdict(c: &'static Column, b: Estimate, n: Estimate, threshold: f64) -> MetricRow {
+    let (base, new) = (b.value, n.value);
+    let noise = match (b.se, n.se) {
         (None, None) => None,
-        (a, b) => Some(NOISE_SIGMAS * (a.unwrap_or(0.0).powi(2) + b.unwrap_or(0.0).powi(2)).sqrt()),
+        (x, y) => Some(NOISE_SIGMAS * (x.unwrap_or(0.0).powi(2) + y.unwrap_or(0.0).powi(2)).sqrt()),
     };
     let mut row = MetricRow {
         noise,
         ..blank(c, base, new)
     };
-    let (Some(b), Some(n)) = (base, new) else {
+    let (Some(bv), Some(nv)) = (base, new) else {
         return row;
     };
-    let change = change(row.unit, b, n);
+    let change = change(row.unit, bv, nv);
     row.change = Some(change);
+    // The band the change must stay in, as a ratio (or a difference for a fraction).
+    let (bse, nse) = (b.se.unwrap_or(0.0), n.se.unwrap_or(0.0));
+    let (iv, band) = if row.unit == Unit::Fraction {
+        let iv = interval::difference_from_se(bv, bse, nv, nse);
+        (Some(iv), (-threshold, threshold))
+    } else {
+        let iv = interval::ratio_from_se(bv, bse, nv, nse);
+        (iv, (1.0 - threshold, 1.0 + threshold))
+    };
+    row.interval = iv.filter(|_| noise.is_some());
     let worse = match row.better {
-        Better::Lower => n > b,
-        Better::Higher => n < b,
+        Better::Lower => nv > bv,
+        Better::Higher => nv < bv,
         // Never judged (a test keeps such columns out of JUDGED).
         Better::Neither => false,
     };
-    let beyond_noise = noise.is_none_or(|z| (n - b).abs() > z);
-    row.verdict = if change.abs() <= threshold {
-        Verdict::Unchanged
-    } else if !beyond_noise {
-        Verdict::WithinNoise
-    } else if worse {
-        Verdict::Regression
+    let beyond_noise = noise.is_none_or(|z| (nv - bv).abs() > z);
+    let n_min = b.n.min(n.n);
+    let unit = if b.unit.is_empty() { n.unit } else { b.unit };
+    row.verdict = if change.abs() > threshold {
+        match noise {
+            _ if beyond_noise && worse => Verdict::Regression,
+            _ if beyond_noise => Verdict::Improvement,
+            // Beyond the threshold, not beyond noise: noise shrinks as one over the square
+            // root of the samples, so this many more would put the change beyond it.
+            z => Verdict::Inconclusive {
+                more: z.and_then(|z| more_samples(z / (nv - bv).abs(), n_min)),
+                unit,
+            },
+        }
     } else {
-        Verdict::Improvement
+        match row.interval.map(|iv| interval::judge(&iv, band, n_min)) {
+            None | Some(BandVerdict::Within) => Verdict::Unchanged,
+            Some(BandVerdict::Inconclusive { more }) => Verdict::Inconclusive { more, unit },
+            // The change is inside the band, so its interval cannot lie wholly outside.
+            Some(BandVerdict::Outside) => Verdict::Inconclusive { more: None, unit },
+        }
     };
     row
+}
+
+/// More samples (beyond `n`) that would shrink an error by `factor`, if that is a number
+/// worth printing.
+fn more_samples(factor: f64, n: usize) -> Option<usize> {
+    let needed = n.max(1) as f64 * factor * factor;
+    (factor.is_finite() && needed < 1e5).then(|| ((needed - n as f64).ceil() as usize).max(1))
+}
+
+/// A row's 95% interval: of the ratio new / base, or in points for a fraction.
+fn interval_text(r: &MetricRow) -> String {
+    r.interval.map_or("–".to_owned(), |iv| {
+        if r.unit == Unit::Fraction {
+            format!("{:+.1}..{:+.1} pt", iv.lo * 100.0, iv.hi * 100.0)
+        } else {
+            format!("{:.3}..{:.3}", iv.lo, iv.hi)
+        }
+    })
 }
 
 /// The comparison as Markdown, ready for a pull request.
@@ -352,17 +417,20 @@ pub fn render(c: &Comparison) -> String {
             p.new_runs,
             if p.new_runs == 1 { "" } else { "s" }
         );
-        s.push_str("| metric | better | base | new | change | noise (±) | verdict |\n");
-        s.push_str("| --- | --- | ---: | ---: | ---: | ---: | --- |\n");
+        s.push_str(
+            "| metric | better | base | new | change | new/base 95% | noise (±) | verdict |\n",
+        );
+        s.push_str("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |\n");
         for r in &p.rows {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.metric,
                 r.better.text(),
                 num(r.base),
                 num(r.new),
                 change_text(r),
+                interval_text(r),
                 num(r.noise),
                 r.verdict.text()
             );
@@ -541,7 +609,7 @@ mod tests {
             c.pairs[0]
                 .rows
                 .iter()
-                .any(|r| r.verdict == Verdict::WithinNoise),
+                .any(|r| matches!(r.verdict, Verdict::Inconclusive { .. })),
             "{}",
             render(&c)
         );
@@ -550,6 +618,32 @@ mod tests {
         assert_eq!(verdict_of(&c, "tpot_p50_ms"), Verdict::Improvement);
         let c = compare(&[run(40, 2.0, 0.05, 1)], &[run(40, 2.4, 0.05, 2)], 0.5).unwrap();
         assert!(c.regressions().is_empty());
+    }
+
+    #[test]
+    fn unchanged_needs_the_interval_inside_the_band() {
+        let c = compare(&[run(40, 2.0, 0.01, 1)], &[run(40, 2.0, 0.01, 2)], 0.05).unwrap();
+        let tpot = c.pairs[0]
+            .rows
+            .iter()
+            .find(|r| r.metric == "tpot_p50_ms")
+            .unwrap();
+        assert_eq!(tpot.verdict, Verdict::Unchanged, "{}", render(&c));
+        let iv = tpot.interval.unwrap();
+        assert!(iv.lo >= 0.95 && iv.hi <= 1.05, "{iv:?}");
+        // The same medians under 90% jitter on 6 requests: the change is small, but the
+        // interval is too wide to call it unchanged; more requests would tell.
+        let c = compare(&[run(6, 2.0, 0.9, 3)], &[run(6, 2.0, 0.9, 4)], 0.05).unwrap();
+        let text = render(&c);
+        assert!(
+            c.pairs[0].rows.iter().any(|r| matches!(
+                r.verdict,
+                Verdict::Inconclusive { more: Some(m), unit: "requests" } if m > 0
+            )),
+            "{text}"
+        );
+        assert!(text.contains("more requests needed"), "{text}");
+        assert!(text.contains("| new/base 95% |"), "{text}");
     }
 
     #[test]

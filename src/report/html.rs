@@ -314,8 +314,13 @@ fn decomposition(d: &LoadedDecomposition) -> String {
             esc(metric),
             esc(stat)
         );
-        for v in figures {
-            let _ = write!(s, "<td>{}</td>", f(v));
+        for (i, v) in figures.into_iter().enumerate() {
+            let cell = if r.not_separable && i == 4 {
+                decomposition::NOT_SEPARABLE.to_owned()
+            } else {
+                f(v)
+            };
+            let _ = write!(s, "<td>{cell}</td>");
         }
         s.push_str("</tr>\n");
     }

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod category;
 pub mod compare;
+pub mod cpu;
 pub mod csv;
 pub mod decomposition;
 pub mod flat;

@@ -246,21 +246,18 @@ pub fn decomposition_chart(d: &LoadedDecomposition) -> String {
         .rows
         .iter()
         .map(|r| {
-            // Stacked on the in-process figure, the parts must add up to the served one, so
-            // a per-request http figure (which leaves an engine remainder) is not split.
-            let split = r.server_queue_ms.is_some()
-                && r.http_serialization_ms.is_some()
-                && r.engine_ms.is_none();
+            // Stacked on the in-process figure, the parts must add up to the served one:
+            // a row that is not split shows its overhead whole, never as HTTP.
+            let split = r.server_queue_ms.is_some() && r.http_serialization_ms.is_some();
+            let part = |v: Option<f64>| if split { v } else { None };
             Bar {
                 label: format!("{} {}", r.metric, r.stat),
                 values: vec![
                     r.in_process_ms,
-                    if split { r.server_queue_ms } else { None },
-                    if split {
-                        r.http_serialization_ms
-                    } else {
-                        r.overhead_ms
-                    },
+                    part(r.server_queue_ms),
+                    part(r.http_serialization_ms),
+                    part(r.engine_ms),
+                    if split { None } else { r.overhead_ms },
                 ],
                 link: None,
             }
@@ -272,7 +269,13 @@ pub fn decomposition_chart(d: &LoadedDecomposition) -> String {
             d.decomposition.engine, d.decomposition.model
         ),
         "ms",
-        &["in-process", "server queue", "HTTP + serialization"],
+        &[
+            "in-process",
+            "server queue",
+            "HTTP + serialization",
+            "engine",
+            "overhead (not split)",
+        ],
         &bars,
     )
 }

@@ -89,17 +89,21 @@ pub fn record_of(
     run_start: Instant,
     repetition: u32,
 ) -> RequestRecord {
-    let (result, reasoning, server, source, warnings) = match result {
+    let (result, reasoning, server, source, warnings, same_host) = match result {
         Ok(r) => (
             Ok(r.outcome),
             r.reasoning_tokens,
             r.server,
             Some(r.output_tokens_source.as_str().to_owned()),
             r.warnings,
+            r.same_host,
         ),
-        Err(e) => (Err(e), None, None, None, Vec::new()),
+        Err(e) => (Err(e), None, None, None, Vec::new(), true),
     };
     let mut r = rec.finish(req, result, te, run_start);
+    if !same_host {
+        remove_clock_offset(&mut r);
+    }
     r.repetition = repetition;
     r.reasoning_tokens = reasoning;
     r.output_tokens_source = source;
@@ -118,6 +122,29 @@ pub fn record_of(
     }
     r
 }
+
+/// The clock offset of a server on another host, estimated from one request: its
+/// fastest token is taken to have arrived at once, so every delivery is measured above
+/// that one (`server_clock_offset_ms` records the shift). Gaps need no estimate: each
+/// side's is read on its own clock.
+pub fn remove_clock_offset(r: &mut RequestRecord) {
+    let offset = r
+        .token_ms
+        .iter()
+        .zip(&r.server_token_ms)
+        .map(|(c, s)| c - s)
+        .fold(f64::INFINITY, f64::min);
+    if offset.is_finite() {
+        for s in &mut r.server_token_ms {
+            *s += offset;
+        }
+        r.engine_timings_ms
+            .insert(SERVER_CLOCK_OFFSET.into(), offset);
+    }
+}
+
+/// The name under which a remote server's estimated clock offset is recorded.
+pub const SERVER_CLOCK_OFFSET: &str = "server_clock_offset_ms";
 
 /// How often a server that is not ready yet is asked again.
 const READY_RETRY: Duration = Duration::from_secs(1);

@@ -72,7 +72,7 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Runtime(format!("cannot read the bound address: {e}")))?;
-        let (jobs, info) = worker::start(config.engine.clone())?;
+        let (jobs, info) = worker::start(config.engine.under_serve())?;
         let model = config
             .model_name
             .clone()
@@ -88,6 +88,7 @@ impl Server {
             next_id: AtomicU64::new(0),
             created,
             stamp_chunks: config.stamp_chunks,
+            chunk_delay: config.engine.serve_chunk_delay(),
         });
         Ok(Server {
             addr,

@@ -43,6 +43,8 @@ pub struct State {
     pub created: u64,
     /// Stamp each token chunk with its send time (`serve --stamp-chunks`).
     pub stamp_chunks: bool,
+    /// A wait before each token chunk is written (`--sim-serve-chunk-delay-ms`).
+    pub chunk_delay: Option<std::time::Duration>,
 }
 
 /// A streamed body fed by a channel. With `stamp`, each stamped chunk gets the host's
@@ -261,7 +263,13 @@ async fn completion(
     let shape = ChunkWriter::new(chat, id, &state.model, state.created, state.stamp_chunks);
     if p.stream {
         let (btx, brx) = mpsc::unbounded_channel();
-        tokio::spawn(stream_events(rx, btx, shape, p.include_usage));
+        tokio::spawn(stream_events(
+            rx,
+            btx,
+            shape,
+            p.include_usage,
+            state.chunk_delay,
+        ));
         let mut r = Response::new(http_body_util::Either::Right(ChannelBody {
             rx: brx,
             stamp: state.stamp_chunks,
@@ -274,7 +282,7 @@ async fn completion(
     }
     loop {
         match rx.recv().await {
-            Some(JobEvent::Tokens(_)) => {}
+            Some(JobEvent::Tokens { .. }) => {}
             Some(JobEvent::Done(Ok((out, t)))) => return whole(&shape, &out, &t),
             Some(JobEvent::Done(Err(e))) => {
                 return error(
@@ -333,17 +341,28 @@ async fn stream_events(
     out: mpsc::UnboundedSender<Bytes>,
     shape: ChunkWriter,
     include_usage: bool,
+    chunk_delay: Option<std::time::Duration>,
 ) {
     if out.send(shape.role()).is_err() {
         return;
     }
     while let Some(ev) = events.recv().await {
         let bytes = match ev {
-            JobEvent::Tokens(k) => shape.piece(&TOKEN_PIECE.repeat(k as usize), None),
+            JobEvent::Tokens { n, at_ns } => {
+                // One chunk after another: a delay longer than the engine's step backs
+                // the stream up, as a slow HTTP side would.
+                if let Some(d) = chunk_delay {
+                    tokio::time::sleep(d).await;
+                }
+                shape.piece(&TOKEN_PIECE.repeat(n as usize), None, Some(at_ns))
+            }
             JobEvent::Done(Ok((o, t))) => {
-                let mut b =
-                    String::from_utf8_lossy(&shape.piece("", Some(finish_str(o.finish_reason))))
-                        .into_owned();
+                let mut b = String::from_utf8_lossy(&shape.piece(
+                    "",
+                    Some(finish_str(o.finish_reason)),
+                    None,
+                ))
+                .into_owned();
                 if include_usage {
                     b.push_str(&shape.usage(&usage(&o)));
                 }

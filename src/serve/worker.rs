@@ -32,8 +32,10 @@ pub struct Job {
 /// What the engine thread reports about a job, in order.
 #[derive(Debug)]
 pub enum JobEvent {
-    /// `n` more output tokens exist.
-    Tokens(u32),
+    /// `n` more output tokens exist since `at_ns`, when the engine marked them (the host's
+    /// monotonic clock, [`crate::clock::monotonic_ns`]): the server's own time per token,
+    /// which each chunk carries to the client.
+    Tokens { n: u32, at_ns: u64 },
     /// The request is done.
     Done(Result<(Outcome, ServerTimings), EngineError>),
 }
@@ -71,7 +73,8 @@ impl Recorder for JobRecorder {
                 if self.times.first.get().is_none() {
                     self.times.first.set(Some(Instant::now()));
                 }
-                let _ = self.events.send(JobEvent::Tokens(k));
+                let at_ns = crate::clock::monotonic_ns();
+                let _ = self.events.send(JobEvent::Tokens { n: k, at_ns });
             }
             Mark::Detokenized => self.times.done.set(Some(Instant::now())),
             _ => {}

@@ -316,6 +316,50 @@ fn the_http_engine_completes_a_workload_against_llama_server() {
             "usage came back: {r}"
         );
     }
+    // `compare` against it: llama-server gives no per-token times, so ITL is shown and
+    // said to be not separable, rather than all put down to HTTP.
+    #[cfg(feature = "llama-cpp")]
+    {
+        let cmp = tmp.path().join("cmp");
+        let url = format!("http://{addr}/v1");
+        let o = run(&[
+            "compare",
+            "--engine",
+            "llama-cpp",
+            "--model",
+            path_str(&model),
+            "-t",
+            "2",
+            "--url",
+            &url,
+            "--api",
+            "completions",
+            "--no-chat",
+            "--served-model",
+            "tiny",
+            "--num-prompts",
+            "2",
+            "--output-len",
+            "8",
+            "--out",
+            path_str(&cmp),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}\n{}", stderr(&o), log_text());
+        let d = json(&cmp.join("decomposition.json"));
+        let itl: Vec<&serde_json::Value> = d["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["metric"] == "itl_ms")
+            .collect();
+        for r in itl {
+            assert_eq!(r["not_separable"], true, "{r}");
+            assert!(r["http_serialization_ms"].is_null(), "{r}");
+            assert!(r["overhead_ms"].is_number(), "{r}");
+        }
+        assert!(stdout(&o).contains("not separable"), "{}", stdout(&o));
+    }
 }
 
 /// A `vllm bench serve` command line runs as it is: a bare --base-url, --endpoint,

@@ -18,6 +18,7 @@ mod model;
 #[cfg(any(feature = "candle", feature = "llama-cpp"))]
 mod nvtx;
 mod outputs;
+mod ratio;
 mod report;
 mod run;
 mod serve;

@@ -234,13 +234,25 @@ impl HttpClient {
                 format!("the reply is `{content_type}`, not an event stream: {text}"),
             ));
         }
-        stream::read(
+        let mut r = stream::read(
             &mut reply,
             self.tokenizer.as_ref(),
             self.profile.as_ref(),
             rec,
         )
-        .await
+        .await?;
+        r.same_host = self.same_host();
+        Ok(r)
+    }
+
+    /// Whether the server is on this host (a loopback address or `localhost`).
+    pub fn same_host(&self) -> bool {
+        let host = self.endpoint.host().unwrap_or_default();
+        let ip = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || ip
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|a| a.is_loopback())
     }
 
     /// An exchange's failure below its content, typed.

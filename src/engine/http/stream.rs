@@ -33,6 +33,9 @@ pub struct HttpReply {
     /// What was odd about a reply that still counts (`no_done`: the stream ended cleanly
     /// with its content but without `data: [DONE]`).
     pub warnings: Vec<&'static str>,
+    /// The server is on this host (a loopback address): its per-token stamps read the
+    /// same monotonic clock as the client's marks, with no offset to estimate.
+    pub same_host: bool,
 }
 
 /// Where a reply's output token count came from (`output_tokens_source`).
@@ -217,6 +220,9 @@ impl<R: Recorder + ?Sized> Reading<'_, R> {
         };
         if let Some(k) = tokens_in(&parts, self.tokenizer) {
             self.rec.mark(Mark::Tokens(k));
+            if let Some(ns) = parts.token_ns {
+                self.rec.server_tokens_ns(ns);
+            }
             if let Some(s) = &mut self.samples {
                 s.token(self.arrived, parts.sent_ns);
             }
@@ -287,5 +293,6 @@ fn finish(
         ended: Instant::now(),
         output_tokens_source,
         warnings: Vec::new(),
+        same_host: false,
     })
 }
