@@ -107,6 +107,9 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long, short = 'q', visible_alias = "disable-tqdm")]
     pub quiet: bool,
+    /// How often resources (memory, CPU, GPUs) are sampled into resources.jsonl, ms.
+    #[arg(long, value_name = "MS", default_value_t = 100.0, allow_negative_numbers = true, value_parser = ranged::float(limits::SAMPLE_INTERVAL_MS))]
+    pub sample_interval: f64,
 
     #[command(flatten)]
     pub engine_args: EngineArgs,
@@ -276,6 +279,7 @@ impl RunArgs {
             results_dir: self.results_dir.clone(),
             format: self.format,
             quiet: self.quiet,
+            sample_interval_ms: self.sample_interval,
         })
     }
 }

@@ -128,6 +128,9 @@ pub struct RunMetrics {
     /// The figures per category, when the workload's prompts carry one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub by_category: BTreeMap<String, CategoryStats>,
+    /// Energy over the run (NVML, RAPL), or why there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy: Option<super::energy::EnergySummary>,
 }
 
 fn summary_of(
@@ -277,6 +280,7 @@ impl RunMetrics {
             accuracy: AccuracySummary::of(ok.iter().copied()),
             cost: CostSummary::of(ok.iter().copied()),
             by_category: category::by_category(records),
+            energy: None,
         };
         m.warnings = m.derive_warnings();
         m

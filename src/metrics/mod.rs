@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod catalogue;
 pub mod category;
 pub mod cost;
+pub mod energy;
 pub mod goodput;
 pub mod gpu;
 pub mod interval;

@@ -20,6 +20,7 @@ mod nvtx;
 mod outputs;
 mod ratio;
 mod report;
+mod resources;
 mod run;
 mod serve;
 mod support;
