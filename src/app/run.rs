@@ -298,6 +298,24 @@ fn run_one(
     metrics.warnings.splice(0..0, outcome.notes);
     metrics.warnings.extend(sampled.warning.clone());
     metrics.energy = sampled.energy(metrics.total_output_tokens, metrics.completed);
+    if let Some((cost, int8)) = in_process
+        .then(|| {
+            let sim = (kind == EngineKind::Sim).then_some(&recorded.engine.sim);
+            super::roofline::token_cost(sim, &info)
+        })
+        .flatten()
+    {
+        let threads = info.threads.unwrap_or(1);
+        let (limits, note) = super::roofline::limits(&manifest.machine, threads, int8);
+        metrics.warnings.extend(note);
+        metrics.roofline = Some(super::roofline::of_run(
+            cost,
+            limits,
+            &outcome.records,
+            metrics.decode_tok_s.as_ref().map(|s| s.mean),
+            metrics.prefill_tok_s.as_ref().map(|s| s.mean),
+        ));
+    }
     if let Some(scraper) = scraper {
         let (server, warning) = scraper.stop();
         metrics.warnings.extend(warning);

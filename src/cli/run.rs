@@ -165,6 +165,12 @@ pub struct SimArgs {
     /// it, ms (a slow HTTP side, on purpose).
     #[arg(long, allow_negative_numbers = true)]
     pub sim_serve_chunk_delay_ms: Option<f64>,
+    /// sim: bytes the model reads per decoded token (for decode_mbu and the roofline).
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::BYTES_PER_TOKEN))]
+    pub sim_bytes_per_token: Option<f64>,
+    /// sim: FLOPs per prompt token (for prefill_mfu).
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::BYTES_PER_TOKEN))]
+    pub sim_flops_per_token: Option<f64>,
 }
 
 impl SimArgs {
@@ -184,6 +190,8 @@ impl SimArgs {
             echo: self.sim_echo,
             serve_decode_ms: self.sim_serve_decode_ms,
             serve_chunk_delay_ms: self.sim_serve_chunk_delay_ms.unwrap_or(0.0),
+            bytes_per_token: self.sim_bytes_per_token,
+            flops_per_token: self.sim_flops_per_token,
         };
         c.validate().map_err(Error::Config)?;
         Ok(c)

@@ -131,6 +131,10 @@ pub struct RunMetrics {
     /// Energy over the run (NVML, RAPL), or why there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub energy: Option<super::energy::EnergySummary>,
+    /// The run against the machine's probed limits (in-process runs whose model's cost
+    /// per token is known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roofline: Option<super::roofline::Roofline>,
 }
 
 fn summary_of(
@@ -281,6 +285,7 @@ impl RunMetrics {
             cost: CostSummary::of(ok.iter().copied()),
             by_category: category::by_category(records),
             energy: None,
+            roofline: None,
         };
         m.warnings = m.derive_warnings();
         m

@@ -47,6 +47,8 @@ pub enum Unit {
     Watts,
     /// Money, at the prices given (US dollars per million tokens, or any one currency).
     Usd,
+    Bytes,
+    Joules,
 }
 
 impl Unit {
@@ -63,6 +65,8 @@ impl Unit {
             Unit::Percent => "%",
             Unit::Watts => "W",
             Unit::Usd => "USD",
+            Unit::Bytes => "B",
+            Unit::Joules => "J",
         }
     }
 
@@ -353,6 +357,24 @@ pub static CATALOGUE: &[Metric] = &[
     Metric::new("gpu_power_avg_w", "GPU power", Watts, Lower,
         Scalar(|m| m.resources.as_ref().and_then(|r| r.gpu.gpu_power_avg_w)),
         "`resources.gpu_power_avg_w`: mean board power (NVML)"),
+    Metric::new("energy_j_per_output_token", "energy per output token", Joules, Lower,
+        Scalar(|m| m.energy.as_ref().and_then(|e| e.energy_j_per_output_token)),
+        "`energy.energy_j_per_output_token`: energy counters' difference over the run (NVML on GPUs, RAPL on CPUs) / output tokens"),
+    Metric::new("energy_j_per_request", "energy per request", Joules, Lower,
+        Scalar(|m| m.energy.as_ref().and_then(|e| e.energy_j_per_request)),
+        "`energy.energy_j_per_request`: the same energy / completed requests"),
+    Metric::new("decode_bytes_per_token", "bytes per decoded token", Bytes, Neither,
+        Scalar(|m| m.roofline.map(|r| r.decode_bytes_per_token)),
+        "`roofline.decode_bytes_per_token`: weights read per token plus the KV cache at the mean decode context"),
+    Metric::new("decode_mbu", "decode MBU", Fraction, Higher,
+        Scalar(|m| m.roofline.and_then(|r| r.decode_mbu)),
+        "`roofline.decode_mbu`: bytes per token x decode tok/s / probed read bandwidth at the run's threads"),
+    Metric::new("prefill_mfu", "prefill MFU", Fraction, Higher,
+        Scalar(|m| m.roofline.and_then(|r| r.prefill_mfu)),
+        "`roofline.prefill_mfu`: FLOPs per prompt token x prefill tok/s / probed peak FLOP/s"),
+    Metric::new("roofline_decode_tok_s", "decode roofline", TokPerS, Neither,
+        Scalar(|m| m.roofline.and_then(|r| r.roofline_decode_tok_s)),
+        "`roofline.roofline_decode_tok_s`: the decode rate the probed bandwidth allows"),
     Metric::new("rouge1_f1", "ROUGE-1 F1", Fraction, Higher,
         Scalar(|m| m.accuracy.as_ref().and_then(|a| a.rouge1_f1)),
         "`accuracy.rouge1_f1`: mean unigram-overlap F1 against the reference summaries (rouge-score's tokenizer, no stemming)"),

@@ -13,6 +13,7 @@ pub mod gpu;
 pub mod interval;
 pub mod record;
 pub mod resources;
+pub mod roofline;
 pub mod server;
 pub mod stats;
 

@@ -21,6 +21,7 @@ mod outputs;
 mod ratio;
 mod report;
 mod resources;
+mod roofline;
 mod run;
 mod serve;
 mod support;
