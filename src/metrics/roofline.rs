@@ -71,7 +71,8 @@ pub fn place(p: &Placement) -> Roofline {
     let c = &p.cost;
     let bytes = c.weight_bytes_per_token + c.kv_bytes_per_context_token * p.mean_decode_context;
     let flops_at = |ctx: f64| {
-        (c.flops_per_token > 0.0).then(|| c.flops_per_token + c.attn_flops_per_context_token * ctx)
+        (c.flops_per_token > 0.0)
+            .then_some(c.flops_per_token + c.attn_flops_per_context_token * ctx)
     };
     // A prompt token at position i attends to i positions: the mean is half the prompt.
     let prefill_flops = flops_at(p.mean_prompt_tokens / 2.0);
