@@ -85,6 +85,10 @@ pub const DURATION_S: FloatRange = above(0.0, 31_536_000.0);
 pub const RATE: FloatRange = above(0.0, 1e9);
 /// The gamma shape of arrival gaps.
 pub const BURSTINESS: FloatRange = above(0.0, 1e6);
+/// `--sample-interval`, ms: from 1 ms (finer only measures the sampler) to an hour.
+pub const SAMPLE_INTERVAL_MS: FloatRange = float(1.0, 3_600_000.0);
+/// `--sim-bytes-per-token` and `--sim-flops-per-token`: up to 1e15 per token.
+pub const BYTES_PER_TOKEN: FloatRange = above(0.0, 1e15);
 /// A sim engine delay in milliseconds (an hour at most).
 pub const SIM_MS: FloatRange = float(0.0, 3_600_000.0);
 /// A fraction: jitter, failure rate, a match rate.

@@ -123,6 +123,9 @@ fn dispatch(args: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Env(a)) => {
             let machine = nativebench::env::MachineInfo::detect();
             let build = nativebench::env::BuildInfo::current();
+            if a.probe {
+                return probe(&a, &machine, stdout);
+            }
             match a.format {
                 OutputFormat::Table => {
                     write!(stdout, "{}", nativebench::env::describe(&machine, &build))?
@@ -145,4 +148,26 @@ fn dispatch(args: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `env --probe`: measures this machine's limits and caches them.
+fn probe(
+    a: &nativebench::cli::EnvArgs,
+    machine: &nativebench::env::MachineInfo,
+    stdout: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    use nativebench::probe;
+    let path = probe::default_path().ok_or_else(|| {
+        nativebench::Error::Config(format!(
+            "no place for the probe cache: set HOME or {}",
+            probe::PROBE_VAR
+        ))
+    })?;
+    let threads = a.probe_threads.unwrap_or(machine.cpu_cores);
+    let entries = probe::measure(machine, threads, a.quick, &path)?;
+    match a.format {
+        OutputFormat::Table => write!(stdout, "{}", probe::render(&entries, &path))?,
+        OutputFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&entries)?)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -52,7 +52,13 @@ pub fn run(plan: &BenchPlan, stop: &AtomicBool, out: &mut dyn Write) -> Result<V
     let mut jsonl = std::fs::File::create(&jsonl_path).map_err(|e| Error::io(&jsonl_path, e))?;
     let mut records = Vec::new();
     let mut manifest_written = false;
+    let machine = crate::env::MachineInfo::detect();
     run_all(config, stop, &mut |r, info| {
+        let mut r = r.clone();
+        let sim = (info.name == "sim").then_some(&config.engine.sim);
+        r.mbu = super::roofline::token_cost(sim, info)
+            .and_then(|(cost, _)| super::roofline::bench_mbu(&r, cost, &machine));
+        let r = &r;
         if !manifest_written {
             manifest_written = true;
             write_json_atomic(

@@ -9,6 +9,7 @@ pub mod compare;
 pub mod model;
 pub mod ratio;
 pub mod report;
+pub mod roofline;
 pub mod run;
 pub mod serve;
 

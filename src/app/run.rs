@@ -18,7 +18,7 @@ use crate::launch::{LaunchSpec, Launched, ServerInfo};
 use crate::metrics::accuracy::Scorer;
 use crate::metrics::cost::Prices;
 use crate::metrics::goodput::Slo;
-use crate::metrics::resources::ResourceSampler;
+use crate::metrics::resources::{ResourceSampler, SamplerConfig, RESOURCES_FILE};
 use crate::metrics::RequestRecord;
 use crate::metrics::RunMetrics;
 use crate::report::run_dir::{self, default_run_id, MANIFEST, METRICS, RUN_CONFIG};
@@ -51,6 +51,8 @@ pub struct RunConfig {
     pub results_dir: PathBuf,
     pub format: OutputFormat,
     pub quiet: bool,
+    /// How often resources are sampled into `resources.jsonl`, ms.
+    pub sample_interval_ms: f64,
 }
 
 /// The server side of a run: a server to launch (`--launch`) and a Prometheus endpoint to
@@ -259,7 +261,11 @@ fn run_one(
         .transpose()?;
 
     let mut progress = Progress::new(kind.name(), config.quiet);
-    let sampler = ResourceSampler::start();
+    let sampler = ResourceSampler::start_with(SamplerConfig {
+        interval: Duration::from_secs_f64(config.sample_interval_ms / 1e3),
+        series: Some(run_dir.path().join(RESOURCES_FILE)),
+        ..SamplerConfig::default()
+    });
     let mut on_event = |ev: RunEvent<'_>| {
         progress.on_event(&ev);
         match ev {
@@ -275,7 +281,7 @@ fn run_one(
         &mut on_event,
     );
     progress.finish();
-    let resources = sampler.stop();
+    let sampled = sampler.stop();
     let mut outcome = outcome?;
     // Off the timed path: every request has ended before anything is scored or priced.
     if scorer.is_some() || config.prices.is_some() {
@@ -288,8 +294,28 @@ fn run_one(
         run_dir.rewrite_samples(&outcome.records)?;
     }
 
-    let mut metrics = RunMetrics::compute(&outcome.records, in_process, resources);
+    let mut metrics = RunMetrics::compute(&outcome.records, in_process, sampled.summary.clone());
     metrics.warnings.splice(0..0, outcome.notes);
+    metrics.warnings.extend(sampled.warning.clone());
+    metrics.energy = sampled.energy(metrics.total_output_tokens, metrics.completed);
+    if let Some((cost, int8)) = in_process
+        .then(|| {
+            let sim = (kind == EngineKind::Sim).then_some(&recorded.engine.sim);
+            super::roofline::token_cost(sim, &info)
+        })
+        .flatten()
+    {
+        let threads = info.threads.unwrap_or(1);
+        let (limits, note) = super::roofline::limits(&manifest.machine, threads, int8);
+        metrics.warnings.extend(note);
+        metrics.roofline = Some(super::roofline::of_run(
+            cost,
+            limits,
+            &outcome.records,
+            metrics.decode_tok_s.as_ref().map(|s| s.mean),
+            metrics.prefill_tok_s.as_ref().map(|s| s.mean),
+        ));
+    }
     if let Some(scraper) = scraper {
         let (server, warning) = scraper.stop();
         metrics.warnings.extend(warning);

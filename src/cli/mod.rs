@@ -75,6 +75,17 @@ pub fn normalize_args<I: IntoIterator<Item = std::ffi::OsString>>(
 pub struct EnvArgs {
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+    /// Measure this machine's memory read bandwidth and peak f32/int8 rates at 1..N
+    /// threads and cache them (~/.cache/nativebench/probe.json, or $NATIVEBENCH_PROBE)
+    /// for decode_mbu, prefill_mfu and the roofline.
+    #[arg(long)]
+    pub probe: bool,
+    /// Probe up to this many threads; default: every CPU this process may use.
+    #[arg(long, requires = "probe", allow_negative_numbers = true, value_parser = ranged::int::<usize>(crate::limits::THREADS))]
+    pub probe_threads: Option<usize>,
+    /// A smaller, faster probe (64 MiB reads), less settled figures.
+    #[arg(long, requires = "probe")]
+    pub quick: bool,
 }
 
 pub use report::ReportArgs;

@@ -107,6 +107,9 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long, short = 'q', visible_alias = "disable-tqdm")]
     pub quiet: bool,
+    /// How often resources (memory, CPU, GPUs) are sampled into resources.jsonl, ms.
+    #[arg(long, value_name = "MS", default_value_t = 100.0, allow_negative_numbers = true, value_parser = ranged::float(limits::SAMPLE_INTERVAL_MS))]
+    pub sample_interval: f64,
 
     #[command(flatten)]
     pub engine_args: EngineArgs,
@@ -162,6 +165,12 @@ pub struct SimArgs {
     /// it, ms (a slow HTTP side, on purpose).
     #[arg(long, allow_negative_numbers = true)]
     pub sim_serve_chunk_delay_ms: Option<f64>,
+    /// sim: bytes the model reads per decoded token (for decode_mbu and the roofline).
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::BYTES_PER_TOKEN))]
+    pub sim_bytes_per_token: Option<f64>,
+    /// sim: FLOPs per prompt token (for prefill_mfu).
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::BYTES_PER_TOKEN))]
+    pub sim_flops_per_token: Option<f64>,
 }
 
 impl SimArgs {
@@ -181,6 +190,8 @@ impl SimArgs {
             echo: self.sim_echo,
             serve_decode_ms: self.sim_serve_decode_ms,
             serve_chunk_delay_ms: self.sim_serve_chunk_delay_ms.unwrap_or(0.0),
+            bytes_per_token: self.sim_bytes_per_token,
+            flops_per_token: self.sim_flops_per_token,
         };
         c.validate().map_err(Error::Config)?;
         Ok(c)
@@ -276,6 +287,7 @@ impl RunArgs {
             results_dir: self.results_dir.clone(),
             format: self.format,
             quiet: self.quiet,
+            sample_interval_ms: self.sample_interval,
         })
     }
 }

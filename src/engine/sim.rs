@@ -56,6 +56,13 @@ pub struct SimConfig {
     /// (`EngineConfig::serve_chunk_delay`): a slow HTTP side.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub serve_chunk_delay_ms: f64,
+    /// Bytes the "model" reads per decoded token, declared so that `decode_mbu` and
+    /// `roofline_decode_tok_s` can be checked exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_token: Option<f64>,
+    /// FLOPs per prompt token, declared so that `prefill_mfu` can be checked exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flops_per_token: Option<f64>,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -80,6 +87,8 @@ impl Default for SimConfig {
             echo: false,
             serve_decode_ms: None,
             serve_chunk_delay_ms: 0.0,
+            bytes_per_token: None,
+            flops_per_token: None,
         }
     }
 }

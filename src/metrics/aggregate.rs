@@ -128,6 +128,13 @@ pub struct RunMetrics {
     /// The figures per category, when the workload's prompts carry one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub by_category: BTreeMap<String, CategoryStats>,
+    /// Energy over the run (NVML, RAPL), or why there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy: Option<super::energy::EnergySummary>,
+    /// The run against the machine's probed limits (in-process runs whose model's cost
+    /// per token is known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roofline: Option<super::roofline::Roofline>,
 }
 
 fn summary_of(
@@ -277,6 +284,8 @@ impl RunMetrics {
             accuracy: AccuracySummary::of(ok.iter().copied()),
             cost: CostSummary::of(ok.iter().copied()),
             by_category: category::by_category(records),
+            energy: None,
+            roofline: None,
         };
         m.warnings = m.derive_warnings();
         m

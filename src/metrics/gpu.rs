@@ -3,7 +3,7 @@
 //! build reports GPUs where a driver exists; without one, opening fails quietly and there is
 //! simply no GPU telemetry.
 
-use nvml_wrapper::enum_wrappers::device::TemperatureSensor;
+use nvml_wrapper::enum_wrappers::device::{Clock, TemperatureSensor};
 use nvml_wrapper::Nvml;
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +39,27 @@ pub struct GpuSummary {
     /// Highest GPU temperature, in degrees Celsius.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu_temp_max_c: Option<f64>,
+}
+
+/// One GPU at one instant, as a line of `resources.jsonl` carries it. A figure the board
+/// does not report is absent.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct GpuSample {
+    /// The GPU's NVML index.
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub util_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_used_mib: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_w: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temp_c: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sm_clock_mhz: Option<f64>,
+    /// NVML's total-energy counter since the driver loaded, in joules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_j: Option<f64>,
 }
 
 /// Facts about one GPU for the manifest.
@@ -79,32 +100,104 @@ impl GpuProbe {
             .collect()
     }
 
-    /// Reads every GPU now. Figures a GPU does not report (power on some boards) are
-    /// left out of the sums.
+    /// Reads each GPU now, one sample per GPU.
+    pub fn read_each(&self) -> Vec<GpuSample> {
+        (0..self.count)
+            .filter_map(|i| Some((i, self.nvml.device_by_index(i).ok()?)))
+            .map(|(index, d)| GpuSample {
+                index,
+                util_percent: d.utilization_rates().ok().map(|u| f64::from(u.gpu)),
+                mem_used_mib: d
+                    .memory_info()
+                    .ok()
+                    .map(|m| m.used as f64 / (1024.0 * 1024.0)),
+                power_w: d.power_usage().ok().map(|mw| f64::from(mw) / 1000.0),
+                temp_c: d.temperature(TemperatureSensor::Gpu).ok().map(f64::from),
+                sm_clock_mhz: d.clock_info(Clock::SM).ok().map(f64::from),
+                energy_j: d
+                    .total_energy_consumption()
+                    .ok()
+                    .map(|mj| mj as f64 / 1000.0),
+            })
+            .collect()
+    }
+
+    /// Reads every GPU now, combined (see [`GpuReading`]).
     pub fn read(&self) -> GpuReading {
-        let mut util = Vec::new();
-        let (mut mem, mut power, mut temp) = (None, None, None::<f64>);
-        for d in (0..self.count).filter_map(|i| self.nvml.device_by_index(i).ok()) {
-            if let Ok(u) = d.utilization_rates() {
-                util.push(f64::from(u.gpu));
-            }
-            if let Ok(m) = d.memory_info() {
-                *mem.get_or_insert(0.0) += m.used as f64 / (1024.0 * 1024.0);
-            }
-            if let Ok(mw) = d.power_usage() {
-                *power.get_or_insert(0.0) += f64::from(mw) / 1000.0;
-            }
-            if let Ok(c) = d.temperature(TemperatureSensor::Gpu) {
-                temp = Some(temp.map_or(f64::from(c), |t| t.max(f64::from(c))));
-            }
-        }
-        GpuReading {
-            util_percent: mean(&util),
-            mem_used_mib: mem,
-            power_w: power,
-            temp_c: temp,
+        combine(&self.read_each())
+    }
+}
+
+/// One reading over all GPUs from one sample of each. Figures a GPU does not report
+/// (power on some boards) are left out of the sums.
+pub fn combine(samples: &[GpuSample]) -> GpuReading {
+    let util: Vec<f64> = samples.iter().filter_map(|g| g.util_percent).collect();
+    let sum = |f: fn(&GpuSample) -> Option<f64>| samples.iter().filter_map(f).reduce(|a, b| a + b);
+    GpuReading {
+        util_percent: mean(&util),
+        mem_used_mib: sum(|g| g.mem_used_mib),
+        power_w: sum(|g| g.power_w),
+        temp_c: samples.iter().filter_map(|g| g.temp_c).reduce(f64::max),
+    }
+}
+
+/// Mean and maximum of each figure of one GPU over a run: the summary prints them per
+/// GPU, as nvidia-smi-based tools do.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct GpuStats {
+    pub index: u32,
+    pub util_percent: MeanMax,
+    pub mem_used_mib: MeanMax,
+    pub power_w: MeanMax,
+    pub temp_c: MeanMax,
+    pub sm_clock_mhz: MeanMax,
+}
+
+/// Mean and maximum of a figure; both absent when it was never reported.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct MeanMax {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+impl MeanMax {
+    fn of(v: &[f64]) -> MeanMax {
+        MeanMax {
+            mean: mean(v),
+            max: v.iter().copied().reduce(f64::max),
         }
     }
+}
+
+/// Per-GPU mean and max over a run's samples (one `Vec<GpuSample>` per instant).
+pub fn stats_per_gpu(series: &[Vec<GpuSample>]) -> Vec<GpuStats> {
+    let mut indices: Vec<u32> = series.iter().flatten().map(|g| g.index).collect();
+    indices.sort_unstable();
+    indices.dedup();
+    indices
+        .into_iter()
+        .map(|index| {
+            let of = |f: fn(&GpuSample) -> Option<f64>| {
+                let v: Vec<f64> = series
+                    .iter()
+                    .flatten()
+                    .filter(|g| g.index == index)
+                    .filter_map(f)
+                    .collect();
+                MeanMax::of(&v)
+            };
+            GpuStats {
+                index,
+                util_percent: of(|g| g.util_percent),
+                mem_used_mib: of(|g| g.mem_used_mib),
+                power_w: of(|g| g.power_w),
+                temp_c: of(|g| g.temp_c),
+                sm_clock_mhz: of(|g| g.sm_clock_mhz),
+            }
+        })
+        .collect()
 }
 
 /// Summarises the readings taken during a run; `None` when there were none.

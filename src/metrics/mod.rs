@@ -7,11 +7,13 @@ pub mod aggregate;
 pub mod catalogue;
 pub mod category;
 pub mod cost;
+pub mod energy;
 pub mod goodput;
 pub mod gpu;
 pub mod interval;
 pub mod record;
 pub mod resources;
+pub mod roofline;
 pub mod server;
 pub mod stats;
 

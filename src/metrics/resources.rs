@@ -1,21 +1,29 @@
 //! Resource sampling of this process: resident memory (peak and average) and CPU use,
 //! sampled on a background thread while a run measures, plus the GPUs' utilisation,
-//! memory, power and temperature where an NVIDIA driver is present.
+//! memory, power, temperature, SM clock and energy where an NVIDIA driver is present;
+//! each sample is also a line of the run's `resources.jsonl`, flushed as it is taken.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::gpu::{self, GpuProbe, GpuReading, GpuSummary};
+use super::energy::{EnergyReading, EnergySummary, POWERCAP};
+use super::gpu::{self, GpuProbe, GpuReading, GpuSample, GpuStats, GpuSummary};
 
-/// How often memory is sampled.
-pub const SAMPLE_EVERY: Duration = Duration::from_millis(50);
+/// How often resources are sampled unless `--sample-interval` says otherwise.
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// The time series in a run directory, one [`ResourceSample`] a line.
+pub const RESOURCES_FILE: &str = "resources.jsonl";
 
 /// Memory and CPU over the measured part of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceSummary {
     /// The process's peak resident set (the kernel's high-water mark, so nothing between
     /// samples is missed).
@@ -24,89 +32,267 @@ pub struct ResourceSummary {
     /// CPU time over wall time, in percent of one core.
     pub cpu_avg_percent: Option<f64>,
     pub samples: usize,
+    /// The interval samples were taken at, ms (absent in runs from before the series).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_interval_ms: Option<f64>,
+    /// From the first sample to the stop, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled_s: Option<f64>,
     /// GPU figures (`gpu_*` fields), absent where no NVIDIA driver is present.
     #[serde(flatten)]
     pub gpu: GpuSummary,
+    /// Mean and max of each GPU's figures, one entry per GPU.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_gpu: Vec<GpuStats>,
+}
+
+/// One line of `resources.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceSample {
+    /// Milliseconds since the sampler started, just before the run's clock (the
+    /// requests' `start_ms`) starts.
+    pub t_ms: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rss_mib: Option<f64>,
+    /// This process's CPU time since the previous sample over the wall time, in percent
+    /// of one core.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+    /// The machine's memory in use (total less available), MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sys_mem_used_mib: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<GpuSample>,
+}
+
+/// What the sampler is asked to do.
+#[derive(Debug, Clone)]
+pub struct SamplerConfig {
+    pub interval: Duration,
+    /// Where to write the series (`resources.jsonl`); `None` keeps only the summary.
+    pub series: Option<PathBuf>,
+    /// RAPL's root, `/sys/class/powercap` but for tests.
+    pub powercap: PathBuf,
+}
+
+impl Default for SamplerConfig {
+    fn default() -> Self {
+        SamplerConfig {
+            interval: SAMPLE_EVERY,
+            series: None,
+            powercap: PathBuf::from(POWERCAP),
+        }
+    }
+}
+
+/// What the sampling thread hands back.
+struct Taken {
+    rss: Vec<f64>,
+    gpu: Vec<GpuReading>,
+    per_gpu: Vec<Vec<GpuSample>>,
+    energy_start: EnergyReading,
+    energy_end: EnergyReading,
+    first: Option<Instant>,
+    warning: Option<String>,
 }
 
 /// A running sampler; [`ResourceSampler::stop`] ends it and summarises.
 pub struct ResourceSampler {
-    stop: Arc<AtomicBool>,
-    /// Memory samples the thread has taken so far.
+    stop: Option<Sender<()>>,
+    /// Samples the thread has taken so far.
     taken: Arc<AtomicUsize>,
-    handle: Option<JoinHandle<(Vec<f64>, Vec<GpuReading>)>>,
+    handle: Option<JoinHandle<Taken>>,
     started: Instant,
     cpu_start: Option<f64>,
+    interval: Duration,
+}
+
+/// The sampler's result: the summary, the energy and anything to warn about.
+pub struct Sampled {
+    pub summary: Option<ResourceSummary>,
+    pub energy: Option<(EnergyReading, EnergyReading)>,
+    pub warning: Option<String>,
+}
+
+impl Sampled {
+    /// The energy over the run, per output token and per request.
+    pub fn energy(&self, output_tokens: u64, requests: usize) -> Option<EnergySummary> {
+        self.energy
+            .as_ref()
+            .map(|(a, b)| a.until(b, output_tokens, requests))
+    }
 }
 
 impl ResourceSampler {
-    /// Starts sampling now.
+    /// Starts sampling now, every [`SAMPLE_EVERY`], without a series file.
     pub fn start() -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        Self::start_with(SamplerConfig::default())
+    }
+
+    /// Starts sampling now. Samples are taken on a fixed grid (0, interval, 2 x interval
+    /// ...) from the start, so their count is the sampled time over the interval plus one
+    /// however long each takes; a late thread catches up. Each is written and flushed as
+    /// it is taken.
+    pub fn start_with(config: SamplerConfig) -> Self {
+        let (tx, rx) = mpsc::channel::<()>();
+        let (ready_tx, ready_rx) = mpsc::channel::<()>();
         let taken = Arc::new(AtomicUsize::new(0));
         let count = taken.clone();
+        let interval = config.interval;
         let handle = std::thread::Builder::new()
-            .name("nativebench-rss".into())
+            .name("nativebench-resources".into())
             .spawn(move || {
-                // Opened here, not on the measuring thread, so loading NVML costs the run
-                // nothing.
+                // Opened here, before the run's clock starts (the caller waits for the first
+                // sample), so loading NVML costs the run nothing.
                 let probe = GpuProbe::open();
-                let (mut samples, mut gpu) = (Vec::new(), Vec::new());
-                while !flag.load(Ordering::Relaxed) {
-                    if let Some(rss) = rss_mib() {
-                        samples.push(rss);
-                        count.fetch_add(1, Ordering::Relaxed);
+                let mut t = Taken {
+                    rss: Vec::new(),
+                    gpu: Vec::new(),
+                    per_gpu: Vec::new(),
+                    energy_start: EnergyReading::default(),
+                    energy_end: EnergyReading::default(),
+                    first: None,
+                    warning: None,
+                };
+                let mut file = match config.series.as_deref().map(open_series).transpose() {
+                    Ok(f) => f,
+                    Err(e) => {
+                        t.warning = Some(e);
+                        None
                     }
-                    if let Some(p) = &probe {
-                        gpu.push(p.read());
+                };
+                let gpus =
+                    |p: &Option<GpuProbe>| p.as_ref().map(GpuProbe::read_each).unwrap_or_default();
+                t.energy_start = EnergyReading::take(&config.powercap, &gpus(&probe));
+                let origin = Instant::now();
+                t.first = Some(origin);
+                let _ = ready_tx.send(());
+                let mut last_cpu = (origin, cpu_seconds());
+                for k in 1u32.. {
+                    let now = Instant::now();
+                    let cpu = cpu_seconds();
+                    let dt = now.duration_since(last_cpu.0).as_secs_f64();
+                    let cpu_percent = last_cpu
+                        .1
+                        .zip(cpu)
+                        .filter(|_| dt > 0.0)
+                        .map(|(a, b)| (b - a) / dt * 100.0);
+                    last_cpu = (now, cpu);
+                    let sample = ResourceSample {
+                        t_ms: now.duration_since(origin).as_secs_f64() * 1e3,
+                        rss_mib: rss_mib(),
+                        cpu_percent,
+                        sys_mem_used_mib: sys_mem_used_mib(),
+                        gpus: gpus(&probe),
+                    };
+                    if let Some(f) = &mut file {
+                        if let Err(e) = write_line(f, &sample) {
+                            t.warning =
+                                Some(format!("{RESOURCES_FILE}: {e}; the series stops there"));
+                            file = None;
+                        }
                     }
-                    std::thread::sleep(SAMPLE_EVERY);
+                    t.rss.extend(sample.rss_mib);
+                    if !sample.gpus.is_empty() {
+                        t.gpu.push(gpu::combine(&sample.gpus));
+                        t.per_gpu.push(sample.gpus);
+                    }
+                    count.fetch_add(1, Ordering::Relaxed);
+                    let next = origin + interval * k;
+                    match rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        _ => break,
+                    }
                 }
-                (samples, gpu)
+                t.energy_end = EnergyReading::take(&config.powercap, &gpus(&probe));
+                t
             })
             .ok();
+        // NVML and the first energy reading are done before the run's clock starts, so the
+        // series covers the whole run.
+        let _ = ready_rx.recv();
         ResourceSampler {
-            stop,
+            stop: Some(tx),
             taken,
             handle,
             started: Instant::now(),
             cpu_start: cpu_seconds(),
+            interval,
         }
     }
 
-    /// Memory samples taken so far on the sampling thread (not counting the one `stop`
-    /// adds).
+    /// Samples taken so far on the sampling thread.
     pub fn samples_taken(&self) -> usize {
         self.taken.load(Ordering::Relaxed)
     }
 
-    /// Stops sampling. `None` where the OS gives no figures.
-    pub fn stop(mut self) -> Option<ResourceSummary> {
-        self.stop.store(true, Ordering::Relaxed);
-        let (mut samples, gpu) = self.handle.take()?.join().ok()?;
-        if let Some(rss) = rss_mib() {
-            samples.push(rss);
-        }
-        if samples.is_empty() {
-            return None;
-        }
+    /// Stops sampling. The summary is `None` where the OS gives no figures.
+    pub fn stop(mut self) -> Sampled {
+        drop(self.stop.take());
+        let stopped = Instant::now();
+        let Some(t) = self.handle.take().and_then(|h| h.join().ok()) else {
+            return Sampled {
+                summary: None,
+                energy: None,
+                warning: Some("the resource sampler could not run".into()),
+            };
+        };
         let wall = self.started.elapsed().as_secs_f64();
         let cpu = self
             .cpu_start
             .zip(cpu_seconds())
             .filter(|_| wall > 0.0)
             .map(|(a, b)| (b - a) / wall * 100.0);
-        let avg = samples.iter().sum::<f64>() / samples.len() as f64;
-        let peak = peak_rss_mib().unwrap_or_else(|| samples.iter().copied().fold(0.0, f64::max));
-        Some(ResourceSummary {
-            rss_peak_mib: peak,
-            rss_avg_mib: avg,
-            cpu_avg_percent: cpu,
-            samples: samples.len(),
-            gpu: gpu::summarize(&gpu).unwrap_or_default(),
-        })
+        let summary = (!t.rss.is_empty()).then(|| {
+            let avg = t.rss.iter().sum::<f64>() / t.rss.len() as f64;
+            let peak = peak_rss_mib().unwrap_or_else(|| t.rss.iter().copied().fold(0.0, f64::max));
+            ResourceSummary {
+                rss_peak_mib: peak,
+                rss_avg_mib: avg,
+                cpu_avg_percent: cpu,
+                samples: t.rss.len(),
+                sample_interval_ms: Some(self.interval.as_secs_f64() * 1e3),
+                sampled_s: t
+                    .first
+                    .map(|f| stopped.saturating_duration_since(f).as_secs_f64()),
+                gpu: gpu::summarize(&t.gpu).unwrap_or_default(),
+                per_gpu: gpu::stats_per_gpu(&t.per_gpu),
+            }
+        });
+        Sampled {
+            summary,
+            energy: Some((t.energy_start, t.energy_end)),
+            warning: t.warning,
+        }
     }
+}
+
+fn open_series(path: &Path) -> Result<std::io::BufWriter<std::fs::File>, String> {
+    std::fs::File::create(path)
+        .map(std::io::BufWriter::new)
+        .map_err(|e| format!("cannot write {}: {e}; no resource series", path.display()))
+}
+
+/// Writes one sample as a line and flushes it, so an interrupted run keeps the series.
+fn write_line(f: &mut impl Write, sample: &ResourceSample) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *f, sample)?;
+    f.write_all(b"\n")?;
+    f.flush()
+}
+
+/// The machine's memory in use (`MemTotal - MemAvailable`), in MiB.
+pub fn sys_mem_used_mib() -> Option<f64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = |key: &str| -> Option<f64> {
+        let line = info.lines().find(|l| l.starts_with(key))?;
+        line[key.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((kib("MemTotal:")? - kib("MemAvailable:")?) / 1024.0)
 }
 
 /// Current resident set of this process, in MiB.
@@ -181,18 +367,15 @@ mod tests {
                 Instant::now() < deadline,
                 "the sampler took no 2 samples in 30 s"
             );
-            std::thread::sleep(SAMPLE_EVERY);
+            std::thread::sleep(Duration::from_millis(20));
         }
-        let r = s.stop().unwrap();
+        let r = s.stop().summary.unwrap();
         assert!(v.iter().all(|&b| b == 1));
         assert!(
             r.rss_peak_mib >= r.rss_avg_mib * 0.99 && r.rss_avg_mib > 1.0,
             "{r:?}"
         );
-        assert!(
-            r.samples >= 3,
-            "two from the thread, one at the stop: {r:?}"
-        );
+        assert!(r.samples >= 2, "{r:?}");
     }
 
     #[test]
@@ -202,9 +385,12 @@ mod tests {
             rss_avg_mib: 9.0,
             cpu_avg_percent: None,
             samples: 3,
+            sample_interval_ms: None,
+            sampled_s: None,
             gpu: GpuSummary::default(),
+            per_gpu: Vec::new(),
         };
-        let json = serde_json::to_value(r).unwrap();
+        let json = serde_json::to_value(&r).unwrap();
         assert!(json.get("rss_peak_mib").is_some());
         assert!(json.get("gpu_util_avg_percent").is_none(), "{json}");
         // metrics.json files written before GPU telemetry existed still load.
@@ -212,7 +398,7 @@ mod tests {
         assert_eq!(back, r);
 
         r.gpu.gpu_mem_used_peak_mib = Some(1234.5);
-        let json = serde_json::to_value(r).unwrap();
+        let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["gpu_mem_used_peak_mib"], 1234.5);
         assert_eq!(serde_json::from_value::<ResourceSummary>(json).unwrap(), r);
     }

@@ -95,6 +95,18 @@ const REQUIRED_ARCH_KEYS: &[&str] = &[
 ];
 
 impl ModelReport {
+    /// Whether most weight bytes are integer-quantized (so int8 dot products, not f32
+    /// FMA, bound prefill).
+    pub fn mostly_quantized(&self) -> bool {
+        self.bytes_by_type
+            .iter()
+            .max_by_key(|(_, t)| t.bytes)
+            .is_some_and(|(name, _)| {
+                let n = name.to_ascii_lowercase();
+                n.starts_with('q') || n.starts_with("iq")
+            })
+    }
+
     /// Builds the report, failing with `MissingKey` when an architecture key is absent.
     pub fn from_gguf(g: &GgufFile) -> Result<ModelReport> {
         let arch = g.architecture()?.to_string();

@@ -77,6 +77,10 @@ pub fn markdown(records: &[BenchRecord]) -> String {
         cols.push(("pp t/s", true));
         cols.push(("tg t/s", true));
     }
+    let mbu = records.iter().any(|r| r.mbu.is_some());
+    if mbu {
+        cols.push(("mbu", true));
+    }
     let rows: Vec<Vec<String>> = records
         .iter()
         .map(|r| {
@@ -105,6 +109,9 @@ pub fn markdown(records: &[BenchRecord]) -> String {
                 };
                 row.push(part(r.pp_avg_ts, r.pp_stddev_ts));
                 row.push(part(r.tg_avg_ts, r.tg_stddev_ts));
+            }
+            if mbu {
+                row.push(r.mbu.map_or(String::new(), |v| format!("{v:.3}")));
             }
             row
         })

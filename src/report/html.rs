@@ -136,6 +136,13 @@ fn runs_sections(s: &mut String, input: &HtmlInput, latest_flat: &[&FlatRun], pl
         "Phase breakdown per engine",
         &charts(&plots::phase_chart(plotted)),
     );
+    if let Some(r) = super::resource_plots::roofline(plotted) {
+        section(s, "Roofline", &charts(&r));
+    }
+    let series = super::resource_plots::time_series(plotted);
+    if !series.is_empty() {
+        section(s, "Resources over time", &charts(&series));
+    }
     let sweeps = history::sweeps(input.flat);
     if !sweeps.is_empty() {
         let body: String = sweeps

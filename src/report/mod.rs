@@ -15,6 +15,7 @@ pub mod markdown;
 pub mod noise;
 pub mod plots;
 pub mod requests;
+pub mod resource_plots;
 pub mod run_dir;
 pub mod summary;
 pub mod svg;

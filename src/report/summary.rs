@@ -80,6 +80,35 @@ pub fn render(m: &MetricsFile, run_dir: &str) -> String {
             kv("GPU power (W, mean):", format!("{w:.1}"));
         }
     }
+    if let Some(r) = x.roofline {
+        kv(
+            "Decode bytes/token (MB):",
+            format!("{:.2}", r.decode_bytes_per_token / 1e6),
+        );
+        if let Some(v) = r.decode_mbu {
+            kv("Decode MBU:", format!("{v:.3}"));
+        }
+        if let Some(v) = r.roofline_decode_tok_s {
+            kv("Decode roofline (tok/s):", format!("{v:.2}"));
+        }
+        if let Some(v) = r.prefill_mfu {
+            kv("Prefill MFU:", format!("{v:.3}"));
+        }
+    }
+    match &x.energy {
+        Some(e) if e.energy_j.is_some() => {
+            if let Some(j) = e.energy_j_per_output_token {
+                kv(
+                    &format!("Energy (J/token, {}):", e.source.as_deref().unwrap_or("-")),
+                    format!("{j:.4}"),
+                );
+            }
+            if let Some(j) = e.energy_j_per_request {
+                kv("Energy (J/request):", format!("{j:.3}"));
+            }
+        }
+        _ => {}
+    }
     let _ = writeln!(
         s,
         "{:-<78}\n{:<22}{:>8}{:>9}{:>9}{:>9}{:>9}{:>9}",
@@ -111,6 +140,36 @@ pub fn render(m: &MetricsFile, run_dir: &str) -> String {
             num(v.p99),
             num(v.max)
         );
+    }
+    if let Some(r) = &x.resources {
+        if !r.per_gpu.is_empty() {
+            let _ = writeln!(
+                s,
+                "{:<8}{:>14}{:>16}{:>14}{:>12}{:>14}",
+                "GPU",
+                "util % mean/max",
+                "mem MiB mean/max",
+                "power W mean/max",
+                "temp C max",
+                "SM MHz mean"
+            );
+        }
+        let f = |v: Option<f64>, d: usize| v.map_or("-".into(), |v| format!("{v:.d$}"));
+        for g in &r.per_gpu {
+            let _ = writeln!(
+                s,
+                "{:<8}{:>14}{:>16}{:>14}{:>12}{:>14}",
+                g.index,
+                format!("{}/{}", f(g.util_percent.mean, 0), f(g.util_percent.max, 0)),
+                format!("{}/{}", f(g.mem_used_mib.mean, 0), f(g.mem_used_mib.max, 0)),
+                format!("{}/{}", f(g.power_w.mean, 0), f(g.power_w.max, 0)),
+                f(g.temp_c.max, 0),
+                f(g.sm_clock_mhz.mean, 0)
+            );
+        }
+    }
+    if let Some(why) = x.energy.as_ref().and_then(|e| e.absent_reason.as_deref()) {
+        let _ = writeln!(s, "energy: none ({why})");
     }
     let _ = writeln!(s, "{rule}");
     for w in &x.warnings {

@@ -56,6 +56,8 @@ pub struct LineChart {
     pub x_max: Option<f64>,
     /// Labels for integer x positions instead of numbers (history: dates).
     pub x_names: Vec<String>,
+    /// x positions marked with a dashed vertical line (request starts in a time series).
+    pub x_marks: Vec<f64>,
 }
 
 /// "Nice" tick positions (1, 2, 5 times a power of ten) covering [lo, hi].
@@ -157,6 +159,14 @@ pub fn line_chart(c: &LineChart, series: &[Series]) -> String {
     let sx = |x: f64| LEFT + (x - x_lo) / (x_hi - x_lo) * (W - LEFT - RIGHT);
     let sy = |y: f64| H - BOTTOM - (y - y_lo) / (y_hi - y_lo) * (H - TOP - BOTTOM);
     axes(&mut out, c, (x_lo, x_hi), (y_lo, y_hi), &sx, &sy);
+    for &m in c.x_marks.iter().filter(|m| (x_lo..=x_hi).contains(*m)) {
+        let _ = write!(
+            out,
+            r##"<line x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{}" class="mark" stroke="#999" stroke-dasharray="3,3"/>"##,
+            H - BOTTOM,
+            x = sx(m)
+        );
+    }
     for (i, s) in series.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         let visible: Vec<(f64, f64)> = s

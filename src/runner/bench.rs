@@ -244,6 +244,10 @@ pub struct BenchRecord {
     /// The generation part of a `pp+tg` test.
     pub tg_avg_ts: Option<f64>,
     pub tg_stddev_ts: Option<f64>,
+    /// Decode's share of the probed memory bandwidth (`decode_mbu`) for tests that
+    /// generate, where the model's cost and a probe of this machine are known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mbu: Option<f64>,
 }
 
 impl BenchRecord {
@@ -301,6 +305,7 @@ impl BenchRecord {
             pp_stddev_ts: pp.map(|r| r.stddev_ts),
             tg_avg_ts: tg.map(|r| r.avg_ts),
             tg_stddev_ts: tg.map(|r| r.stddev_ts),
+            mbu: None,
         }
     }
 }

@@ -20,6 +20,8 @@ mod nvtx;
 mod outputs;
 mod ratio;
 mod report;
+mod resources;
+mod roofline;
 mod run;
 mod serve;
 mod support;

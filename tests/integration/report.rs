@@ -530,7 +530,7 @@ fn bad_report_input_gets_a_one_line_error() {
 }
 
 /// Headless Chromium with a profile of its own; `args` add the window and what to do.
-fn chromium_run(chromium: &Path, args: &[String]) -> std::process::Output {
+pub(crate) fn chromium_run(chromium: &Path, args: &[String]) -> std::process::Output {
     let profile = tempdir();
     let o = std::process::Command::new(chromium)
         .args([
