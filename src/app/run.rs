@@ -258,6 +258,27 @@ fn run_one(
         .map(|t| Scraper::start(t, run_dir.path()))
         .transpose()?;
 
+    let run_name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or(run_id);
+    let forced = MetricsFile {
+        run_id: run_name.clone(),
+        engine: kind.name().into(),
+        model: model_label.clone(),
+        workload: config.workload.name.clone(),
+        started_at: started.to_rfc3339(),
+        interrupted: true,
+        driver: Some(if in_process {
+            runner::Driver::InProcess
+        } else {
+            runner::Driver::Load
+        }),
+        metrics: RunMetrics::compute(&[], in_process, None),
+    };
+    let forced_dir = dir.clone();
+    super::on_forced_stop(move || write_forced_metrics(&forced_dir, forced));
+
     let mut progress = Progress::new(kind.name(), config.quiet);
     let sampler = ResourceSampler::start();
     let mut on_event = |ev: RunEvent<'_>| {
@@ -275,6 +296,8 @@ fn run_one(
         &mut on_event,
     );
     progress.finish();
+    // From here the run writes its own files; a forced stop waits for them.
+    let _finishing = super::finishing();
     let resources = sampler.stop();
     let mut outcome = outcome?;
     // Off the timed path: every request has ended before anything is scored or priced.
@@ -303,10 +326,7 @@ fn run_one(
         ));
     }
     let file = MetricsFile {
-        run_id: dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or(run_id),
+        run_id: run_name,
         engine: kind.name().into(),
         model: model_label,
         workload: config.workload.name.clone(),
@@ -317,6 +337,24 @@ fn run_one(
     };
     run_dir.write_json(METRICS, &file)?;
     Ok((run_dir.path().to_owned(), file))
+}
+
+/// metrics.json of a run stopped from outside (the grace period over, or a second
+/// signal): the aggregates of every request samples.jsonl holds whole, with a warning that
+/// the requests still in flight were cancelled.
+fn write_forced_metrics(dir: &Path, mut file: MetricsFile) {
+    let records = run_dir::read_samples(&dir.join(run_dir::SAMPLES))
+        .map(|(r, _)| r)
+        .unwrap_or_default();
+    let in_process = file.driver == Some(runner::Driver::InProcess);
+    file.metrics = RunMetrics::compute(&records, in_process, None);
+    file.metrics.warnings.push(format!(
+        "stopped by a signal: requests still in flight after the {} s grace period were cancelled and are not measured",
+        super::STOP_GRACE.as_secs()
+    ));
+    if let Err(e) = run_dir::write_json_atomic(&dir.join(METRICS), &file) {
+        eprintln!("error: {e}");
+    }
 }
 
 /// Scores each completed record against its request's expected answer, and prices it.
