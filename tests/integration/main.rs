@@ -5,9 +5,11 @@ mod architecture;
 #[cfg(feature = "candle")]
 mod candle;
 mod compare;
+mod disk;
 #[cfg(any(feature = "candle", feature = "llama-cpp"))]
 mod engines;
 mod faults;
+mod fuzz;
 mod hf;
 mod hostile;
 mod http;
@@ -22,5 +24,6 @@ mod ratio;
 mod report;
 mod run;
 mod serve;
+mod signals;
 mod support;
 mod sweep;
