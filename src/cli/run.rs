@@ -162,6 +162,10 @@ pub struct SimArgs {
     /// it, ms (a slow HTTP side, on purpose).
     #[arg(long, allow_negative_numbers = true)]
     pub sim_serve_chunk_delay_ms: Option<f64>,
+    /// sim: the engine fails for good after this many requests (a lost device): a run
+    /// stops with the error, `serve` turns /health unhealthy and refuses new requests.
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::int::<u64>(limits::SIM_FAIL_AFTER))]
+    pub sim_fail_after: Option<u64>,
 }
 
 impl SimArgs {
@@ -181,6 +185,7 @@ impl SimArgs {
             echo: self.sim_echo,
             serve_decode_ms: self.sim_serve_decode_ms,
             serve_chunk_delay_ms: self.sim_serve_chunk_delay_ms.unwrap_or(0.0),
+            fail_after: self.sim_fail_after,
         };
         c.validate().map_err(Error::Config)?;
         Ok(c)

@@ -24,6 +24,7 @@ mod ratio;
 mod report;
 mod run;
 mod serve;
+mod serve_abuse;
 mod signals;
 mod support;
 mod sweep;
