@@ -162,8 +162,8 @@ pub struct SimArgs {
     /// it, ms (a slow HTTP side, on purpose).
     #[arg(long, allow_negative_numbers = true)]
     pub sim_serve_chunk_delay_ms: Option<f64>,
-    /// sim: the engine fails for good after this many requests (a lost device): a run
-    /// stops with the error, `serve` turns /health unhealthy and refuses new requests.
+    /// sim: the engine fails for good after this many requests, warmup included (a lost
+    /// device): every later request fails; `serve` turns /health unhealthy.
     #[arg(long, allow_negative_numbers = true, value_parser = ranged::int::<u64>(limits::SIM_FAIL_AFTER))]
     pub sim_fail_after: Option<u64>,
 }

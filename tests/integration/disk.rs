@@ -5,8 +5,23 @@ use crate::support::{assert_one_line_error_naming, path_str, run, samples, stdou
 
 fn sim_bench(out: &str) -> std::process::Output {
     run(&[
-        "bench", "-e", "sim", "-p", "16", "-n", "4", "-r", "1", "-o", "jsonl", "--out", out,
-        "--sim-prefill-ms", "1", "--sim-decode-ms", "1",
+        "bench",
+        "-e",
+        "sim",
+        "-p",
+        "16",
+        "-n",
+        "4",
+        "-r",
+        "1",
+        "-o",
+        "jsonl",
+        "--out",
+        out,
+        "--sim-prefill-ms",
+        "1",
+        "--sim-decode-ms",
+        "1",
     ])
 }
 
@@ -27,8 +42,23 @@ fn bench_never_writes_over_an_earlier_bench() {
     let results = tmp.path().join("results");
     for _ in 0..2 {
         let o = run(&[
-            "bench", "-e", "sim", "-p", "16", "-n", "4", "-r", "1", "-o", "jsonl",
-            "--results-dir", path_str(&results), "--sim-prefill-ms", "1", "--sim-decode-ms", "1",
+            "bench",
+            "-e",
+            "sim",
+            "-p",
+            "16",
+            "-n",
+            "4",
+            "-r",
+            "1",
+            "-o",
+            "jsonl",
+            "--results-dir",
+            path_str(&results),
+            "--sim-prefill-ms",
+            "1",
+            "--sim-decode-ms",
+            "1",
         ]);
         assert!(o.status.success(), "{}", crate::support::stderr(&o));
     }
@@ -43,8 +73,20 @@ fn a_failed_metrics_write_is_one_line_and_the_samples_stay_readable() {
     // metrics.json cannot be written: a non-empty directory holds its name.
     std::fs::create_dir_all(out.join("metrics.json").join("x")).unwrap();
     let o = run(&[
-        "run", "-e", "sim", "-w", "short", "--num-prompts", "3", "--output-len", "4",
-        "--sim-decode-ms", "0.1", "-q", "-o", path_str(&out),
+        "run",
+        "-e",
+        "sim",
+        "-w",
+        "short",
+        "--num-prompts",
+        "3",
+        "--output-len",
+        "4",
+        "--sim-decode-ms",
+        "0.1",
+        "-q",
+        "-o",
+        path_str(&out),
     ]);
     assert_one_line_error_naming(&o, Some(1), &["metrics.json"]);
     // Every measured request is on disk, whole, and report reads the run from them.

@@ -168,10 +168,7 @@ fn cuts() -> impl Strategy<Value = Vec<usize>> {
 }
 
 fn pieces<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
-    let mut at: Vec<usize> = cuts
-        .iter()
-        .map(|c| c % (bytes.len() + 1))
-        .collect();
+    let mut at: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
     at.sort_unstable();
     let mut out = Vec::new();
     let mut prev = 0;
@@ -183,9 +180,30 @@ fn pieces<'a>(bytes: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
 }
 
 const JSON_DICT: &[&[u8]] = &[
-    b"{", b"}", b"[", b"]", b"\"", b":", b",", b"\\", b"\\u", b"\\ud800", b"null", b"true",
-    b"-", b"1e999", b"-0.0", b"18446744073709551616", b"\"choices\"", b"\"delta\"",
-    b"\"content\"", b"\"usage\"", b"\"error\"", b"\"finish_reason\"", b"\xff", b"\xc3",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b"\"",
+    b":",
+    b",",
+    b"\\",
+    b"\\u",
+    b"\\ud800",
+    b"null",
+    b"true",
+    b"-",
+    b"1e999",
+    b"-0.0",
+    b"18446744073709551616",
+    b"\"choices\"",
+    b"\"delta\"",
+    b"\"content\"",
+    b"\"usage\"",
+    b"\"error\"",
+    b"\"finish_reason\"",
+    b"\xff",
+    b"\xc3",
 ];
 
 // ---- GGUF ------------------------------------------------------------------------------
@@ -227,7 +245,11 @@ fn gguf_seed() -> Vec<u8> {
     }
     n_kv += 10;
     gkv_str(&mut kv, "tokenizer.ggml.model", "gpt2");
-    gkv_str(&mut kv, "tokenizer.chat_template", "{{ messages[0].content }}");
+    gkv_str(
+        &mut kv,
+        "tokenizer.chat_template",
+        "{{ messages[0].content }}",
+    );
     n_kv += 2;
     let tokens = ["<unk>", "<s>", "</s>", "a", "b", "ab", "Ġ", "Ġa"];
     gstr(&mut kv, "tokenizer.ggml.tokens");
@@ -297,7 +319,9 @@ fn fuzz_gguf_reader() {
 
 fn sse_seeds() -> Vec<Vec<u8>> {
     let chunk = |c: &str| {
-        format!(r#"data: {{"id":"x","object":"chat.completion.chunk","choices":[{{"index":0,"delta":{{"content":"{c}"}},"finish_reason":null}}]}}"#)
+        format!(
+            r#"data: {{"id":"x","object":"chat.completion.chunk","choices":[{{"index":0,"delta":{{"content":"{c}"}},"finish_reason":null}}]}}"#
+        )
     };
     vec![
         format!(
@@ -327,8 +351,18 @@ fn sse_parse(pieces: &[&[u8]]) -> (Vec<SseItem<'static>>, bool, bool) {
 #[test]
 fn fuzz_sse_parser() {
     const DICT: &[&[u8]] = &[
-        b"\n", b"\r", b"\r\n", b"\n\n", b"data:", b"data: ", b"event:", b":", b"[DONE]",
-        b"id:", b"\xff", b"\xe2\x82",
+        b"\n",
+        b"\r",
+        b"\r\n",
+        b"\n\n",
+        b"data:",
+        b"data: ",
+        b"event:",
+        b":",
+        b"[DONE]",
+        b"id:",
+        b"\xff",
+        b"\xe2\x82",
     ];
     let strategy = (inputs(sse_seeds(), DICT), cuts());
     fuzz("sse", strategy, |(bytes, cuts)| {
@@ -338,7 +372,10 @@ fn fuzz_sse_parser() {
         if !whole.1 {
             assert_eq!(whole, split, "cut at {cuts:?}");
         } else {
-            assert!(split.1, "the whole stream is an error but its pieces are not");
+            assert!(
+                split.1,
+                "the whole stream is an error but its pieces are not"
+            );
         }
         for item in whole.0 {
             if let SseItem::Event { data, .. } = item {
@@ -386,7 +423,9 @@ fn fuzz_json_chunk_scanner() {
 
 fn http_seeds() -> Vec<Vec<u8>> {
     let sse = b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: [DONE]\n\n";
-    let mut chunked = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut chunked =
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
     for part in sse.chunks(17) {
         chunked.extend(format!("{:x};ext=1\r\n", part.len()).bytes());
         chunked.extend(part);
@@ -400,7 +439,8 @@ fn http_seeds() -> Vec<Vec<u8>> {
     )
     .into_bytes();
     length.extend(body);
-    let mut close = b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+    let mut close =
+        b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: text/plain\r\n\r\n".to_vec();
     close.extend(b"busy");
     vec![
         chunked,
@@ -447,9 +487,17 @@ fn http_read(pieces: &[&[u8]]) -> Result<(u16, Vec<u8>, bool), String> {
 #[test]
 fn fuzz_http_reader() {
     const DICT: &[&[u8]] = &[
-        b"\r\n", b"\r\n\r\n", b"HTTP/1.1 ", b"Transfer-Encoding: chunked\r\n",
-        b"Content-Length: 18446744073709551616\r\n", b"Content-Length: 5\r\n", b"ffffffffffffffff",
-        b"0\r\n\r\n", b";", b"Connection: close\r\n", b"\xff",
+        b"\r\n",
+        b"\r\n\r\n",
+        b"HTTP/1.1 ",
+        b"Transfer-Encoding: chunked\r\n",
+        b"Content-Length: 18446744073709551616\r\n",
+        b"Content-Length: 5\r\n",
+        b"ffffffffffffffff",
+        b"0\r\n\r\n",
+        b";",
+        b"Connection: close\r\n",
+        b"\xff",
     ];
     let strategy = (inputs(http_seeds(), DICT), cuts());
     fuzz("http1", strategy, |(bytes, cuts)| {
@@ -490,9 +538,32 @@ fn fuzz_workload_parsers() {
         b"{\"prompt\":\"a\",\"max_tokens\":8}\n{\"messages\":[{\"role\":\"user\",\"content\":\"b\"}],\"output_len\":4}\n\n{\"prompt\":\"c\"}\n".to_vec(),
     ));
     const DICT: &[&[u8]] = &[
-        b"\n", b"=", b"[", b"]", b"{", b"}", b"\"", b"'", b":", b"- ", b"&a ", b"*a", b"<<: ",
-        b"num_prompts", b"max_tokens", b"4294967295", b"-1", b"1e300", b"nan", b"inf",
-        b"input_len", b"output_len", b"prompts", b"file", b"../", b"\xff",
+        b"\n",
+        b"=",
+        b"[",
+        b"]",
+        b"{",
+        b"}",
+        b"\"",
+        b"'",
+        b":",
+        b"- ",
+        b"&a ",
+        b"*a",
+        b"<<: ",
+        b"num_prompts",
+        b"max_tokens",
+        b"4294967295",
+        b"-1",
+        b"1e300",
+        b"nan",
+        b"inf",
+        b"input_len",
+        b"output_len",
+        b"prompts",
+        b"file",
+        b"../",
+        b"\xff",
     ];
     let n = seeds.len();
     let bytes: Vec<Vec<u8>> = seeds.iter().map(|(_, b)| b.clone()).collect();
@@ -540,9 +611,28 @@ fn message() -> impl Strategy<Value = Message> {
 #[test]
 fn fuzz_template_rendering() {
     const DICT: &[&[u8]] = &[
-        b"{{", b"}}", b"{%", b"%}", b"{% for x in range(99999) %}", b"{% endfor %}", b"{% if ",
-        b"{% endif %}", b" * 99999", b"|join", b"messages[99]", b"loop.index", b"strftime_now('%",
-        b"raise_exception(", b"namespace(", b"'", b"(", b")", b"|", b".", b"[-1]", b"\xff",
+        b"{{",
+        b"}}",
+        b"{%",
+        b"%}",
+        b"{% for x in range(99999) %}",
+        b"{% endfor %}",
+        b"{% if ",
+        b"{% endif %}",
+        b" * 99999",
+        b"|join",
+        b"messages[99]",
+        b"loop.index",
+        b"strftime_now('%",
+        b"raise_exception(",
+        b"namespace(",
+        b"'",
+        b"(",
+        b")",
+        b"|",
+        b".",
+        b"[-1]",
+        b"\xff",
     ];
     let seeds = TEMPLATES.iter().map(|t| t.as_bytes().to_vec()).collect();
     let strategy = (inputs(seeds, DICT), vec(message(), 0..4), any::<bool>());
@@ -550,7 +640,10 @@ fn fuzz_template_rendering() {
         let src = String::from_utf8_lossy(src);
         if let Ok(t) = ChatTemplate::new(&src, "<s>", "</s>") {
             if let Ok(text) = t.render(messages, *add) {
-                assert!(text.len() <= 64 << 20, "the rendered prompt passes its bound");
+                assert!(
+                    text.len() <= 64 << 20,
+                    "the rendered prompt passes its bound"
+                );
             }
         }
     });

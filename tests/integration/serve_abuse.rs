@@ -34,7 +34,14 @@ fn status(reply: &str) -> &str {
 #[test]
 fn a_full_queue_answers_429_at_once_and_takes_requests_again_once_it_drains() {
     let s = serve(&[
-        "--engine", "sim", "--sim-prefill-ms", "0", "--sim-decode-ms", "20", "--max-queue", "2",
+        "--engine",
+        "sim",
+        "--sim-prefill-ms",
+        "0",
+        "--sim-decode-ms",
+        "20",
+        "--max-queue",
+        "2",
     ]);
     let a = addr(&s);
     // Two long requests fill the queue: one runs, one waits.
@@ -48,10 +55,17 @@ fn a_full_queue_answers_429_at_once_and_takes_requests_again_once_it_drains() {
     let t = Instant::now();
     let refused = http_raw(&a, &post(4, false));
     assert_eq!(status(&refused), "429", "{refused}");
-    assert!(refused.to_ascii_lowercase().contains("retry-after: 1"), "{refused}");
+    assert!(
+        refused.to_ascii_lowercase().contains("retry-after: 1"),
+        "{refused}"
+    );
     assert!(refused.contains("--max-queue"), "{refused}");
     // At once: not after the queued requests (over 1 s of decoding).
-    assert!(t.elapsed() < Duration::from_millis(900), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
     for h in long {
         let reply = h.join().unwrap();
         assert!(reply.contains("data: [DONE]"), "{reply}");
@@ -62,7 +76,14 @@ fn a_full_queue_answers_429_at_once_and_takes_requests_again_once_it_drains() {
 
 #[test]
 fn a_failed_engine_turns_health_unhealthy_and_requests_fail_instead_of_hanging() {
-    let s = serve(&["--engine", "sim", "--sim-decode-ms", "1", "--sim-fail-after", "1"]);
+    let s = serve(&[
+        "--engine",
+        "sim",
+        "--sim-decode-ms",
+        "1",
+        "--sim-fail-after",
+        "1",
+    ]);
     let a = addr(&s);
     assert_eq!(status(&http_raw(&a, HEALTH)), "200");
     let first = http_raw(&a, &post(4, false));
@@ -89,8 +110,14 @@ fn a_failed_engine_turns_health_unhealthy_and_requests_fail_instead_of_hanging()
 #[test]
 fn slow_bodies_get_408_and_idle_connections_are_closed() {
     let s = serve(&[
-        "--engine", "sim", "--body-timeout", "0.5", "--header-timeout", "0.5",
-        "--max-connections", "1",
+        "--engine",
+        "sim",
+        "--body-timeout",
+        "0.5",
+        "--header-timeout",
+        "0.5",
+        "--max-connections",
+        "1",
     ]);
     let a = addr(&s);
     // A body that never arrives in full.
@@ -105,7 +132,8 @@ fn slow_bodies_get_408_and_idle_connections_are_closed() {
     // A connection that sends nothing holds the only connection slot until the header
     // timeout closes it; the next client is served after that, not never.
     let mut idle = TcpStream::connect(&a).unwrap();
-    idle.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let t = Instant::now();
     let next = http_raw(&a, HEALTH);

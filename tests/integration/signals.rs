@@ -39,7 +39,11 @@ fn stuck_run(out: &Path) -> Child {
 fn wait_for(path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !path.exists() {
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -80,7 +84,11 @@ fn sigterm_stops_a_run_stuck_in_an_engine_within_15_s_with_metrics_written() {
     std::thread::sleep(Duration::from_millis(300)); // into the first request's prefill
     let sent = Instant::now();
     signal(&child, libc::SIGTERM);
-    assert_eq!(wait_bounded(&mut child, sent), 130, "a stopped run exits 130");
+    assert_eq!(
+        wait_bounded(&mut child, sent),
+        130,
+        "a stopped run exits 130"
+    );
     assert_forced_metrics(&out);
 }
 
@@ -97,7 +105,11 @@ fn a_second_sighup_stops_at_once_and_still_leaves_complete_files() {
     signal(&child, libc::SIGHUP);
     assert_eq!(wait_bounded(&mut child, sent), 130);
     // Well before the grace period ends: the second signal did not wait for it.
-    assert!(sent.elapsed() < Duration::from_secs(4), "{:?}", sent.elapsed());
+    assert!(
+        sent.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        sent.elapsed()
+    );
     assert_forced_metrics(&out);
     for f in ["manifest.json", "run_config.json"] {
         json(&out.join(f)); // whole JSON
@@ -110,8 +122,19 @@ fn sigterm_during_a_flowing_run_keeps_every_measured_request() {
     let out = dir.path().join("run");
     let mut child = bin()
         .args([
-            "run", "-e", "sim", "-w", "short", "--num-prompts", "500", "--output-len", "10",
-            "--sim-decode-ms", "5", "-q", "-o",
+            "run",
+            "-e",
+            "sim",
+            "-w",
+            "short",
+            "--num-prompts",
+            "500",
+            "--output-len",
+            "10",
+            "--sim-decode-ms",
+            "5",
+            "-q",
+            "-o",
         ])
         .arg(&out)
         .stdout(Stdio::null())
