@@ -288,7 +288,7 @@ fn gguf_seed() -> Vec<u8> {
     out.extend(n_kv.to_le_bytes());
     out.extend(kv);
     out.extend(tensors);
-    while out.len() % 32 != 0 {
+    while !out.len().is_multiple_of(32) {
         out.push(0);
     }
     out.extend(vec![0u8; 512]);
