@@ -284,6 +284,9 @@ fn run_one(
     let mut on_event = |ev: RunEvent<'_>| {
         progress.on_event(&ev);
         match ev {
+            // Once a forced stop has recorded the requests in flight, nothing more is
+            // written beside them.
+            RunEvent::Request(_) if runner::in_flight::closed() => Ok(()),
             RunEvent::Request(r) => run_dir.append(r),
             _ => Ok(()),
         }
@@ -343,18 +346,41 @@ fn run_one(
 /// signal): the aggregates of every request samples.jsonl holds whole, with a warning that
 /// the requests still in flight were cancelled.
 fn write_forced_metrics(dir: &Path, mut file: MetricsFile) {
-    let records = run_dir::read_samples(&dir.join(run_dir::SAMPLES))
+    let grace = super::STOP_GRACE.as_secs();
+    let cancelled = runner::in_flight::cancel_all(&format!(
+        "cancelled: still running {grace} s after the run was stopped"
+    ));
+    let samples = dir.join(run_dir::SAMPLES);
+    if let Err(e) = append_records(&samples, &cancelled) {
+        eprintln!("error: {e}");
+    }
+    let records = run_dir::read_samples(&samples)
         .map(|(r, _)| r)
         .unwrap_or_default();
     let in_process = file.driver == Some(runner::Driver::InProcess);
     file.metrics = RunMetrics::compute(&records, in_process, None);
     file.metrics.warnings.push(format!(
-        "stopped by a signal: requests still in flight after the {} s grace period were cancelled and are not measured",
-        super::STOP_GRACE.as_secs()
+        "stopped by a signal: {} request(s) still in flight after the {grace} s grace period were cancelled and recorded as interrupted",
+        cancelled.len()
     ));
     if let Err(e) = run_dir::write_json_atomic(&dir.join(METRICS), &file) {
         eprintln!("error: {e}");
     }
+}
+
+/// Appends `records` to a samples.jsonl, each line whole.
+fn append_records(path: &Path, records: &[RequestRecord]) -> Result<()> {
+    use std::io::Write as _;
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&serde_json::to_string(r).unwrap_or_default());
+        text.push('\n');
+    }
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Scores each completed record against its request's expected answer, and prices it.

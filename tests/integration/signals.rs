@@ -73,6 +73,12 @@ fn assert_forced_metrics(out: &Path) {
     assert_eq!(m["engine"], "sim");
     let warnings = m["warnings"].to_string();
     assert!(warnings.contains("grace period"), "{warnings}");
+    // The request stuck in the engine is recorded, as interrupted, and counted.
+    let s = samples(out);
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(s[0]["ok"], false);
+    assert_eq!(s[0]["error_kind"], "interrupted");
+    assert_eq!(m["num_requests"].as_u64(), Some(1));
 }
 
 #[test]
@@ -156,4 +162,53 @@ fn sigterm_during_a_flowing_run_keeps_every_measured_request() {
     assert_eq!(m["interrupted"], true);
     assert_eq!(m["num_requests"].as_u64(), Some(s.len() as u64));
     assert!(s.len() >= 2 && s.len() < 500, "{} samples", s.len());
+}
+
+#[test]
+fn sigint_against_a_server_that_never_answers_records_the_requests_in_flight() {
+    // A server that accepts connections and never replies.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    let dir = tempdir();
+    let out = dir.path().join("run");
+    let mut child = bin()
+        .args([
+            "run",
+            "-e",
+            "http",
+            "--url",
+            &url,
+            "--served-model",
+            "m",
+            "--num-prompts",
+            "4",
+            "--concurrency",
+            "2",
+            "--warmup",
+            "0",
+            "-q",
+            "-o",
+        ])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&out.join("manifest.json"));
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = Instant::now();
+    signal(&child, libc::SIGINT);
+    assert_eq!(wait_bounded(&mut child, sent), 130);
+    let s = samples(&out);
+    assert_eq!(s.len(), 2, "both requests in flight are recorded: {s:?}");
+    assert!(s.iter().all(|r| r["error_kind"] == "interrupted"), "{s:?}");
+    let m = json(&out.join("metrics.json"));
+    assert_eq!(m["interrupted"], true);
+    assert_eq!(m["num_requests"].as_u64(), Some(2));
 }
