@@ -81,6 +81,12 @@ pub const MAX_CONNECTIONS: IntRange = int(1, 1_000_000);
 pub const MAX_QUEUE: IntRange = int(1, 10_000_000);
 /// Seconds of `serve`'s header, body and stall timeouts (a day at most).
 pub const SERVE_TIMEOUT_S: FloatRange = above(0.0, 86_400.0);
+/// A price in US dollars per million tokens.
+pub const PRICE_USD: FloatRange = float(0.0, 1e9);
+/// Seconds between scrapes of a server's Prometheus metrics.
+pub const SCRAPE_S: FloatRange = float(0.05, 3600.0);
+/// A measured value `ratio` sets against another (t/s, ms): not negative.
+pub const RATIO_VALUE: FloatRange = float(0.0, 1e15);
 /// Sampling's top-k.
 pub const TOP_K: IntRange = int(1, 1 << 24);
 /// Seconds of a per-request timeout (a year at most: a `Duration` holds it).

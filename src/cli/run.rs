@@ -156,11 +156,11 @@ pub struct SimArgs {
     pub sim_echo: bool,
     /// sim: the decode step under `serve` only, ms (`compare`'s served side slower than
     /// its in-process side, on purpose).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::SIM_MS))]
     pub sim_serve_decode_ms: Option<f64>,
     /// sim: under `serve` only, a wait per streamed token chunk after the engine produced
     /// it, ms (a slow HTTP side, on purpose).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::SIM_MS))]
     pub sim_serve_chunk_delay_ms: Option<f64>,
     /// sim: the engine fails for good after this many requests, warmup included (a lost
     /// device): every later request fails; `serve` turns /health unhealthy.
