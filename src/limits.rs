@@ -73,6 +73,20 @@ pub const SEED: IntRange = int(0, u64::MAX as i128);
 pub const PORT: IntRange = int(0, u16::MAX as i128);
 /// Requests a sim engine decodes together.
 pub const SIM_BATCH: IntRange = int(1, 100_000);
+/// Requests a sim engine serves before it fails for good (`--sim-fail-after`).
+pub const SIM_FAIL_AFTER: IntRange = int(0, u64::MAX as i128);
+/// Connections `serve` holds open at once.
+pub const MAX_CONNECTIONS: IntRange = int(1, 1_000_000);
+/// Requests `serve` holds admitted and not finished.
+pub const MAX_QUEUE: IntRange = int(1, 10_000_000);
+/// Seconds of `serve`'s header, body and stall timeouts (a day at most).
+pub const SERVE_TIMEOUT_S: FloatRange = above(0.0, 86_400.0);
+/// A price in US dollars per million tokens.
+pub const PRICE_USD: FloatRange = float(0.0, 1e9);
+/// Seconds between scrapes of a server's Prometheus metrics.
+pub const SCRAPE_S: FloatRange = float(0.05, 3600.0);
+/// A measured value `ratio` sets against another (t/s, ms): not negative.
+pub const RATIO_VALUE: FloatRange = float(0.0, 1e15);
 /// Sampling's top-k.
 pub const TOP_K: IntRange = int(1, 1 << 24);
 /// Seconds of a per-request timeout (a year at most: a `Duration` holds it).

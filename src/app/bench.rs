@@ -37,9 +37,11 @@ pub fn run(plan: &BenchPlan, stop: &AtomicBool, out: &mut dyn Write) -> Result<V
     let model = config.engine.model.clone().unwrap_or_else(|| "sim".into());
     let dir = match &plan.out {
         Some(d) => d.clone(),
-        None => plan
-            .results_dir
-            .join(default_run_id(&started, "bench", &model)),
+        None => super::run::unique(
+            &plan
+                .results_dir
+                .join(default_run_id(&started, "bench", &model)),
+        ),
     };
     std::fs::create_dir_all(&dir).map_err(|e| {
         Error::Config(format!(
@@ -47,9 +49,20 @@ pub fn run(plan: &BenchPlan, stop: &AtomicBool, out: &mut dyn Write) -> Result<V
             dir.display()
         ))
     })?;
-    write_json_atomic(&dir.join("run_config.json"), config)?;
+    // An earlier bench in the same directory is a measurement: never written over.
     let jsonl_path = dir.join("bench.jsonl");
-    let mut jsonl = std::fs::File::create(&jsonl_path).map_err(|e| Error::io(&jsonl_path, e))?;
+    let mut jsonl = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&jsonl_path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::Config(format!(
+                "{} already holds a bench (bench.jsonl): give another -o, or remove it",
+                dir.display()
+            )),
+            _ => Error::io(&jsonl_path, e),
+        })?;
+    write_json_atomic(&dir.join("run_config.json"), config)?;
     let mut records = Vec::new();
     let mut manifest_written = false;
     let machine = crate::env::MachineInfo::detect();

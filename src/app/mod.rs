@@ -14,7 +14,8 @@ pub mod run;
 pub mod serve;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -37,20 +38,67 @@ pub fn print_json<T: Serialize>(out: &mut dyn std::io::Write, value: &T) {
     );
 }
 
-/// The process-wide stop flag, set by the first Ctrl-C.
+/// How long a stopped command has, after the first SIGINT, SIGTERM or SIGHUP, to end the
+/// requests in flight and write its files before it is stopped from outside: a request
+/// stuck inside an engine or a template does not hold the process.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// What a command leaves on disk when it is stopped before it could finish: metrics.json
+/// over what was measured. Registered by the command, run once by whichever comes first
+/// of the grace period's end and a second signal.
+type Finalizer = Box<dyn FnOnce() + Send>;
+
+static FINALIZER: Mutex<Option<Finalizer>> = Mutex::new(None);
+
+fn finalizer() -> MutexGuard<'static, Option<Finalizer>> {
+    FINALIZER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registers what to write if the command is stopped before it ends on its own.
+pub fn on_forced_stop(f: impl FnOnce() + Send + 'static) {
+    *finalizer() = Some(Box::new(f));
+}
+
+/// Clears the registered finalizer and holds it off while the command writes its own
+/// final files: a forced stop waits for the guard, so it never cuts those writes.
+pub fn finishing() -> MutexGuard<'static, Option<Finalizer>> {
+    let mut guard = finalizer();
+    *guard = None;
+    guard
+}
+
+/// Writes what the command registered, stops launched servers, and leaves with 130.
+fn force_stop() -> ! {
+    let f = finalizer().take();
+    if let Some(f) = f {
+        f();
+    }
+    // Leaving without destructors: a launched server goes first.
+    crate::launch::kill_all();
+    std::process::exit(130);
+}
+
+/// The process-wide stop flag, set by the first SIGINT, SIGTERM or SIGHUP.
 pub fn stop_flag() -> &'static AtomicBool {
     static STOP: AtomicBool = AtomicBool::new(false);
     static HANDLER: OnceLock<()> = OnceLock::new();
     HANDLER.get_or_init(|| {
-        // First Ctrl-C: finish the request in flight, write metrics.json, exit 130.
-        // Second: leave at once; every finished request is already on disk.
+        // First signal: finish the requests in flight, write metrics.json, exit 130;
+        // after STOP_GRACE, whatever is still running is cancelled and the files are
+        // written over what was measured. Second: the same at once.
         let _ = ctrlc::set_handler(|| {
             if STOP.swap(true, Ordering::SeqCst) {
-                // Leaving without destructors: a launched server goes first.
-                crate::launch::kill_all();
-                std::process::exit(130);
+                force_stop();
             }
-            eprintln!("\ninterrupted: finishing the request in flight and writing results (Ctrl-C again to quit now)");
+            eprintln!(
+                "\ninterrupted: finishing the requests in flight and writing results within {} s (again to quit now)",
+                STOP_GRACE.as_secs()
+            );
+            std::thread::spawn(|| {
+                std::thread::sleep(STOP_GRACE);
+                eprintln!("interrupted: the grace period is over; cancelling what is still running");
+                force_stop();
+            });
         });
     });
     &STOP

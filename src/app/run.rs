@@ -260,6 +260,27 @@ fn run_one(
         .map(|t| Scraper::start(t, run_dir.path()))
         .transpose()?;
 
+    let run_name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or(run_id);
+    let forced = MetricsFile {
+        run_id: run_name.clone(),
+        engine: kind.name().into(),
+        model: model_label.clone(),
+        workload: config.workload.name.clone(),
+        started_at: started.to_rfc3339(),
+        interrupted: true,
+        driver: Some(if in_process {
+            runner::Driver::InProcess
+        } else {
+            runner::Driver::Load
+        }),
+        metrics: RunMetrics::compute(&[], in_process, None),
+    };
+    let forced_dir = dir.clone();
+    super::on_forced_stop(move || write_forced_metrics(&forced_dir, forced));
+
     let mut progress = Progress::new(kind.name(), config.quiet);
     let sampler = ResourceSampler::start_with(SamplerConfig {
         interval: Duration::from_secs_f64(config.sample_interval_ms / 1e3),
@@ -269,6 +290,9 @@ fn run_one(
     let mut on_event = |ev: RunEvent<'_>| {
         progress.on_event(&ev);
         match ev {
+            // Once a forced stop has recorded the requests in flight, nothing more is
+            // written beside them.
+            RunEvent::Request(_) if runner::in_flight::closed() => Ok(()),
             RunEvent::Request(r) => run_dir.append(r),
             _ => Ok(()),
         }
@@ -281,6 +305,8 @@ fn run_one(
         &mut on_event,
     );
     progress.finish();
+    // From here the run writes its own files; a forced stop waits for them.
+    let _finishing = super::finishing();
     let sampled = sampler.stop();
     let mut outcome = outcome?;
     // Off the timed path: every request has ended before anything is scored or priced.
@@ -329,10 +355,7 @@ fn run_one(
         ));
     }
     let file = MetricsFile {
-        run_id: dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or(run_id),
+        run_id: run_name,
         engine: kind.name().into(),
         model: model_label,
         workload: config.workload.name.clone(),
@@ -343,6 +366,47 @@ fn run_one(
     };
     run_dir.write_json(METRICS, &file)?;
     Ok((run_dir.path().to_owned(), file))
+}
+
+/// metrics.json of a run stopped from outside (the grace period over, or a second
+/// signal): the aggregates of every request samples.jsonl holds whole, with a warning that
+/// the requests still in flight were cancelled.
+fn write_forced_metrics(dir: &Path, mut file: MetricsFile) {
+    let grace = super::STOP_GRACE.as_secs();
+    let cancelled = runner::in_flight::cancel_all(&format!(
+        "cancelled: still running {grace} s after the run was stopped"
+    ));
+    let samples = dir.join(run_dir::SAMPLES);
+    if let Err(e) = append_records(&samples, &cancelled) {
+        eprintln!("error: {e}");
+    }
+    let records = run_dir::read_samples(&samples)
+        .map(|(r, _)| r)
+        .unwrap_or_default();
+    let in_process = file.driver == Some(runner::Driver::InProcess);
+    file.metrics = RunMetrics::compute(&records, in_process, None);
+    file.metrics.warnings.push(format!(
+        "stopped by a signal: {} request(s) still in flight after the {grace} s grace period were cancelled and recorded as interrupted",
+        cancelled.len()
+    ));
+    if let Err(e) = run_dir::write_json_atomic(&dir.join(METRICS), &file) {
+        eprintln!("error: {e}");
+    }
+}
+
+/// Appends `records` to a samples.jsonl, each line whole.
+fn append_records(path: &Path, records: &[RequestRecord]) -> Result<()> {
+    use std::io::Write as _;
+    let mut text = String::new();
+    for r in records {
+        text.push_str(&serde_json::to_string(r).unwrap_or_default());
+        text.push('\n');
+    }
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Scores each completed record against its request's expected answer, and prices it.

@@ -123,7 +123,7 @@ pub struct HttpArgs {
     #[arg(long, value_name = "URL")]
     pub metrics_url: Option<String>,
     /// Seconds between scrapes of the server's metrics.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true, value_parser = super::ranged::float(crate::limits::SCRAPE_S))]
     pub scrape_interval: f64,
 }
 

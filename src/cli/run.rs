@@ -159,11 +159,11 @@ pub struct SimArgs {
     pub sim_echo: bool,
     /// sim: the decode step under `serve` only, ms (`compare`'s served side slower than
     /// its in-process side, on purpose).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::SIM_MS))]
     pub sim_serve_decode_ms: Option<f64>,
     /// sim: under `serve` only, a wait per streamed token chunk after the engine produced
     /// it, ms (a slow HTTP side, on purpose).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::SIM_MS))]
     pub sim_serve_chunk_delay_ms: Option<f64>,
     /// sim: bytes the model reads per decoded token (for decode_mbu and the roofline).
     #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::BYTES_PER_TOKEN))]
@@ -171,6 +171,10 @@ pub struct SimArgs {
     /// sim: FLOPs per prompt token (for prefill_mfu).
     #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::BYTES_PER_TOKEN))]
     pub sim_flops_per_token: Option<f64>,
+    /// sim: the engine fails for good after this many requests, warmup included (a lost
+    /// device): every later request fails; `serve` turns /health unhealthy.
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::int::<u64>(limits::SIM_FAIL_AFTER))]
+    pub sim_fail_after: Option<u64>,
 }
 
 impl SimArgs {
@@ -192,6 +196,7 @@ impl SimArgs {
             serve_chunk_delay_ms: self.sim_serve_chunk_delay_ms.unwrap_or(0.0),
             bytes_per_token: self.sim_bytes_per_token,
             flops_per_token: self.sim_flops_per_token,
+            fail_after: self.sim_fail_after,
         };
         c.validate().map_err(Error::Config)?;
         Ok(c)

@@ -1,6 +1,7 @@
 //! `nativebench serve`: its flags, validated into a [`ServePlan`].
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::ranged;
 use crate::limits;
@@ -11,7 +12,7 @@ use super::run::SimArgs;
 use crate::app::serve::ServePlan;
 use crate::engine::{EngineConfig, EngineKind};
 use crate::error::{Error, Result};
-use crate::serve::ServeConfig;
+use crate::serve::{ServeConfig, ServeLimits};
 
 /// The environment variable holding the bearer token clients must send.
 pub const SERVE_API_KEY_ENV: &str = "NATIVEBENCH_SERVE_API_KEY";
@@ -56,6 +57,25 @@ pub struct ServeArgs {
     /// Exit when stdin closes: `compare` holds the other end, so no server outlives it.
     #[arg(long, hide = true)]
     pub stop_with_parent: bool,
+
+    /// Connections open at once; more wait until one closes.
+    #[arg(long, default_value_t = 1024, allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::MAX_CONNECTIONS))]
+    pub max_connections: usize,
+    /// Requests waiting for the engine or running, at most; one more is answered 429
+    /// (with Retry-After) at once instead of waiting without bound.
+    #[arg(long, default_value_t = 4096, allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::MAX_QUEUE))]
+    pub max_queue: usize,
+    /// Seconds a client has to send a request's head; a keep-alive connection idle this
+    /// long is closed.
+    #[arg(long, default_value_t = 10.0, value_name = "S", allow_negative_numbers = true, value_parser = ranged::float(limits::SERVE_TIMEOUT_S))]
+    pub header_timeout: f64,
+    /// Seconds a client has to send a request's body (408 after).
+    #[arg(long, default_value_t = 30.0, value_name = "S", allow_negative_numbers = true, value_parser = ranged::float(limits::SERVE_TIMEOUT_S))]
+    pub body_timeout: f64,
+    /// Seconds a streaming client may read nothing before its request is cancelled
+    /// (each stream buffers a few dozen chunks, then waits for its client).
+    #[arg(long, default_value_t = 30.0, value_name = "S", allow_negative_numbers = true, value_parser = ranged::float(limits::SERVE_TIMEOUT_S))]
+    pub stall_timeout: f64,
 
     #[command(flatten)]
     pub engine_args: EngineArgs,
@@ -122,6 +142,13 @@ impl ServeArgs {
                 api_key,
                 model_name: self.served_model_name.clone(),
                 stamp_chunks: self.stamp_chunks,
+                limits: ServeLimits {
+                    max_connections: self.max_connections,
+                    max_queue: self.max_queue,
+                    header_timeout: Duration::from_secs_f64(self.header_timeout),
+                    body_timeout: Duration::from_secs_f64(self.body_timeout),
+                    stall_timeout: Duration::from_secs_f64(self.stall_timeout),
+                },
             },
             stop_with_parent: self.stop_with_parent,
         })

@@ -63,6 +63,10 @@ pub struct SimConfig {
     /// FLOPs per prompt token, declared so that `prefill_mfu` can be checked exactly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flops_per_token: Option<f64>,
+    /// The engine fails for good after this many requests: every later one gets a setup
+    /// error, as from a lost device. Shows how a run or a server reports a dead engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_after: Option<u64>,
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -89,6 +93,7 @@ impl Default for SimConfig {
             serve_chunk_delay_ms: 0.0,
             bytes_per_token: None,
             flops_per_token: None,
+            fail_after: None,
         }
     }
 }
@@ -142,6 +147,8 @@ pub struct SimEngine {
     config: SimConfig,
     rng: StdRng,
     template: ChatTemplate,
+    /// Requests started so far, against `fail_after`.
+    started: u64,
 }
 
 /// ChatML, the template most open models use; rendered with the project's renderer so
@@ -180,6 +187,7 @@ impl SimEngine {
             config,
             rng: StdRng::seed_from_u64(seed),
             template,
+            started: 0,
         }
     }
 
@@ -412,6 +420,12 @@ impl SimEngine {
             .collect();
         let mut started = Vec::with_capacity(new.len());
         for (mut a, fail_at) in new.into_iter().zip(fails) {
+            if let Some(n) = cfg.fail_after.filter(|&n| self.started >= n) {
+                let message = format!("the engine failed after {n} requests (--sim-fail-after)");
+                queue.finished(a.ticket, a.rec, Err(EngineError::setup("sim", message)));
+                continue;
+            }
+            self.started += 1;
             let start = Instant::now();
             let rendered = match self.render(&a.req.prompt) {
                 Ok(r) => r,

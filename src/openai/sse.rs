@@ -118,7 +118,8 @@ impl SseParser {
         on_item: &mut impl FnMut(SseItem<'a>),
     ) -> Result<(), SseError> {
         let mut rest = bytes;
-        if self.after_cr {
+        // An empty piece says nothing about the byte after a `\r`: keep waiting for it.
+        if self.after_cr && !rest.is_empty() {
             self.after_cr = false;
             if let Some(stripped) = rest.strip_prefix(b"\n") {
                 rest = stripped;
@@ -223,6 +224,16 @@ mod tests {
             event: None,
             data: Cow::Owned(s.to_owned()),
         }
+    }
+
+    #[test]
+    fn an_empty_piece_after_a_cr_keeps_the_crlf_whole() {
+        // Found by fuzzing (tests/integration/fuzz.rs): the empty piece used to forget
+        // the `\r`, so the `\n` after it read as a blank line and dispatched an event.
+        let whole = parse_all(&[b"data: x\r\nda"]).unwrap();
+        let split = parse_all(&[b"data: x\r", b"", b"\nda"]).unwrap();
+        assert_eq!(whole, split);
+        assert!(split.is_empty(), "{split:?}");
     }
 
     #[test]

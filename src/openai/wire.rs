@@ -14,7 +14,7 @@ const MAX_SIZE_LINE: usize = 4096;
 
 /// A response head: what the client needs of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Head {
+pub struct Head {
     pub status: u16,
     /// The `Content-Type`, or empty.
     pub content_type: String,
@@ -25,7 +25,7 @@ pub(crate) struct Head {
 
 /// How the end of a body is found (RFC 9112, section 6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Framing {
+pub enum Framing {
     /// No body (a 1xx, 204 or 304 reply, or the reply to a HEAD).
     Empty,
     Length(u64),
@@ -36,7 +36,7 @@ pub(crate) enum Framing {
 
 /// Parses a response head from the start of `buf`: `Ok(None)` until it is complete, then
 /// the head and the bytes it took. `Err` is a reply that is not HTTP/1.x.
-pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
+pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut headers);
     let len = match resp.parse(buf) {
@@ -96,7 +96,7 @@ pub(crate) fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
 
 /// Why a body's framing is broken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum FramingError {
+pub enum FramingError {
     #[error("a chunk size is not hexadecimal")]
     BadSize,
     #[error("a chunk size line is longer than {MAX_SIZE_LINE} bytes")]
@@ -139,7 +139,7 @@ enum Chunk {
 /// Decodes a body as it arrives: hands out its data as slices of the input, without a
 /// copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BodyDecoder {
+pub struct BodyDecoder {
     kind: Kind,
 }
 

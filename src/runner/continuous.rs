@@ -32,7 +32,14 @@ impl Recorder for Shared<'_> {
 }
 
 /// One request in flight: its repetition, the request, and its recorder.
-type InFlight<'a> = (u32, &'a Request, Rc<RefCell<MarkRecorder<'a>>>);
+/// A running request: its repetition, the request, its marks, and its place in the
+/// process-wide registry of requests in flight.
+type InFlight<'a> = (
+    u32,
+    &'a Request,
+    Rc<RefCell<MarkRecorder<'a>>>,
+    super::in_flight::InFlight,
+);
 
 /// The measured requests as a [`BatchQueue`].
 pub(super) struct RunQueue<'a, 'e> {
@@ -111,7 +118,8 @@ impl<'a> BatchQueue<'a> for RunQueue<'a, '_> {
                 req: req.clone(),
                 rec: Box::new(Shared(rec.clone())),
             });
-            self.in_flight.insert(ticket, (rep, req, rec));
+            let running = super::in_flight::enter(req, rep, self.run_start);
+            self.in_flight.insert(ticket, (rep, req, rec, running));
         }
         out
     }
@@ -123,7 +131,7 @@ impl<'a> BatchQueue<'a> for RunQueue<'a, '_> {
         result: Result<Outcome, EngineError>,
     ) {
         drop(rec);
-        let Some((rep, req, shared)) = self.in_flight.remove(&ticket) else {
+        let Some((rep, req, shared, _running)) = self.in_flight.remove(&ticket) else {
             return;
         };
         if matches!(result, Err(EngineError::Interrupted)) {

@@ -74,7 +74,9 @@ async fn one(
     if deadline.is_some_and(|d| rec.t0() >= d) {
         return None;
     }
+    let running = super::in_flight::enter(&req, repetition, run_start);
     let result = client.generate(&req, &mut rec).await;
+    drop(running);
     // A reply ends at its terminal event, not when the server closes the body.
     let te = result.as_ref().map_or_else(|_| Instant::now(), |r| r.ended);
     Some(record_of(rec, &req, result, te, run_start, repetition))

@@ -5,6 +5,7 @@
 pub mod arrival;
 pub mod bench;
 mod continuous;
+pub mod in_flight;
 pub mod load;
 pub mod progress;
 pub mod sweep;
@@ -172,6 +173,10 @@ pub fn run(
             let mut recs: Vec<MarkRecorder> = reqs
                 .iter()
                 .map(|r| MarkRecorder::start(r.max_tokens as usize, stop))
+                .collect();
+            let _running: Vec<in_flight::InFlight> = reqs
+                .iter()
+                .map(|r| in_flight::enter(r, rep as u32, run_start))
                 .collect();
             let results = if reqs.len() == 1 {
                 vec![engine.generate(&reqs[0], &mut recs[0])]

@@ -8,13 +8,15 @@ mod routes;
 mod worker;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::engine::{EngineConfig, EngineInfo};
 use crate::error::{Error, Result};
@@ -33,6 +35,37 @@ pub struct ServeConfig {
     pub model_name: Option<String>,
     /// Stamp each token chunk with its send time, for measuring a client's own delay.
     pub stamp_chunks: bool,
+    /// What one client, or many, may hold of the server.
+    pub limits: ServeLimits,
+}
+
+/// The bounds that keep a server up under abuse: connections, the queue of requests,
+/// and how long a client may take to send a request or to read its stream.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServeLimits {
+    /// Connections open at once; more wait in the kernel's backlog until one closes.
+    pub max_connections: usize,
+    /// Requests admitted and not finished (waiting for the engine or running); one more
+    /// is answered 429 at once.
+    pub max_queue: usize,
+    /// Time to send a request's head, and the most a keep-alive connection idles.
+    pub header_timeout: Duration,
+    /// Time to send a request's body.
+    pub body_timeout: Duration,
+    /// How long a streaming client may read nothing before its request is cancelled.
+    pub stall_timeout: Duration,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        ServeLimits {
+            max_connections: 1024,
+            max_queue: 4096,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -44,6 +77,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("model_name", &self.model_name)
             .field("stamp_chunks", &self.stamp_chunks)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -72,7 +106,8 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::Runtime(format!("cannot read the bound address: {e}")))?;
-        let (jobs, info) = worker::start(config.engine.under_serve())?;
+        let healthy = Arc::new(AtomicBool::new(true));
+        let (jobs, info) = worker::start(config.engine.under_serve(), healthy.clone())?;
         let model = config
             .model_name
             .clone()
@@ -89,6 +124,9 @@ impl Server {
             created,
             stamp_chunks: config.stamp_chunks,
             chunk_delay: config.engine.serve_chunk_delay(),
+            healthy,
+            in_queue: Arc::new(AtomicUsize::new(0)),
+            limits: config.limits,
         });
         Ok(Server {
             addr,
@@ -104,25 +142,34 @@ impl Server {
         format!("http://{}/v1", self.addr)
     }
 
-    /// Accepts connections until the process ends.
+    /// Accepts connections until the process ends, at most `max_connections` at once.
     pub async fn run(self) -> Result<()> {
+        let open = Arc::new(Semaphore::new(self.state.limits.max_connections.max(1)));
         loop {
+            let Ok(permit) = open.clone().acquire_owned().await else {
+                return Ok(());
+            };
             let (stream, _) = match self.listener.accept().await {
                 Ok(s) => s,
                 // Out of file descriptors and the like: keep serving the others.
                 Err(_) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
             };
             let _ = stream.set_nodelay(true);
             let state = self.state.clone();
             tokio::spawn(async move {
+                let header_timeout = state.limits.header_timeout;
                 let service = service_fn(move |req| routes::handle(state.clone(), req));
                 // A client that hangs up mid-reply ends its connection; nothing to do.
+                // The header timeout also closes a keep-alive connection left idle.
                 let _ = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
+                drop(permit);
             });
         }
     }

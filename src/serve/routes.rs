@@ -9,7 +9,7 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -22,7 +22,8 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use super::worker::{Job, JobEvent};
+use super::worker::{Job, JobEvent, QueueSlot};
+use super::ServeLimits;
 use crate::engine::{FinishReason, Message, Outcome, Prompt, Request};
 use crate::openai::chunk::{self, ChunkWriter};
 use crate::openai::{ServerTimings, Usage, ENGINE_HEADER, ENGINE_TTFT_HEADER, QUEUE_HEADER};
@@ -45,13 +46,22 @@ pub struct State {
     pub stamp_chunks: bool,
     /// A wait before each token chunk is written (`--sim-serve-chunk-delay-ms`).
     pub chunk_delay: Option<std::time::Duration>,
+    /// False once the engine thread has stopped (a failed engine): `/health` says so.
+    pub healthy: Arc<AtomicBool>,
+    /// Requests admitted and not finished, against `limits.max_queue`.
+    pub in_queue: Arc<AtomicUsize>,
+    pub limits: ServeLimits,
 }
+
+/// Token chunks a stream holds for a client that reads slowly before the engine's side
+/// of the stream waits for it (per-stream backpressure).
+const STREAM_BUFFER: usize = 64;
 
 /// A streamed body fed by a channel. With `stamp`, each stamped chunk gets the host's
 /// monotonic time written into it as hyper takes it to write to the socket, so a client
 /// on the same host can measure what happens after the server let go of it.
 pub struct ChannelBody {
-    rx: mpsc::UnboundedReceiver<Bytes>,
+    rx: mpsc::Receiver<Bytes>,
     stamp: bool,
 }
 
@@ -101,7 +111,17 @@ pub async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<
     }
     let method = req.method().clone();
     let reply = match (&method, path.as_str()) {
-        (&Method::GET, "/health") => full(StatusCode::OK, "application/json", r#"{"status":"ok"}"#),
+        (&Method::GET, "/health") => {
+            if state.healthy.load(Ordering::Relaxed) {
+                full(StatusCode::OK, "application/json", r#"{"status":"ok"}"#)
+            } else {
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server_error",
+                    "the engine has stopped",
+                )
+            }
+        }
         (&Method::GET, "/v1/models") => {
             let body = json!({ "object": "list", "data": [{
                 "id": state.model, "object": "model", "created": state.created, "owned_by": "nativebench"
@@ -222,13 +242,24 @@ async fn completion(
     chat: bool,
     arrived: Instant,
 ) -> Reply {
-    let bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
+    let body = Limited::new(req.into_body(), MAX_BODY).collect();
+    let bytes = match tokio::time::timeout(state.limits.body_timeout, body).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
                 &format!("cannot read the body: {e}"),
+            )
+        }
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request_error",
+                &format!(
+                    "the body did not arrive within {} s",
+                    state.limits.body_timeout.as_secs_f64()
+                ),
             )
         }
     };
@@ -247,13 +278,27 @@ async fn completion(
         Ok(p) => p,
         Err(m) => return error(StatusCode::BAD_REQUEST, "invalid_request_error", &m),
     };
+    let Some(slot) = QueueSlot::take(&state.in_queue, state.limits.max_queue) else {
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            &format!(
+                "the server's queue is full ({} requests, --max-queue); retry later",
+                state.limits.max_queue
+            ),
+        );
+        r.headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+        return r;
+    };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let job = Job {
         req: p.req,
         arrived,
         events: tx,
+        _slot: slot,
     };
-    if state.jobs.send(job).is_err() {
+    if !state.healthy.load(Ordering::Relaxed) || state.jobs.send(job).is_err() {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "server_error",
@@ -262,10 +307,13 @@ async fn completion(
     }
     let shape = ChunkWriter::new(chat, id, &state.model, state.created, state.stamp_chunks);
     if p.stream {
-        let (btx, brx) = mpsc::unbounded_channel();
+        let (btx, brx) = mpsc::channel(STREAM_BUFFER);
         tokio::spawn(stream_events(
             rx,
-            btx,
+            Sink {
+                out: btx,
+                stall: state.limits.stall_timeout,
+            },
             shape,
             p.include_usage,
             state.chunk_delay,
@@ -334,16 +382,34 @@ fn whole(shape: &ChunkWriter, out: &Outcome, t: &ServerTimings) -> Reply {
     r
 }
 
-/// Turns the engine's events into SSE bytes. A client that hangs up closes `out`; the
-/// loop then ends and dropping `events` tells the engine to stop.
+/// A stream's side toward its client: holds at most [`STREAM_BUFFER`] chunks, and gives
+/// up on a client that reads nothing for `stall`.
+struct Sink {
+    out: mpsc::Sender<Bytes>,
+    stall: std::time::Duration,
+}
+
+impl Sink {
+    /// Err when the client has gone, or stalled past the timeout.
+    async fn send(&self, b: Bytes) -> Result<(), ()> {
+        match tokio::time::timeout(self.stall, self.out.send(b)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Turns the engine's events into SSE bytes. A client that hangs up closes `out`, or
+/// stops reading past the stall timeout; the loop then ends and dropping `events` tells
+/// the engine to stop.
 async fn stream_events(
     mut events: mpsc::UnboundedReceiver<JobEvent>,
-    out: mpsc::UnboundedSender<Bytes>,
+    out: Sink,
     shape: ChunkWriter,
     include_usage: bool,
     chunk_delay: Option<std::time::Duration>,
 ) {
-    if out.send(shape.role()).is_err() {
+    if out.send(shape.role()).await.is_err() {
         return;
     }
     while let Some(ev) = events.recv().await {
@@ -367,15 +433,15 @@ async fn stream_events(
                     b.push_str(&shape.usage(&usage(&o)));
                 }
                 b.push_str(&shape.end(&t));
-                let _ = out.send(Bytes::from(b));
+                let _ = out.send(Bytes::from(b)).await;
                 return;
             }
             JobEvent::Done(Err(e)) => {
-                let _ = out.send(Bytes::from(shape.error(&e.to_string())));
+                let _ = out.send(Bytes::from(shape.error(&e.to_string()))).await;
                 return;
             }
         };
-        if out.send(bytes).is_err() {
+        if out.send(bytes).await.is_err() {
             return;
         }
     }

@@ -10,7 +10,9 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
@@ -27,6 +29,44 @@ pub struct Job {
     /// When the server finished reading the request.
     pub arrived: Instant,
     pub events: mpsc::UnboundedSender<JobEvent>,
+    /// Its place in the server's bounded queue, given back when the job is dropped.
+    pub _slot: QueueSlot,
+}
+
+/// One place in the queue of requests admitted and not finished (`serve --max-queue`).
+pub struct QueueSlot(Arc<AtomicUsize>);
+
+impl QueueSlot {
+    /// A place, or `None` when `max` requests already hold one.
+    pub fn take(count: &Arc<AtomicUsize>, max: usize) -> Option<QueueSlot> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| QueueSlot(count.clone()))
+    }
+}
+
+impl Drop for QueueSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Marks the server unhealthy when the engine thread ends, however it ends (a failed
+/// engine, or a panic unwinding it).
+struct HealthGuard(Arc<AtomicBool>);
+
+impl Drop for HealthGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+/// A failure of the engine itself rather than of one request: it serves nothing more.
+fn engine_failed<T>(result: &Result<T, EngineError>) -> bool {
+    matches!(result, Err(EngineError::Setup { .. }))
 }
 
 /// What the engine thread reports about a job, in order.
@@ -104,10 +144,10 @@ fn report(
 }
 
 /// Runs jobs together on an engine without continuous batching, and reports each one's
-/// result and server timings.
-fn run_batch(engine: &mut dyn engine::Engine, jobs: Vec<Job>) {
+/// result and server timings. False when the engine failed for good.
+fn run_batch(engine: &mut dyn engine::Engine, jobs: Vec<Job>) -> bool {
     if jobs.is_empty() {
-        return;
+        return true;
     }
     let reqs: Vec<Request> = jobs.iter().map(|j| j.req.clone()).collect();
     let start = Instant::now();
@@ -118,9 +158,11 @@ fn run_batch(engine: &mut dyn engine::Engine, jobs: Vec<Job>) {
         .map(|r| r as &mut dyn Recorder)
         .collect();
     let results = engine.generate_batch(&reqs, &mut recs);
+    let alive = !results.iter().any(engine_failed);
     for ((job, times), result) in jobs.iter().zip(&times).zip(results) {
         report(&job.events, job.arrived, start, times, result);
     }
+    alive
 }
 
 /// The job queue as a continuously batching engine sees it: requests are admitted
@@ -129,12 +171,14 @@ struct ServeQueue<'a> {
     jobs: &'a std_mpsc::Receiver<Job>,
     running: HashMap<usize, (Job, Instant, Rc<JobTimes>)>,
     next_ticket: usize,
+    /// The engine failed for good: admit nothing more, so it ends.
+    failed: bool,
 }
 
 impl BatchQueue<'static> for ServeQueue<'_> {
     fn admit(&mut self, room: usize, wait: bool) -> Vec<Admitted<'static>> {
         let mut out = Vec::new();
-        while out.len() < room {
+        while out.len() < room && !self.failed {
             let job = if out.is_empty() && wait {
                 self.jobs.recv().ok()
             } else {
@@ -163,6 +207,7 @@ impl BatchQueue<'static> for ServeQueue<'_> {
         _rec: Box<dyn Recorder>,
         result: Result<Outcome, EngineError>,
     ) {
+        self.failed |= engine_failed(&result);
         if let Some((job, taken, times)) = self.running.remove(&ticket) {
             report(&job.events, job.arrived, taken, &times, result);
         }
@@ -175,12 +220,19 @@ fn ms(a: Instant, b: Instant) -> f64 {
 
 /// Starts the engine thread. Returns the job queue and the engine's facts once the
 /// engine is built, or the error that kept it from building.
-pub fn start(config: EngineConfig) -> Result<(std_mpsc::Sender<Job>, EngineInfo), EngineError> {
+/// `healthy` turns false when the engine thread ends: after the engine failed for good,
+/// every queued request is dropped (its client gets an error, not a hang) and new ones
+/// are refused.
+pub fn start(
+    config: EngineConfig,
+    healthy: Arc<AtomicBool>,
+) -> Result<(std_mpsc::Sender<Job>, EngineInfo), EngineError> {
     let (jobs_tx, jobs_rx) = std_mpsc::channel::<Job>();
     let (ready_tx, ready_rx) = std_mpsc::channel();
     let spawned = std::thread::Builder::new()
         .name("nativebench-engine".into())
         .spawn(move || {
+            let _health = HealthGuard(healthy);
             let mut engine = match engine::build(&config) {
                 Ok(e) => {
                     let _ = ready_tx.send(Ok(e.info()));
@@ -196,6 +248,7 @@ pub fn start(config: EngineConfig) -> Result<(std_mpsc::Sender<Job>, EngineInfo)
                     jobs: &jobs_rx,
                     running: HashMap::new(),
                     next_ticket: 0,
+                    failed: false,
                 };
                 engine.run_continuous(&mut queue);
                 return;
@@ -209,7 +262,9 @@ pub fn start(config: EngineConfig) -> Result<(std_mpsc::Sender<Job>, EngineInfo)
                     .filter(|j| !j.events.is_closed())
                     .take(max_batch)
                     .collect();
-                run_batch(engine.as_mut(), jobs);
+                if !run_batch(engine.as_mut(), jobs) {
+                    return;
+                }
             }
         });
     if let Err(e) = spawned {

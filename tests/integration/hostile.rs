@@ -39,6 +39,7 @@ fn required(cmd: &[&str]) -> Vec<&'static str> {
         ["model", "synth"] => vec!["--preset", "tiny"],
         ["model", "inspect" | "tokenizer-parity"] => vec!["synth:tiny"],
         ["report"] => vec!["--compare", "a", "b"],
+        ["ratio"] => vec!["--base", "1", "--new", "1"],
         _ => vec![],
     }
 }

@@ -175,7 +175,11 @@ fn llama_cpp_bench_reports_llama_bench_columns() {
 
     // The Markdown table shows a setting's column only when it leaves the default, as
     // llama-bench's does.
+    // Each bench its own directory: bench never writes over an earlier one.
+    let runs = std::cell::Cell::new(0);
     let md = |extra: &[&str]| {
+        runs.set(runs.get() + 1);
+        let dir = tmp.path().join(format!("md{}", runs.get()));
         let r = run(&[
             &[
                 "bench",
@@ -191,7 +195,7 @@ fn llama_cpp_bench_reports_llama_bench_columns() {
                 "1",
             ],
             extra,
-            &["--out", tmp.path().join("md").to_str().unwrap()],
+            &["--out", dir.to_str().unwrap()],
         ]
         .concat());
         assert!(r.status.success(), "{}", stderr(&r));

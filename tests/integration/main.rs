@@ -5,9 +5,11 @@ mod architecture;
 #[cfg(feature = "candle")]
 mod candle;
 mod compare;
+mod disk;
 #[cfg(any(feature = "candle", feature = "llama-cpp"))]
 mod engines;
 mod faults;
+mod fuzz;
 mod hf;
 mod hostile;
 mod http;
@@ -24,5 +26,7 @@ mod resources;
 mod roofline;
 mod run;
 mod serve;
+mod serve_abuse;
+mod signals;
 mod support;
 mod sweep;
