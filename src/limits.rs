@@ -73,6 +73,9 @@ pub const SEED: IntRange = int(0, u64::MAX as i128);
 pub const PORT: IntRange = int(0, u16::MAX as i128);
 /// Requests a sim engine decodes together.
 pub const SIM_BATCH: IntRange = int(1, 100_000);
+/// The sim's reasoning and cached tokens per request (`--sim-reasoning-tokens`,
+/// `--sim-cached-tokens`).
+pub const SIM_TOKENS: IntRange = int(0, 1 << 24);
 /// Sampling's top-k.
 pub const TOP_K: IntRange = int(1, 1 << 24);
 /// Seconds of a per-request timeout (a year at most: a `Duration` holds it).
@@ -87,6 +90,12 @@ pub const RATE: FloatRange = above(0.0, 1e9);
 pub const BURSTINESS: FloatRange = above(0.0, 1e6);
 /// A sim engine delay in milliseconds (an hour at most).
 pub const SIM_MS: FloatRange = float(0.0, 3_600_000.0);
+/// A measured value given to `ratio` (a throughput or a time of one round).
+pub const RATIO_VALUE: FloatRange = float(0.0, 1e15);
+/// Seconds between scrapes of a server's metrics (`--scrape-interval`).
+pub const SCRAPE_S: FloatRange = float(0.05, 3600.0);
+/// A price per million tokens, in US dollars (`--price-*-per-mtok`).
+pub const PRICE_USD: FloatRange = float(0.0, 1e9);
 /// A fraction: jitter, failure rate, a match rate.
 pub const FRACTION: FloatRange = float(0.0, 1.0);
 /// The length spread of random workloads, `[0, 1)`.

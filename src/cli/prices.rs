@@ -20,10 +20,10 @@ const OUTPUT: &str = "--price-output-per-mtok";
 pub struct PriceArgs {
     /// Price of a million input (prompt) tokens, in US dollars: gives each request's
     /// cost, the run's, and its cost per million output tokens.
-    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
+    #[arg(long, value_name = "USD", allow_negative_numbers = true, value_parser = super::ranged::float(crate::limits::PRICE_USD))]
     pub price_input_per_mtok: Option<f64>,
     /// Price of a million output tokens, in US dollars.
-    #[arg(long, value_name = "USD", allow_negative_numbers = true)]
+    #[arg(long, value_name = "USD", allow_negative_numbers = true, value_parser = super::ranged::float(crate::limits::PRICE_USD))]
     pub price_output_per_mtok: Option<f64>,
     /// A price table by model name (TOML, YAML or JSON): for each model,
     /// `input_per_mtok` and `output_per_mtok`. The --model given is looked up in it; the

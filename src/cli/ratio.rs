@@ -15,7 +15,8 @@ pub struct RatioArgs {
         long,
         value_delimiter = ',',
         required = true,
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_parser = super::ranged::float(crate::limits::RATIO_VALUE)
     )]
     pub base: Vec<f64>,
     /// The values set against the baseline (the ratio is new / base).
@@ -23,7 +24,8 @@ pub struct RatioArgs {
         long,
         value_delimiter = ',',
         required = true,
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_parser = super::ranged::float(crate::limits::RATIO_VALUE)
     )]
     pub new: Vec<f64>,
     /// Round i of each side ran together (alternated): rounds are resampled as pairs, so
@@ -34,7 +36,7 @@ pub struct RatioArgs {
     #[arg(long, default_value = "0.97,1.03")]
     pub band: String,
     /// Seed of the bootstrap.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = super::ranged::int::<u64>(crate::limits::SEED))]
     pub seed: u64,
     /// A sentence, or JSON for scripts.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]

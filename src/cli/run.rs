@@ -156,12 +156,20 @@ pub struct SimArgs {
     pub sim_echo: bool,
     /// sim: the decode step under `serve` only, ms (`compare`'s served side slower than
     /// its in-process side, on purpose).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::SIM_MS))]
     pub sim_serve_decode_ms: Option<f64>,
     /// sim: under `serve` only, a wait per streamed token chunk after the engine produced
     /// it, ms (a slow HTTP side, on purpose).
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::float(limits::SIM_MS))]
     pub sim_serve_chunk_delay_ms: Option<f64>,
+    /// sim: the first N output tokens of every request are reasoning (a thinking model:
+    /// `serve` streams them as `reasoning_content`, and TTFA comes after them).
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::int::<u32>(limits::SIM_TOKENS))]
+    pub sim_reasoning_tokens: Option<u32>,
+    /// sim: every request reports N of its prompt tokens (at most all) as prefix-cache
+    /// hits (`cached_tokens`).
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::int::<u32>(limits::SIM_TOKENS))]
+    pub sim_cached_tokens: Option<u32>,
 }
 
 impl SimArgs {
@@ -181,6 +189,8 @@ impl SimArgs {
             echo: self.sim_echo,
             serve_decode_ms: self.sim_serve_decode_ms,
             serve_chunk_delay_ms: self.sim_serve_chunk_delay_ms.unwrap_or(0.0),
+            reasoning_tokens: self.sim_reasoning_tokens.unwrap_or(0),
+            cached_tokens: self.sim_cached_tokens.unwrap_or(0),
         };
         c.validate().map_err(Error::Config)?;
         Ok(c)

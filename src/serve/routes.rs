@@ -280,10 +280,13 @@ async fn completion(
             .insert("cache-control", HeaderValue::from_static("no-cache"));
         return r;
     }
+    let mut reasoning = 0u32;
     loop {
         match rx.recv().await {
-            Some(JobEvent::Tokens { .. }) => {}
-            Some(JobEvent::Done(Ok((out, t)))) => return whole(&shape, &out, &t),
+            Some(JobEvent::Tokens {
+                n, reasoning: r, ..
+            }) => reasoning += if r { n } else { 0 },
+            Some(JobEvent::Done(Ok((out, t)))) => return whole(&shape, &out, reasoning, &t),
             Some(JobEvent::Done(Err(e))) => {
                 return error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -302,11 +305,14 @@ async fn completion(
     }
 }
 
-fn usage(out: &Outcome) -> Usage {
+/// The reply's usage; `reasoning`: the reasoning tokens among its output tokens,
+/// reported only by an engine that reasoned.
+fn usage(out: &Outcome, reasoning: u32) -> Usage {
     Usage {
         prompt_tokens: Some(out.prompt_tokens),
         completion_tokens: Some(out.output_tokens),
-        reasoning_tokens: None,
+        reasoning_tokens: (reasoning > 0).then_some(reasoning),
+        cached_tokens: out.cached_tokens,
     }
 }
 
@@ -317,9 +323,9 @@ fn finish_str(f: FinishReason) -> &'static str {
     }
 }
 
-fn whole(shape: &ChunkWriter, out: &Outcome, t: &ServerTimings) -> Reply {
+fn whole(shape: &ChunkWriter, out: &Outcome, reasoning: u32, t: &ServerTimings) -> Reply {
     let text = out.text.as_deref().unwrap_or_default();
-    let body = shape.whole(text, finish_str(out.finish_reason), &usage(out));
+    let body = shape.whole(text, finish_str(out.finish_reason), &usage(out, reasoning));
     let mut r = full(StatusCode::OK, "application/json", body);
     let h = r.headers_mut();
     for (name, v) in [
@@ -346,15 +352,26 @@ async fn stream_events(
     if out.send(shape.role()).is_err() {
         return;
     }
+    let mut reasoned = 0u32;
     while let Some(ev) = events.recv().await {
         let bytes = match ev {
-            JobEvent::Tokens { n, at_ns } => {
+            JobEvent::Tokens {
+                n,
+                at_ns,
+                reasoning,
+            } => {
                 // One chunk after another: a delay longer than the engine's step backs
                 // the stream up, as a slow HTTP side would.
                 if let Some(d) = chunk_delay {
                     tokio::time::sleep(d).await;
                 }
-                shape.piece(&TOKEN_PIECE.repeat(n as usize), None, Some(at_ns))
+                let text = TOKEN_PIECE.repeat(n as usize);
+                if reasoning {
+                    reasoned += n;
+                    shape.reasoning_piece(&text, Some(at_ns))
+                } else {
+                    shape.piece(&text, None, Some(at_ns))
+                }
             }
             JobEvent::Done(Ok((o, t))) => {
                 let mut b = String::from_utf8_lossy(&shape.piece(
@@ -364,7 +381,7 @@ async fn stream_events(
                 ))
                 .into_owned();
                 if include_usage {
-                    b.push_str(&shape.usage(&usage(&o)));
+                    b.push_str(&shape.usage(&usage(&o, reasoned)));
                 }
                 b.push_str(&shape.end(&t));
                 let _ = out.send(Bytes::from(b));

@@ -35,7 +35,8 @@ pub enum JobEvent {
     /// `n` more output tokens exist since `at_ns`, when the engine marked them (the host's
     /// monotonic clock, [`crate::clock::monotonic_ns`]): the server's own time per token,
     /// which each chunk carries to the client.
-    Tokens { n: u32, at_ns: u64 },
+    /// `reasoning`: the tokens are the model's reasoning, streamed as `reasoning_content`.
+    Tokens { n: u32, at_ns: u64, reasoning: bool },
     /// The request is done.
     Done(Result<(Outcome, ServerTimings), EngineError>),
 }
@@ -53,6 +54,8 @@ struct JobTimes {
 struct JobRecorder {
     events: mpsc::UnboundedSender<JobEvent>,
     times: Rc<JobTimes>,
+    /// The next tokens marked are reasoning.
+    reasoning_next: bool,
 }
 
 impl JobRecorder {
@@ -61,6 +64,7 @@ impl JobRecorder {
         let rec = JobRecorder {
             events: job.events.clone(),
             times: times.clone(),
+            reasoning_next: false,
         };
         (rec, times)
     }
@@ -74,11 +78,20 @@ impl Recorder for JobRecorder {
                     self.times.first.set(Some(Instant::now()));
                 }
                 let at_ns = crate::clock::monotonic_ns();
-                let _ = self.events.send(JobEvent::Tokens { n: k, at_ns });
+                let reasoning = std::mem::take(&mut self.reasoning_next);
+                let _ = self.events.send(JobEvent::Tokens {
+                    n: k,
+                    at_ns,
+                    reasoning,
+                });
             }
             Mark::Detokenized => self.times.done.set(Some(Instant::now())),
             _ => {}
         }
+    }
+
+    fn reasoning(&mut self) {
+        self.reasoning_next = true;
     }
 
     fn interrupted(&self) -> bool {

@@ -19,6 +19,7 @@ mod model;
 mod nvtx;
 mod outputs;
 mod ratio;
+mod reasoning;
 mod report;
 mod run;
 mod serve;

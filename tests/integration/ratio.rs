@@ -71,7 +71,11 @@ fn ratio_refuses_bad_input_in_one_line() {
         2,
         "median",
     );
-    assert_one_line_error(&run(&["ratio", "--base", "nan", "--new", "1"]), 2, "finite");
+    assert_one_line_error(
+        &run(&["ratio", "--base", "nan", "--new", "1"]),
+        2,
+        "--base nan: out of range",
+    );
     let o = run(&["ratio", "--base", "x", "--new", "1"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }

@@ -198,6 +198,7 @@ impl LlamaCppEngine {
                 },
                 text: Some(String::from_utf8_lossy(&bytes).into_owned()),
                 engine_timings_ms: BTreeMap::new(),
+                cached_tokens: None,
             };
             queue.finished(seq.ticket, seq.rec, Ok(outcome));
         }
