@@ -11,6 +11,7 @@ pub mod ratio;
 pub mod report;
 pub mod run;
 pub mod serve;
+pub mod suite;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;

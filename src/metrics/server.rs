@@ -125,6 +125,9 @@ pub struct ServerSummary {
     /// KV cells (tokens) in use, from llama-server's `/slots`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kv_used_tokens: Option<MeanMax>,
+    /// Bytes of KV cache those cells hold (`nativebench serve` over llama.cpp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_used_bytes: Option<MeanMax>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix_cache_hit_rate: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -188,6 +191,7 @@ impl ServerSummary {
             failed_scrapes: failed,
             kv_cache_usage: gauge("kv_cache_usage"),
             kv_used_tokens: gauge("kv_used_tokens"),
+            kv_used_bytes: gauge("kv_used_bytes"),
             prefix_cache_hit_rate,
             preemptions: delta("preemptions_total"),
             spec_decode_accept_rate: ratio(accepted, delta("spec_draft_tokens_total")),

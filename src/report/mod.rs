@@ -16,6 +16,7 @@ pub mod noise;
 pub mod plots;
 pub mod requests;
 pub mod run_dir;
+pub mod sagellm;
 pub mod summary;
 pub mod svg;
 pub mod sweep;

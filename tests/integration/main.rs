@@ -23,5 +23,6 @@ mod reasoning;
 mod report;
 mod run;
 mod serve;
+mod suite;
 mod support;
 mod sweep;
