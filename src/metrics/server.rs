@@ -21,9 +21,15 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("queue_len", "vllm", "vllm:num_requests_waiting"),
     ("queue_len", "sglang", "sglang:num_queue_reqs"),
     ("queue_len", "llama-server", "llamacpp:requests_deferred"),
+    (
+        "queue_len",
+        "nativebench",
+        "nativebench:num_requests_waiting",
+    ),
     ("running", "vllm", "vllm:num_requests_running"),
     ("running", "sglang", "sglang:num_running_reqs"),
     ("running", "llama-server", "llamacpp:requests_processing"),
+    ("running", "nativebench", "nativebench:num_requests_running"),
     // Preemptions.
     ("preemptions_total", "vllm", "vllm:num_preemptions_total"),
     // Prefix cache: hits over queries (tokens), or the server's own rate.

@@ -4,6 +4,7 @@
 //! tokio. Each reply reports the request's queue wait and engine time (see `routes`), so
 //! a client can split what the server spent from what the network and HTTP added.
 
+pub mod metrics;
 mod routes;
 mod worker;
 
@@ -89,6 +90,7 @@ impl Server {
             created,
             stamp_chunks: config.stamp_chunks,
             chunk_delay: config.engine.serve_chunk_delay(),
+            metrics: Arc::new(metrics::ServeMetrics::default()),
         });
         Ok(Server {
             addr,

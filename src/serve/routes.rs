@@ -22,6 +22,7 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use super::metrics::ServeMetrics;
 use super::worker::{Job, JobEvent};
 use crate::engine::{FinishReason, Message, Outcome, Prompt, Request};
 use crate::openai::chunk::{self, ChunkWriter};
@@ -45,6 +46,8 @@ pub struct State {
     pub stamp_chunks: bool,
     /// A wait before each token chunk is written (`--sim-serve-chunk-delay-ms`).
     pub chunk_delay: Option<std::time::Duration>,
+    /// What `GET /metrics` exposes.
+    pub metrics: Arc<ServeMetrics>,
 }
 
 /// A streamed body fed by a channel. With `stamp`, each stamped chunk gets the host's
@@ -92,7 +95,8 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Reply {
 pub async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<Reply, Infallible> {
     let arrived = Instant::now();
     let path = req.uri().path().trim_end_matches('/').to_owned();
-    if path != "/health" && !authorized(&state, &req) {
+    // Health and metrics are open, as vLLM's are: a scraper carries no API key.
+    if path != "/health" && path != "/metrics" && !authorized(&state, &req) {
         return Ok(error(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
@@ -102,6 +106,11 @@ pub async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<
     let method = req.method().clone();
     let reply = match (&method, path.as_str()) {
         (&Method::GET, "/health") => full(StatusCode::OK, "application/json", r#"{"status":"ok"}"#),
+        (&Method::GET, "/metrics") => full(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            state.metrics.exposition(),
+        ),
         (&Method::GET, "/v1/models") => {
             let body = json!({ "object": "list", "data": [{
                 "id": state.model, "object": "model", "created": state.created, "owned_by": "nativebench"
@@ -110,11 +119,13 @@ pub async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<
         }
         (&Method::POST, "/v1/chat/completions") => completion(&state, req, true, arrived).await,
         (&Method::POST, "/v1/completions") => completion(&state, req, false, arrived).await,
-        (_, "/health" | "/v1/models" | "/v1/chat/completions" | "/v1/completions") => error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request_error",
-            "method not allowed",
-        ),
+        (_, "/health" | "/metrics" | "/v1/models" | "/v1/chat/completions" | "/v1/completions") => {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request_error",
+                "method not allowed",
+            )
+        }
         _ => error(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
@@ -252,8 +263,11 @@ async fn completion(
         req: p.req,
         arrived,
         events: tx,
+        metrics: state.metrics.clone(),
     };
+    state.metrics.queued();
     if state.jobs.send(job).is_err() {
+        state.metrics.dropped();
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "server_error",

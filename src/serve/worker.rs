@@ -13,7 +13,11 @@ use std::rc::Rc;
 use std::sync::mpsc as std_mpsc;
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
+
+use super::metrics::ServeMetrics;
 
 use crate::engine::batching::{Admitted, BatchQueue};
 use crate::engine::{
@@ -27,6 +31,8 @@ pub struct Job {
     /// When the server finished reading the request.
     pub arrived: Instant,
     pub events: mpsc::UnboundedSender<JobEvent>,
+    /// The server's counters (`GET /metrics`).
+    pub metrics: Arc<ServeMetrics>,
 }
 
 /// What the engine thread reports about a job, in order.
@@ -53,6 +59,7 @@ struct JobTimes {
 /// when the client has gone.
 struct JobRecorder {
     events: mpsc::UnboundedSender<JobEvent>,
+    metrics: Arc<ServeMetrics>,
     times: Rc<JobTimes>,
     /// The next tokens marked are reasoning.
     reasoning_next: bool,
@@ -63,6 +70,7 @@ impl JobRecorder {
         let times = Rc::new(JobTimes::default());
         let rec = JobRecorder {
             events: job.events.clone(),
+            metrics: job.metrics.clone(),
             times: times.clone(),
             reasoning_next: false,
         };
@@ -77,6 +85,7 @@ impl Recorder for JobRecorder {
                 if self.times.first.get().is_none() {
                     self.times.first.set(Some(Instant::now()));
                 }
+                self.metrics.generated(k);
                 let at_ns = crate::clock::monotonic_ns();
                 let reasoning = std::mem::take(&mut self.reasoning_next);
                 let _ = self.events.send(JobEvent::Tokens {
@@ -101,13 +110,10 @@ impl Recorder for JobRecorder {
 
 /// Sends a job's result with the server's split of its time: queue wait from arrival to
 /// `taken` (the engine taking it), engine time from then to its finish.
-fn report(
-    job_events: &mpsc::UnboundedSender<JobEvent>,
-    arrived: Instant,
-    taken: Instant,
-    times: &JobTimes,
-    result: Result<Outcome, EngineError>,
-) {
+fn report(job: &Job, taken: Instant, times: &JobTimes, result: Result<Outcome, EngineError>) {
+    job.metrics
+        .finished(result.as_ref().ok().map(|o| o.prompt_tokens));
+    let (job_events, arrived) = (&job.events, job.arrived);
     let timings = ServerTimings {
         queue_ms: ms(arrived, taken),
         engine_ms: ms(taken, times.done.get().unwrap_or_else(Instant::now)),
@@ -132,7 +138,7 @@ fn run_batch(engine: &mut dyn engine::Engine, jobs: Vec<Job>) {
         .collect();
     let results = engine.generate_batch(&reqs, &mut recs);
     for ((job, times), result) in jobs.iter().zip(&times).zip(results) {
-        report(&job.events, job.arrived, start, times, result);
+        report(job, start, times, result);
     }
 }
 
@@ -155,8 +161,10 @@ impl BatchQueue<'static> for ServeQueue<'_> {
             };
             let Some(job) = job else { break };
             if job.events.is_closed() {
+                job.metrics.dropped();
                 continue; // the client left while it was queued
             }
+            job.metrics.taken();
             let (rec, times) = JobRecorder::new(&job);
             let ticket = self.next_ticket;
             self.next_ticket += 1;
@@ -177,7 +185,7 @@ impl BatchQueue<'static> for ServeQueue<'_> {
         result: Result<Outcome, EngineError>,
     ) {
         if let Some((job, taken, times)) = self.running.remove(&ticket) {
-            report(&job.events, job.arrived, taken, &times, result);
+            report(&job, taken, &times, result);
         }
     }
 }
@@ -219,7 +227,15 @@ pub fn start(config: EngineConfig) -> Result<(std_mpsc::Sender<Job>, EngineInfo)
                 // engine's batch; a client that left while queued is dropped here.
                 let jobs: Vec<Job> = std::iter::once(first)
                     .chain(std::iter::from_fn(|| jobs_rx.try_recv().ok()))
-                    .filter(|j| !j.events.is_closed())
+                    .filter(|j| {
+                        let open = !j.events.is_closed();
+                        if open {
+                            j.metrics.taken();
+                        } else {
+                            j.metrics.dropped();
+                        }
+                        open
+                    })
                     .take(max_batch)
                     .collect();
                 run_batch(engine.as_mut(), jobs);
