@@ -328,7 +328,7 @@ fn bad_prices_are_one_line_errors_naming_the_flag() {
         "--price-output-per-mtok",
         "1",
     ]);
-    assert_one_line_error_naming(&o, Some(2), &["--price-input-per-mtok", "got -1"]);
+    assert_one_line_error_naming(&o, Some(2), &["--price-input-per-mtok", "-1: out of range"]);
     let o = run(&[
         "run",
         "-e",
@@ -338,7 +338,7 @@ fn bad_prices_are_one_line_errors_naming_the_flag() {
         "--price-output-per-mtok",
         "NaN",
     ]);
-    assert_one_line_error_naming(&o, Some(2), &["--price-output-per-mtok", "got NaN"]);
+    assert_one_line_error_naming(&o, Some(2), &["--price-output-per-mtok", "NaN: out of range"]);
     let tmp = tempdir();
     let table = write(
         tmp.path(),
