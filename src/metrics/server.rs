@@ -17,6 +17,17 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("kv_cache_usage", "vllm", "vllm:kv_cache_usage_perc"),
     ("kv_cache_usage", "vllm", "vllm:gpu_cache_usage_perc"),
     ("kv_cache_usage", "sglang", "sglang:token_usage"),
+    // KV-cache token cells and bytes in use.
+    (
+        "kv_used_tokens",
+        "nativebench",
+        "nativebench:kv_cache_used_cells",
+    ),
+    (
+        "kv_used_bytes",
+        "nativebench",
+        "nativebench:kv_cache_used_bytes",
+    ),
     // Requests waiting, and running.
     ("queue_len", "vllm", "vllm:num_requests_waiting"),
     ("queue_len", "sglang", "sglang:num_queue_reqs"),

@@ -17,6 +17,11 @@ pub struct ServeMetrics {
     generation_tokens: AtomicU64,
     succeeded: AtomicU64,
     failed: AtomicU64,
+    /// KV-cache token cells in use and their bytes, once the engine has said (llama.cpp);
+    /// not exposed before.
+    kv_cells: AtomicU64,
+    kv_bytes: AtomicU64,
+    kv_known: std::sync::atomic::AtomicBool,
 }
 
 impl ServeMetrics {
@@ -56,6 +61,13 @@ impl ServeMetrics {
                 self.failed.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// The engine's KV cache holds `cells` token cells, `bytes` bytes.
+    pub fn kv_in_use(&self, cells: u64, bytes: u64) {
+        self.kv_cells.store(cells, Ordering::Relaxed);
+        self.kv_bytes.store(bytes, Ordering::Relaxed);
+        self.kv_known.store(true, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition (version 0.0.4) of every figure.
@@ -100,8 +112,27 @@ impl ServeMetrics {
                 count(&self.failed),
             ),
         ];
+        let kv = [
+            (
+                "kv_cache_used_cells",
+                "gauge",
+                "KV-cache token cells in use.",
+                count(&self.kv_cells),
+            ),
+            (
+                "kv_cache_used_bytes",
+                "gauge",
+                "Bytes of KV cache in use.",
+                count(&self.kv_bytes),
+            ),
+        ];
+        let kv = if self.kv_known.load(Ordering::Relaxed) {
+            &kv[..]
+        } else {
+            &[]
+        };
         let mut s = String::new();
-        for (name, kind, help, v) in rows {
+        for (name, kind, help, v) in rows.iter().chain(kv).copied() {
             let _ = write!(
                 s,
                 "# HELP {PREFIX}{name} {help}\n# TYPE {PREFIX}{name} {kind}\n{PREFIX}{name} {v}\n"
@@ -139,8 +170,12 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
         }
+        // KV figures appear once an engine gives them (llama.cpp), never as a made-up 0.
+        assert!(!text.contains("kv_cache_used"), "{text}");
+        m.kv_in_use(300, 300 * 4096);
         // What a scrape reads, and every name the mapping table gives `nativebench`.
-        let parsed = crate::launch::scrape::parse_exposition(&text).expect("Prometheus text");
+        let parsed =
+            crate::launch::scrape::parse_exposition(&m.exposition()).expect("Prometheus text");
         for (ours, server, theirs) in crate::metrics::server::NAMES {
             if *server == "nativebench" {
                 assert!(
@@ -150,5 +185,7 @@ mod tests {
             }
         }
         assert_eq!(parsed["nativebench:num_requests_waiting"], 1.0);
+        assert_eq!(parsed["nativebench:kv_cache_used_cells"], 300.0);
+        assert_eq!(parsed["nativebench:kv_cache_used_bytes"], 1_228_800.0);
     }
 }

@@ -146,6 +146,8 @@ fn run_batch(engine: &mut dyn engine::Engine, jobs: Vec<Job>) {
 /// between decode steps, oldest first, and each reports as soon as it ends.
 struct ServeQueue<'a> {
     jobs: &'a std_mpsc::Receiver<Job>,
+    /// The server's counters, from the first job (every job carries the same).
+    metrics: Option<Arc<ServeMetrics>>,
     running: HashMap<usize, (Job, Instant, Rc<JobTimes>)>,
     next_ticket: usize,
 }
@@ -165,6 +167,7 @@ impl BatchQueue<'static> for ServeQueue<'_> {
                 continue; // the client left while it was queued
             }
             job.metrics.taken();
+            self.metrics.get_or_insert_with(|| job.metrics.clone());
             let (rec, times) = JobRecorder::new(&job);
             let ticket = self.next_ticket;
             self.next_ticket += 1;
@@ -186,6 +189,12 @@ impl BatchQueue<'static> for ServeQueue<'_> {
     ) {
         if let Some((job, taken, times)) = self.running.remove(&ticket) {
             report(&job, taken, &times, result);
+        }
+    }
+
+    fn kv_in_use(&mut self, cells: u64, bytes: u64) {
+        if let Some(m) = &self.metrics {
+            m.kv_in_use(cells, bytes);
         }
     }
 }
@@ -215,6 +224,7 @@ pub fn start(config: EngineConfig) -> Result<(std_mpsc::Sender<Job>, EngineInfo)
             if let Some(engine) = engine.continuous() {
                 let mut queue = ServeQueue {
                     jobs: &jobs_rx,
+                    metrics: None,
                     running: HashMap::new(),
                     next_ticket: 0,
                 };

@@ -338,7 +338,11 @@ fn bad_prices_are_one_line_errors_naming_the_flag() {
         "--price-output-per-mtok",
         "NaN",
     ]);
-    assert_one_line_error_naming(&o, Some(2), &["--price-output-per-mtok", "NaN: out of range"]);
+    assert_one_line_error_naming(
+        &o,
+        Some(2),
+        &["--price-output-per-mtok", "NaN: out of range"],
+    );
     let tmp = tempdir();
     let table = write(
         tmp.path(),
