@@ -132,7 +132,7 @@ impl ServeMetrics {
             &[]
         };
         let mut s = String::new();
-        for (name, kind, help, v) in rows.iter().chain(kv).copied() {
+        for (name, kind, help, v) in rows.iter().chain(kv) {
             let _ = write!(
                 s,
                 "# HELP {PREFIX}{name} {help}\n# TYPE {PREFIX}{name} {kind}\n{PREFIX}{name} {v}\n"
