@@ -221,6 +221,12 @@ struct DerivedUsage {
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
     completion_tokens_details: Option<DerivedDetails>,
+    prompt_tokens_details: Option<DerivedPromptDetails>,
+}
+
+#[derive(Deserialize)]
+struct DerivedPromptDetails {
+    cached_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -268,6 +274,7 @@ fn parse_derived(data: &str) -> Result<ChunkParts<'_>, String> {
             prompt_tokens: as_u32(u.prompt_tokens),
             completion_tokens: as_u32(u.completion_tokens),
             reasoning_tokens: as_u32(u.completion_tokens_details.and_then(|d| d.reasoning_tokens)),
+            cached_tokens: as_u32(u.prompt_tokens_details.and_then(|d| d.cached_tokens)),
         }),
         native_timings: native_timings(prompt_ms, predicted_ms),
         sent_ns: w.nb_sent_ns,
@@ -301,6 +308,7 @@ fn parse_value(data: &str) -> Result<ChunkParts<'static>, String> {
         prompt_tokens: int(u.get("prompt_tokens")),
         completion_tokens: int(u.get("completion_tokens")),
         reasoning_tokens: int(u.pointer("/completion_tokens_details/reasoning_tokens")),
+        cached_tokens: int(u.pointer("/prompt_tokens_details/cached_tokens")),
     });
     let t = v.get("timings");
     Ok(ChunkParts {
@@ -355,6 +363,7 @@ fn check_chunks_agree() {
             prompt_tokens: Some(128),
             completion_tokens: Some(256),
             reasoning_tokens: Some(0),
+            cached_tokens: None,
         })
     );
 }

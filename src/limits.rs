@@ -87,6 +87,9 @@ pub const PRICE_USD: FloatRange = float(0.0, 1e9);
 pub const SCRAPE_S: FloatRange = float(0.05, 3600.0);
 /// A measured value `ratio` sets against another (t/s, ms): not negative.
 pub const RATIO_VALUE: FloatRange = float(0.0, 1e15);
+/// The sim's reasoning and cached tokens per request (`--sim-reasoning-tokens`,
+/// `--sim-cached-tokens`).
+pub const SIM_TOKENS: IntRange = int(0, 1 << 24);
 /// Sampling's top-k.
 pub const TOP_K: IntRange = int(1, 1 << 24);
 /// Seconds of a per-request timeout (a year at most: a `Duration` holds it).

@@ -99,6 +99,21 @@ fn dispatch(args: Cli) -> anyhow::Result<ExitCode> {
             let outcome = app::compare::run(&config, app::stop_flag(), stdout)?;
             Ok(finished(outcome.interrupted))
         }
+        Some(Command::Suite(a)) => {
+            let config = a.validate()?;
+            let result = app::suite::run(&config, app::stop_flag(), stdout)?;
+            if result.interrupted {
+                return Ok(finished(true));
+            }
+            if result
+                .summary
+                .is_some_and(|s| s.total_requests > 0 && s.successful_requests == 0)
+            {
+                eprintln!("error: every request failed");
+                return Ok(ExitCode::FAILURE);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Ratio(a)) => {
             app::ratio::run(&a.validate()?, stdout)?;
             Ok(ExitCode::SUCCESS)

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use super::run::{execute, unique, RunConfig};
+use super::run::{execute, unique, RunConfig, ServerPlan};
 use crate::affinity::{self, CoreWatch, PinPlan};
 use crate::engine::{self, EngineKind, Prompt};
 use crate::error::{Error, Result};
@@ -337,10 +337,12 @@ fn run_sides(
         .clone()
         .unwrap_or_else(|| kind.name().into());
     let me = std::process::id();
+    // The server plan (--launch, --metrics-url) is the served side's alone.
     let inproc = RunConfig {
         engines: vec![kind],
         workload: workload.clone(),
         out: Some(base.join("in-process")),
+        server: ServerPlan::default(),
         ..config.clone()
     };
     let span = Span::start("in-process run", me);
@@ -358,10 +360,12 @@ fn run_sides(
 
     let engine_json = base.join("engine_config.json");
     write_json_atomic(&engine_json, &config.engine)?;
-    let (server, url, served_by) = match &config.engine.http.url {
-        Some(u) => (None, u.clone(), u.clone()),
-        None => match start_serve(&engine_json, stop)? {
-            Some((child, url)) => (Some(child), url, "nativebench serve".to_owned()),
+    // With --launch, the served run starts, scrapes and stops its server itself.
+    let (server, url, served_by) = match (&config.server.launch, &config.engine.http.url) {
+        (Some(spec), _) => (None, None, spec.words.join(" ")),
+        (None, Some(u)) => (None, Some(u.clone()), u.clone()),
+        (None, None) => match start_serve(&engine_json, stop)? {
+            Some((child, url)) => (Some(child), Some(url), "nativebench serve".to_owned()),
             None => return Ok(Sides::Interrupted(inp_dir)),
         },
     };
@@ -375,7 +379,7 @@ fn run_sides(
         ..config.clone()
     };
     served.engine.kind = EngineKind::served();
-    served.engine.http.url = Some(url);
+    served.engine.http.url = url;
     let server_span = server.as_ref().map(|s| Span::start("server", s.child.id()));
     let client_span = Span::start("client", me);
     let srv = execute(&served, stop, out);

@@ -1,5 +1,6 @@
 //! `nativebench compare`: the flags of `run`, for exactly one in-process engine, and
-//! `--pin`.
+//! `--pin`. `--launch` starts the served side's server (llama-server, vLLM, SGLang or any
+//! command) in place of compare's own `serve`.
 
 use clap::Args;
 
@@ -22,7 +23,22 @@ pub struct CompareArgs {
 impl CompareArgs {
     /// Validates the flags into the run both sides share.
     pub fn validate(&self) -> Result<CompareConfig> {
-        let config = self.run.validate()?;
+        // --launch is the served side's server: the shared run is validated without it
+        // (it names an in-process engine), and the launch plan is the served side's.
+        let mut shared = self.run.clone();
+        shared.http.launch = None;
+        let mut config = shared.validate()?;
+        if self.run.http.launch.is_some() {
+            if self.pin {
+                return Err(Error::Config(
+                    "--pin places the engine of the `serve` that compare starts; with --launch the server's command places itself".into(),
+                ));
+            }
+            config.server = self
+                .run
+                .http
+                .server_plan(config.workload.concurrency, config.engine.threads)?;
+        }
         match config.engines.as_slice() {
             [k] if !k.is_served() => {}
             _ => return Err(Error::Config(

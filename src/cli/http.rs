@@ -230,12 +230,6 @@ impl HttpArgs {
     /// The server to launch and the metrics to scrape, when asked for. `parallel` is the
     /// run's concurrency (llama-server's slots) and `threads` the run's --threads.
     pub fn server_plan(&self, parallel: usize, threads: Option<usize>) -> Result<ServerPlan> {
-        if !(self.scrape_interval.is_finite() && (0.05..=3600.0).contains(&self.scrape_interval)) {
-            return Err(Error::Config(format!(
-                "--scrape-interval must be between 0.05 and 3600 seconds, got {}",
-                self.scrape_interval
-            )));
-        }
         if let Some(u) = &self.metrics_url {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 return Err(Error::Config(

@@ -14,6 +14,7 @@ pub mod ratio;
 pub mod report;
 pub mod run;
 pub mod serve;
+pub mod suite;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -52,6 +53,9 @@ pub enum Command {
     /// The ratio new / base of two sets of measurements (their medians), its 95%
     /// bootstrap interval, and whether it lies within a target band.
     Ratio(ratio::RatioArgs),
+    /// Run a benchmark suite and write its metric contract: `suite year1` is sageLLM's
+    /// short, long and stress workloads, with its field names.
+    Suite(Box<suite::SuiteArgs>),
 }
 
 /// llama.cpp tools spell some flags with one dash and several letters (`-pg`, `-ub`,

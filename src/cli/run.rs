@@ -175,6 +175,14 @@ pub struct SimArgs {
     /// device): every later request fails; `serve` turns /health unhealthy.
     #[arg(long, allow_negative_numbers = true, value_parser = ranged::int::<u64>(limits::SIM_FAIL_AFTER))]
     pub sim_fail_after: Option<u64>,
+    /// sim: the first N output tokens of every request are reasoning (a thinking model:
+    /// `serve` streams them as `reasoning_content`, and TTFA comes after them).
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::int::<u32>(limits::SIM_TOKENS))]
+    pub sim_reasoning_tokens: Option<u32>,
+    /// sim: every request reports N of its prompt tokens (at most all) as prefix-cache
+    /// hits (`cached_tokens`).
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::int::<u32>(limits::SIM_TOKENS))]
+    pub sim_cached_tokens: Option<u32>,
 }
 
 impl SimArgs {
@@ -197,6 +205,8 @@ impl SimArgs {
             bytes_per_token: self.sim_bytes_per_token,
             flops_per_token: self.sim_flops_per_token,
             fail_after: self.sim_fail_after,
+            reasoning_tokens: self.sim_reasoning_tokens.unwrap_or(0),
+            cached_tokens: self.sim_cached_tokens.unwrap_or(0),
         };
         c.validate().map_err(Error::Config)?;
         Ok(c)

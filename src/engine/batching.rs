@@ -26,6 +26,9 @@ pub trait BatchQueue<'r> {
         rec: Box<dyn Recorder + 'r>,
         result: Result<Outcome, EngineError>,
     );
+    /// The engine's KV cache now holds `cells` token cells, taking `bytes` bytes; an
+    /// engine that knows says so after each step (`serve` exposes it at /metrics).
+    fn kv_in_use(&mut self, _cells: u64, _bytes: u64) {}
 }
 
 /// An engine that batches continuously.

@@ -108,6 +108,9 @@ pub trait Recorder {
     /// nanoseconds, where the server stamps its chunks (`nativebench serve`): the served
     /// engine's time per token, set against the client's mark of the same tokens.
     fn server_tokens_ns(&mut self, _ns: u64) {}
+    /// The tokens of the next [`Mark::Tokens`] are reasoning (thinking before the
+    /// answer), not answer: a reasoning model's engine, or a stream's `reasoning_content`.
+    fn reasoning(&mut self) {}
     /// True once the user asked the run to stop; a long request may end early by
     /// returning [`EngineError::Interrupted`].
     fn interrupted(&self) -> bool {
@@ -125,6 +128,9 @@ impl<R: Recorder + ?Sized> Recorder for &mut R {
     }
     fn server_tokens_ns(&mut self, ns: u64) {
         (**self).server_tokens_ns(ns)
+    }
+    fn reasoning(&mut self) {
+        (**self).reasoning()
     }
     fn interrupted(&self) -> bool {
         (**self).interrupted()
@@ -153,6 +159,9 @@ pub struct Outcome {
     /// The engine's own timings, in milliseconds (for example llama.cpp's `t_p_eval`),
     /// reported beside the harness's so the two can be compared.
     pub engine_timings_ms: BTreeMap<String, f64>,
+    /// Prompt tokens the engine took from its prefix cache instead of computing them
+    /// (`usage.prompt_tokens_details.cached_tokens` over HTTP), when it says.
+    pub cached_tokens: Option<u32>,
 }
 
 /// The kind of a request failure, recorded in `error_kind`.

@@ -67,6 +67,19 @@ pub struct SimConfig {
     /// error, as from a lost device. Shows how a run or a server reports a dead engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_after: Option<u64>,
+    /// The first this many output tokens of every request are reasoning (marked with
+    /// [`Recorder::reasoning`]; `serve` streams them as `reasoning_content`).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub reasoning_tokens: u32,
+    /// Every request reports this many of its prompt tokens (at most all of them) as
+    /// taken from a prefix cache (`usage.prompt_tokens_details.cached_tokens` under
+    /// `serve`). The delays are not changed by it.
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub cached_tokens: u32,
+}
+
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -94,6 +107,8 @@ impl Default for SimConfig {
             bytes_per_token: None,
             flops_per_token: None,
             fail_after: None,
+            reasoning_tokens: 0,
+            cached_tokens: 0,
         }
     }
 }
@@ -446,6 +461,8 @@ impl SimEngine {
                 .then(|| a.req.expected.as_deref().map(echo_pieces))
                 .flatten();
             let seq = Seq {
+                reasoning: cfg.reasoning_tokens,
+                cached: (cfg.cached_tokens > 0).then(|| cfg.cached_tokens.min(ids.len() as u32)),
                 fail_at,
                 echo,
                 prompt_tokens: ids.len(),
@@ -499,6 +516,10 @@ impl SimEngine {
 
 /// One request's state inside a batch.
 struct Seq {
+    /// Output tokens that are reasoning, from the first.
+    reasoning: u32,
+    /// Prompt tokens reported as cached.
+    cached: Option<u32>,
     /// The output token at which an injected failure ends it.
     fail_at: Option<u32>,
     /// The expected answer's pieces, one per output token, under `--sim-echo`.
@@ -532,6 +553,9 @@ impl Seq {
             return;
         }
         self.next = self.next.wrapping_mul(31).wrapping_add(7) % WORDS.len();
+        if (self.out.len() as u32) < self.reasoning {
+            rec.reasoning();
+        }
         self.out.push(self.next);
         rec.mark(Mark::Tokens(1));
         let answered = self
@@ -571,6 +595,7 @@ impl Seq {
             finish_reason,
             text: Some(text),
             engine_timings_ms: BTreeMap::new(),
+            cached_tokens: self.cached,
         }));
     }
 }

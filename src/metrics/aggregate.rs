@@ -113,6 +113,19 @@ pub struct RunMetrics {
     /// Reasoning tokens among the output tokens, when the server reported any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_reasoning_tokens: Option<u64>,
+    /// Time to the first answer (non-reasoning) token; TTFT where no request reasoned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfa_ms: Option<Summary>,
+    /// Time to the first reasoning token, over the requests that reasoned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfr_ms: Option<Summary>,
+    /// Prompt tokens served from the engine's prefix cache, where it reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_cached_tokens: Option<u64>,
+    /// Cached prompt tokens / prompt tokens, over the completed requests whose engine
+    /// reported cached tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_hit_rate: Option<f64>,
     /// Requests per second meeting the `--goodput` objectives, when some were given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput: Option<super::goodput::Goodput>,
@@ -135,6 +148,17 @@ pub struct RunMetrics {
     /// per token is known).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roofline: Option<super::roofline::Roofline>,
+}
+
+/// Cached prompt tokens over prompt tokens, counting only the requests whose engine
+/// said how many of their prompt tokens were cached: a request that did not say is
+/// unknown, not a miss.
+fn prefix_hit_rate(ok: &[&RequestRecord]) -> Option<f64> {
+    let (cached, prompt) = ok
+        .iter()
+        .filter_map(|r| Some((u64::from(r.cached_tokens?), u64::from(r.prompt_tokens?))))
+        .fold((0u64, 0u64), |(c, p), (a, b)| (c + a, p + b));
+    (prompt > 0).then(|| cached as f64 / prompt as f64)
 }
 
 fn summary_of(
@@ -279,6 +303,14 @@ impl RunMetrics {
                 .filter_map(|r| r.reasoning_tokens)
                 .map(u64::from)
                 .reduce(|a, b| a + b),
+            ttfa_ms: summary_of(&ok, |r| r.ttfa_ms),
+            ttfr_ms: summary_of(&ok, |r| r.ttfr_ms),
+            total_cached_tokens: ok
+                .iter()
+                .filter_map(|r| r.cached_tokens)
+                .map(u64::from)
+                .reduce(|a, b| a + b),
+            prefix_hit_rate: prefix_hit_rate(&ok),
             goodput: None,
             server: None,
             accuracy: AccuracySummary::of(ok.iter().copied()),

@@ -300,6 +300,14 @@ pub static CATALOGUE: &[Metric] = &[
         "first token - request start; in-process, template + tokenize + prefill")
         .per(Value(|r| r.ttft_ms))
         .reps(Some(Stat::P50), |m| m.repetitions.ttft_p50_ms.as_ref()),
+    Metric::new("ttfa_ms", "TTFA", Ms, Lower,
+        Distribution(|m| m.ttfa_ms, LATENCY),
+        "first answer (non-reasoning) token - request start; TTFT for a request that did not reason")
+        .per(Value(|r| r.ttfa_ms)),
+    Metric::new("ttfr_ms", "TTFR", Ms, Lower,
+        Distribution(|m| m.ttfr_ms, &[Stat::Mean, Stat::P50]),
+        "first reasoning token - request start, over the requests that reasoned")
+        .per(Value(|r| r.ttfr_ms)),
     Metric::new("tpot_ms", "TPOT", Ms, Lower,
         Distribution(|m| m.tpot_ms, LATENCY),
         "(last token - first token) / (n - 1) per request; one-token requests excluded")
@@ -333,6 +341,9 @@ pub static CATALOGUE: &[Metric] = &[
         Distribution(|m| m.detokenize_ms, &[Stat::Mean]),
         "turning the output tokens back into text (in-process engines)")
         .per(Value(|r| r.detokenize_ms)),
+    Metric::new("prefix_hit_rate", "prefix-cache hit rate", Fraction, Higher,
+        Scalar(|m| m.prefix_hit_rate),
+        "cached prompt tokens / prompt tokens, over the requests whose engine reported cached tokens"),
     Metric::new("rep_output_throughput_cv", "repetitions' output throughput CV", Fraction, Lower,
         Scalar(|m| rep_cv(&m.repetitions.output_throughput_tok_s)),
         "`repetitions.output_throughput_tok_s.cv`: std / mean across repetitions (2 or more)"),

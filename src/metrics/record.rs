@@ -55,9 +55,21 @@ pub struct RequestRecord {
     pub engine_timings_ms: BTreeMap<String, f64>,
     pub prompt_preview: String,
     pub output_text: Option<String>,
-    /// Reasoning tokens among the output tokens (HTTP, from `usage` or counted by chunk).
+    /// Reasoning tokens among the output tokens (from `usage`, or counted from the
+    /// stream's reasoning deltas or the engine's reasoning marks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_tokens: Option<u32>,
+    /// Time to the first answer (non-reasoning) token; equals TTFT for a request that
+    /// did not reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfa_ms: Option<f64>,
+    /// Time to the first reasoning token, for a request that reasoned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfr_ms: Option<f64>,
+    /// Prompt tokens the engine took from its prefix cache, where it says
+    /// (`usage.prompt_tokens_details.cached_tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u32>,
     /// Tokens carried by each streamed chunk, kept only when some chunk carried more than
     /// one (otherwise every chunk is one entry of `token_ms`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -169,6 +181,13 @@ pub struct MarkRecorder<'a> {
     chunk_tokens: Vec<u32>,
     /// The server's time of each token in `tokens`, as long as every chunk had one.
     server_tokens_ns: Vec<u64>,
+    /// The next tokens marked are reasoning ([`Recorder::reasoning`]).
+    reasoning_next: bool,
+    /// Reasoning tokens marked, and the index in `tokens` of the first reasoning and the
+    /// first answer token.
+    reasoning_tokens: u32,
+    first_reasoning: Option<usize>,
+    first_answer: Option<usize>,
     detokenized: Option<Instant>,
     prefill_device_ms: Option<f64>,
     decode_step_device_ms: Vec<f64>,
@@ -189,6 +208,10 @@ impl<'a> MarkRecorder<'a> {
             tokens: Vec::with_capacity(expected_tokens.min(RESERVED_TOKENS)),
             chunk_tokens: Vec::new(),
             server_tokens_ns: Vec::new(),
+            reasoning_next: false,
+            reasoning_tokens: 0,
+            first_reasoning: None,
+            first_answer: None,
             detokenized: None,
             prefill_device_ms: None,
             decode_step_device_ms: Vec::new(),
@@ -250,6 +273,9 @@ impl<'a> MarkRecorder<'a> {
             category: req.category.clone(),
             ..RequestRecord::default()
         };
+        r.ttfa_ms = self.first_answer.and_then(|i| token_ms.get(i).copied());
+        r.ttfr_ms = self.first_reasoning.and_then(|i| token_ms.get(i).copied());
+        r.reasoning_tokens = (self.reasoning_tokens > 0).then_some(self.reasoning_tokens);
         r.tpot_ms = r.decode_ms.map(|d| d / (n - 1) as f64);
         r.decode_tok_s = r
             .decode_ms
@@ -288,6 +314,7 @@ impl<'a> MarkRecorder<'a> {
                     .map(|p| f64::from(out.prompt_tokens) / p * 1e3);
                 r.engine_timings_ms = out.engine_timings_ms;
                 r.output_text = out.text;
+                r.cached_tokens = out.cached_tokens;
             }
             Err(e) => {
                 r.ok = false;
@@ -320,6 +347,13 @@ impl Recorder for MarkRecorder<'_> {
             Mark::Tokenized => self.tokenized = Some(now),
             Mark::Sent => self.sent = Some(now),
             Mark::Tokens(k) => {
+                let at = self.tokens.len();
+                if std::mem::take(&mut self.reasoning_next) {
+                    self.reasoning_tokens += k;
+                    self.first_reasoning.get_or_insert(at);
+                } else {
+                    self.first_answer.get_or_insert(at);
+                }
                 self.tokens.extend(std::iter::repeat_n(now, k as usize));
                 self.chunk_tokens.push(k);
             }
@@ -331,6 +365,10 @@ impl Recorder for MarkRecorder<'_> {
         // The stamp is for the chunk just marked, which may carry several tokens.
         let k = self.chunk_tokens.last().copied().unwrap_or(0) as usize;
         self.server_tokens_ns.extend(std::iter::repeat_n(ns, k));
+    }
+
+    fn reasoning(&mut self) {
+        self.reasoning_next = true;
     }
 
     fn device_ms(&mut self, phase: DevicePhase, ms: f64) {

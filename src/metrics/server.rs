@@ -17,13 +17,30 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("kv_cache_usage", "vllm", "vllm:kv_cache_usage_perc"),
     ("kv_cache_usage", "vllm", "vllm:gpu_cache_usage_perc"),
     ("kv_cache_usage", "sglang", "sglang:token_usage"),
+    // KV-cache token cells and bytes in use.
+    (
+        "kv_used_tokens",
+        "nativebench",
+        "nativebench:kv_cache_used_cells",
+    ),
+    (
+        "kv_used_bytes",
+        "nativebench",
+        "nativebench:kv_cache_used_bytes",
+    ),
     // Requests waiting, and running.
     ("queue_len", "vllm", "vllm:num_requests_waiting"),
     ("queue_len", "sglang", "sglang:num_queue_reqs"),
     ("queue_len", "llama-server", "llamacpp:requests_deferred"),
+    (
+        "queue_len",
+        "nativebench",
+        "nativebench:num_requests_waiting",
+    ),
     ("running", "vllm", "vllm:num_requests_running"),
     ("running", "sglang", "sglang:num_running_reqs"),
     ("running", "llama-server", "llamacpp:requests_processing"),
+    ("running", "nativebench", "nativebench:num_requests_running"),
     // Preemptions.
     ("preemptions_total", "vllm", "vllm:num_preemptions_total"),
     // Prefix cache: hits over queries (tokens), or the server's own rate.
@@ -125,6 +142,9 @@ pub struct ServerSummary {
     /// KV cells (tokens) in use, from llama-server's `/slots`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kv_used_tokens: Option<MeanMax>,
+    /// Bytes of KV cache those cells hold (`nativebench serve` over llama.cpp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_used_bytes: Option<MeanMax>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix_cache_hit_rate: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -188,6 +208,7 @@ impl ServerSummary {
             failed_scrapes: failed,
             kv_cache_usage: gauge("kv_cache_usage"),
             kv_used_tokens: gauge("kv_used_tokens"),
+            kv_used_bytes: gauge("kv_used_bytes"),
             prefix_cache_hit_rate,
             preemptions: delta("preemptions_total"),
             spec_decode_accept_rate: ratio(accepted, delta("spec_draft_tokens_total")),

@@ -121,6 +121,15 @@ impl<'a> Wire<'a> {
                                 Ok(())
                             })
                         })?,
+                        "prompt_tokens_details" => s.unless_null(|s| {
+                            s.object(|s, k| {
+                                match &*k {
+                                    "cached_tokens" => u.cached_tokens = as_u32(s.opt_u64()?),
+                                    _ => drop(s.skip()?),
+                                }
+                                Ok(())
+                            })
+                        })?,
                         _ => drop(s.skip()?),
                     }
                     Ok(())
@@ -273,11 +282,28 @@ impl ChunkWriter {
     /// A chunk carrying `text`, and the finish reason on the last one; `engine_ns` is
     /// when the engine produced the chunk's tokens, on the host's monotonic clock.
     pub fn piece(&self, text: &str, finish: Option<&str>, engine_ns: Option<u64>) -> Bytes {
+        self.delta("content", text, finish, engine_ns)
+    }
+
+    /// A chunk carrying reasoning `text` (`delta.reasoning_content`, as vLLM and DeepSeek
+    /// stream a model's thinking); the completions API has no such field, so there it is
+    /// text like any other.
+    pub fn reasoning_piece(&self, text: &str, engine_ns: Option<u64>) -> Bytes {
+        self.delta("reasoning_content", text, None, engine_ns)
+    }
+
+    fn delta(
+        &self,
+        field: &str,
+        text: &str,
+        finish: Option<&str>,
+        engine_ns: Option<u64>,
+    ) -> Bytes {
         let finish = finish.map_or("null".to_owned(), |f| format!("\"{f}\""));
         let engine = engine_ns.map_or(String::new(), |ns| format!("\"{TOKEN_FIELD}\":{ns},"));
         let text = serde_json::Value::from(text).to_string();
         let choice = if self.chat {
-            format!(r#"{{"index":0,"delta":{{"content":{text}}},"finish_reason":{finish}}}"#)
+            format!(r#"{{"index":0,"delta":{{"{field}":{text}}},"finish_reason":{finish}}}"#)
         } else {
             format!(r#"{{"index":0,"text":{text},"finish_reason":{finish}}}"#)
         };
@@ -332,7 +358,15 @@ fn usage_json(u: &Usage) -> serde_json::Value {
         u.prompt_tokens.unwrap_or(0),
         u.completion_tokens.unwrap_or(0),
     );
-    serde_json::json!({ "prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c })
+    let mut v =
+        serde_json::json!({ "prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c });
+    if let Some(n) = u.cached_tokens {
+        v["prompt_tokens_details"] = serde_json::json!({ "cached_tokens": n });
+    }
+    if let Some(n) = u.reasoning_tokens {
+        v["completion_tokens_details"] = serde_json::json!({ "reasoning_tokens": n });
+    }
+    v
 }
 
 #[cfg(test)]
@@ -390,7 +424,8 @@ mod tests {
             Some(Usage {
                 prompt_tokens: Some(5),
                 completion_tokens: Some(9),
-                reasoning_tokens: Some(3)
+                reasoning_tokens: Some(3),
+                cached_tokens: None,
             })
         );
         let e = parse(r#"{"error":{"message":"boom"}}"#).unwrap_err();
@@ -438,8 +473,18 @@ mod tests {
             let u = Usage {
                 prompt_tokens: Some(3),
                 completion_tokens: Some(5),
-                reasoning_tokens: None,
+                reasoning_tokens: Some(2),
+                cached_tokens: Some(1),
             };
+            let mut r = w.reasoning_piece("hm", None);
+            if stamped {
+                r = stamp(r);
+            }
+            let data = body(std::str::from_utf8(&r).unwrap());
+            let p = parse(&data).unwrap();
+            if chat {
+                assert_eq!((&*p.reasoning, &*p.content), ("hm", ""));
+            }
             assert_eq!(parse(&body(&w.usage(&u))).unwrap().usage, Some(u));
             let e = w.error("boom");
             let first = e.split("\n\n").next().unwrap();
@@ -532,10 +577,16 @@ mod tests {
                     d @ Value::Object(_) => int(get(&d, "reasoning_tokens"))?,
                     _ => return bad,
                 };
+                let cached = match get(&u, "prompt_tokens_details") {
+                    Value::Null => None,
+                    d @ Value::Object(_) => int(get(&d, "cached_tokens"))?,
+                    _ => return bad,
+                };
                 p.usage = Some(Usage {
                     prompt_tokens: int(get(&u, "prompt_tokens"))?,
                     completion_tokens: int(get(&u, "completion_tokens"))?,
                     reasoning_tokens: details,
+                    cached_tokens: cached,
                 });
             }
             _ => return bad,
@@ -657,7 +708,7 @@ mod tests {
         for (k, typical) in [
             (
                 "usage",
-                r#"{"prompt_tokens":5,"completion_tokens":9,"completion_tokens_details":{"reasoning_tokens":3}}"#,
+                r#"{"prompt_tokens":5,"completion_tokens":9,"prompt_tokens_details":{"cached_tokens":4},"completion_tokens_details":{"reasoning_tokens":3}}"#,
             ),
             ("timings", r#"{"prompt_ms":1.25,"predicted_ms":30}"#),
             ("nb_sent_ns", "123456789"),

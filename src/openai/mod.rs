@@ -94,6 +94,9 @@ pub struct Usage {
     pub prompt_tokens: Option<u32>,
     pub completion_tokens: Option<u32>,
     pub reasoning_tokens: Option<u32>,
+    /// Prompt tokens served from the server's prefix cache
+    /// (`prompt_tokens_details.cached_tokens`).
+    pub cached_tokens: Option<u32>,
 }
 
 /// What one streamed chunk carries. Text borrows from the event's data where it can:

@@ -17,6 +17,7 @@ pub mod plots;
 pub mod requests;
 pub mod resource_plots;
 pub mod run_dir;
+pub mod sagellm;
 pub mod summary;
 pub mod svg;
 pub mod sweep;

@@ -107,7 +107,8 @@ pub fn record_of(
         remove_clock_offset(&mut r);
     }
     r.repetition = repetition;
-    r.reasoning_tokens = reasoning;
+    // The server's usage, where it gave one, over the count of reasoning deltas.
+    r.reasoning_tokens = reasoning.or(r.reasoning_tokens);
     r.output_tokens_source = source;
     r.warnings = warnings.into_iter().map(str::to_owned).collect();
     if let Some(s) = server.filter(|_| r.ok) {

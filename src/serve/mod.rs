@@ -4,6 +4,7 @@
 //! tokio. Each reply reports the request's queue wait and engine time (see `routes`), so
 //! a client can split what the server spent from what the network and HTTP added.
 
+pub mod metrics;
 mod routes;
 mod worker;
 
@@ -127,6 +128,7 @@ impl Server {
             healthy,
             in_queue: Arc::new(AtomicUsize::new(0)),
             limits: config.limits,
+            metrics: Arc::new(metrics::ServeMetrics::default()),
         });
         Ok(Server {
             addr,

@@ -22,6 +22,7 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use super::metrics::ServeMetrics;
 use super::worker::{Job, JobEvent, QueueSlot};
 use super::ServeLimits;
 use crate::engine::{FinishReason, Message, Outcome, Prompt, Request};
@@ -51,6 +52,8 @@ pub struct State {
     /// Requests admitted and not finished, against `limits.max_queue`.
     pub in_queue: Arc<AtomicUsize>,
     pub limits: ServeLimits,
+    /// What `GET /metrics` exposes.
+    pub metrics: Arc<ServeMetrics>,
 }
 
 /// Token chunks a stream holds for a client that reads slowly before the engine's side
@@ -102,7 +105,8 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Reply {
 pub async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<Reply, Infallible> {
     let arrived = Instant::now();
     let path = req.uri().path().trim_end_matches('/').to_owned();
-    if path != "/health" && !authorized(&state, &req) {
+    // Health and metrics are open, as vLLM's are: a scraper carries no API key.
+    if path != "/health" && path != "/metrics" && !authorized(&state, &req) {
         return Ok(error(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
@@ -122,6 +126,11 @@ pub async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<
                 )
             }
         }
+        (&Method::GET, "/metrics") => full(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            state.metrics.exposition(),
+        ),
         (&Method::GET, "/v1/models") => {
             let body = json!({ "object": "list", "data": [{
                 "id": state.model, "object": "model", "created": state.created, "owned_by": "nativebench"
@@ -130,11 +139,13 @@ pub async fn handle(state: Arc<State>, req: hyper::Request<Incoming>) -> Result<
         }
         (&Method::POST, "/v1/chat/completions") => completion(&state, req, true, arrived).await,
         (&Method::POST, "/v1/completions") => completion(&state, req, false, arrived).await,
-        (_, "/health" | "/v1/models" | "/v1/chat/completions" | "/v1/completions") => error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request_error",
-            "method not allowed",
-        ),
+        (_, "/health" | "/metrics" | "/v1/models" | "/v1/chat/completions" | "/v1/completions") => {
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request_error",
+                "method not allowed",
+            )
+        }
         _ => error(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
@@ -297,8 +308,11 @@ async fn completion(
         arrived,
         events: tx,
         _slot: slot,
+        metrics: state.metrics.clone(),
     };
+    state.metrics.queued();
     if !state.healthy.load(Ordering::Relaxed) || state.jobs.send(job).is_err() {
+        state.metrics.dropped();
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "server_error",
@@ -328,10 +342,13 @@ async fn completion(
             .insert("cache-control", HeaderValue::from_static("no-cache"));
         return r;
     }
+    let mut reasoning = 0u32;
     loop {
         match rx.recv().await {
-            Some(JobEvent::Tokens { .. }) => {}
-            Some(JobEvent::Done(Ok((out, t)))) => return whole(&shape, &out, &t),
+            Some(JobEvent::Tokens {
+                n, reasoning: r, ..
+            }) => reasoning += if r { n } else { 0 },
+            Some(JobEvent::Done(Ok((out, t)))) => return whole(&shape, &out, reasoning, &t),
             Some(JobEvent::Done(Err(e))) => {
                 return error(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -350,11 +367,14 @@ async fn completion(
     }
 }
 
-fn usage(out: &Outcome) -> Usage {
+/// The reply's usage; `reasoning`: the reasoning tokens among its output tokens,
+/// reported only by an engine that reasoned.
+fn usage(out: &Outcome, reasoning: u32) -> Usage {
     Usage {
         prompt_tokens: Some(out.prompt_tokens),
         completion_tokens: Some(out.output_tokens),
-        reasoning_tokens: None,
+        reasoning_tokens: (reasoning > 0).then_some(reasoning),
+        cached_tokens: out.cached_tokens,
     }
 }
 
@@ -365,9 +385,9 @@ fn finish_str(f: FinishReason) -> &'static str {
     }
 }
 
-fn whole(shape: &ChunkWriter, out: &Outcome, t: &ServerTimings) -> Reply {
+fn whole(shape: &ChunkWriter, out: &Outcome, reasoning: u32, t: &ServerTimings) -> Reply {
     let text = out.text.as_deref().unwrap_or_default();
-    let body = shape.whole(text, finish_str(out.finish_reason), &usage(out));
+    let body = shape.whole(text, finish_str(out.finish_reason), &usage(out, reasoning));
     let mut r = full(StatusCode::OK, "application/json", body);
     let h = r.headers_mut();
     for (name, v) in [
@@ -412,15 +432,26 @@ async fn stream_events(
     if out.send(shape.role()).await.is_err() {
         return;
     }
+    let mut reasoned = 0u32;
     while let Some(ev) = events.recv().await {
         let bytes = match ev {
-            JobEvent::Tokens { n, at_ns } => {
+            JobEvent::Tokens {
+                n,
+                at_ns,
+                reasoning,
+            } => {
                 // One chunk after another: a delay longer than the engine's step backs
                 // the stream up, as a slow HTTP side would.
                 if let Some(d) = chunk_delay {
                     tokio::time::sleep(d).await;
                 }
-                shape.piece(&TOKEN_PIECE.repeat(n as usize), None, Some(at_ns))
+                let text = TOKEN_PIECE.repeat(n as usize);
+                if reasoning {
+                    reasoned += n;
+                    shape.reasoning_piece(&text, Some(at_ns))
+                } else {
+                    shape.piece(&text, None, Some(at_ns))
+                }
             }
             JobEvent::Done(Ok((o, t))) => {
                 let mut b = String::from_utf8_lossy(&shape.piece(
@@ -430,7 +461,7 @@ async fn stream_events(
                 ))
                 .into_owned();
                 if include_usage {
-                    b.push_str(&shape.usage(&usage(&o)));
+                    b.push_str(&shape.usage(&usage(&o, reasoned)));
                 }
                 b.push_str(&shape.end(&t));
                 let _ = out.send(Bytes::from(b)).await;

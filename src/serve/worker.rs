@@ -17,6 +17,8 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use super::metrics::ServeMetrics;
+
 use crate::engine::batching::{Admitted, BatchQueue};
 use crate::engine::{
     self, EngineConfig, EngineError, EngineInfo, Mark, Outcome, Recorder, Request,
@@ -31,6 +33,8 @@ pub struct Job {
     pub events: mpsc::UnboundedSender<JobEvent>,
     /// Its place in the server's bounded queue, given back when the job is dropped.
     pub _slot: QueueSlot,
+    /// The server's counters (`GET /metrics`).
+    pub metrics: Arc<ServeMetrics>,
 }
 
 /// One place in the queue of requests admitted and not finished (`serve --max-queue`).
@@ -75,7 +79,8 @@ pub enum JobEvent {
     /// `n` more output tokens exist since `at_ns`, when the engine marked them (the host's
     /// monotonic clock, [`crate::clock::monotonic_ns`]): the server's own time per token,
     /// which each chunk carries to the client.
-    Tokens { n: u32, at_ns: u64 },
+    /// `reasoning`: the tokens are the model's reasoning, streamed as `reasoning_content`.
+    Tokens { n: u32, at_ns: u64, reasoning: bool },
     /// The request is done.
     Done(Result<(Outcome, ServerTimings), EngineError>),
 }
@@ -92,7 +97,10 @@ struct JobTimes {
 /// when the client has gone.
 struct JobRecorder {
     events: mpsc::UnboundedSender<JobEvent>,
+    metrics: Arc<ServeMetrics>,
     times: Rc<JobTimes>,
+    /// The next tokens marked are reasoning.
+    reasoning_next: bool,
 }
 
 impl JobRecorder {
@@ -100,7 +108,9 @@ impl JobRecorder {
         let times = Rc::new(JobTimes::default());
         let rec = JobRecorder {
             events: job.events.clone(),
+            metrics: job.metrics.clone(),
             times: times.clone(),
+            reasoning_next: false,
         };
         (rec, times)
     }
@@ -113,12 +123,22 @@ impl Recorder for JobRecorder {
                 if self.times.first.get().is_none() {
                     self.times.first.set(Some(Instant::now()));
                 }
+                self.metrics.generated(k);
                 let at_ns = crate::clock::monotonic_ns();
-                let _ = self.events.send(JobEvent::Tokens { n: k, at_ns });
+                let reasoning = std::mem::take(&mut self.reasoning_next);
+                let _ = self.events.send(JobEvent::Tokens {
+                    n: k,
+                    at_ns,
+                    reasoning,
+                });
             }
             Mark::Detokenized => self.times.done.set(Some(Instant::now())),
             _ => {}
         }
+    }
+
+    fn reasoning(&mut self) {
+        self.reasoning_next = true;
     }
 
     fn interrupted(&self) -> bool {
@@ -128,13 +148,10 @@ impl Recorder for JobRecorder {
 
 /// Sends a job's result with the server's split of its time: queue wait from arrival to
 /// `taken` (the engine taking it), engine time from then to its finish.
-fn report(
-    job_events: &mpsc::UnboundedSender<JobEvent>,
-    arrived: Instant,
-    taken: Instant,
-    times: &JobTimes,
-    result: Result<Outcome, EngineError>,
-) {
+fn report(job: &Job, taken: Instant, times: &JobTimes, result: Result<Outcome, EngineError>) {
+    job.metrics
+        .finished(result.as_ref().ok().map(|o| o.prompt_tokens));
+    let (job_events, arrived) = (&job.events, job.arrived);
     let timings = ServerTimings {
         queue_ms: ms(arrived, taken),
         engine_ms: ms(taken, times.done.get().unwrap_or_else(Instant::now)),
@@ -160,7 +177,7 @@ fn run_batch(engine: &mut dyn engine::Engine, jobs: Vec<Job>) -> bool {
     let results = engine.generate_batch(&reqs, &mut recs);
     let alive = !results.iter().any(engine_failed);
     for ((job, times), result) in jobs.iter().zip(&times).zip(results) {
-        report(&job.events, job.arrived, start, times, result);
+        report(job, start, times, result);
     }
     alive
 }
@@ -169,6 +186,8 @@ fn run_batch(engine: &mut dyn engine::Engine, jobs: Vec<Job>) -> bool {
 /// between decode steps, oldest first, and each reports as soon as it ends.
 struct ServeQueue<'a> {
     jobs: &'a std_mpsc::Receiver<Job>,
+    /// The server's counters, from the first job (every job carries the same).
+    metrics: Option<Arc<ServeMetrics>>,
     running: HashMap<usize, (Job, Instant, Rc<JobTimes>)>,
     next_ticket: usize,
     /// The engine failed for good: admit nothing more, so it ends.
@@ -186,8 +205,11 @@ impl BatchQueue<'static> for ServeQueue<'_> {
             };
             let Some(job) = job else { break };
             if job.events.is_closed() {
+                job.metrics.dropped();
                 continue; // the client left while it was queued
             }
+            job.metrics.taken();
+            self.metrics.get_or_insert_with(|| job.metrics.clone());
             let (rec, times) = JobRecorder::new(&job);
             let ticket = self.next_ticket;
             self.next_ticket += 1;
@@ -209,7 +231,13 @@ impl BatchQueue<'static> for ServeQueue<'_> {
     ) {
         self.failed |= engine_failed(&result);
         if let Some((job, taken, times)) = self.running.remove(&ticket) {
-            report(&job.events, job.arrived, taken, &times, result);
+            report(&job, taken, &times, result);
+        }
+    }
+
+    fn kv_in_use(&mut self, cells: u64, bytes: u64) {
+        if let Some(m) = &self.metrics {
+            m.kv_in_use(cells, bytes);
         }
     }
 }
@@ -246,6 +274,7 @@ pub fn start(
             if let Some(engine) = engine.continuous() {
                 let mut queue = ServeQueue {
                     jobs: &jobs_rx,
+                    metrics: None,
                     running: HashMap::new(),
                     next_ticket: 0,
                     failed: false,
@@ -259,7 +288,15 @@ pub fn start(
                 // engine's batch; a client that left while queued is dropped here.
                 let jobs: Vec<Job> = std::iter::once(first)
                     .chain(std::iter::from_fn(|| jobs_rx.try_recv().ok()))
-                    .filter(|j| !j.events.is_closed())
+                    .filter(|j| {
+                        let open = !j.events.is_closed();
+                        if open {
+                            j.metrics.taken();
+                        } else {
+                            j.metrics.dropped();
+                        }
+                        open
+                    })
                     .take(max_batch)
                     .collect();
                 if !run_batch(engine.as_mut(), jobs) {

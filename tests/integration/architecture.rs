@@ -175,6 +175,9 @@ fn the_documents_point_at_nothing_outside_the_repository() {
     let r = root();
     let mut present = BTreeSet::new();
     markdown_names(&r, &mut present);
+    // An output file that another benchmark's contract names in upper case (`suite
+    // year1` writes sageLLM's REPORT.md), not a project document.
+    present.insert("REPORT.md".to_owned());
     let mut files = vec![
         r.join("README.md"),
         r.join("ARCHITECTURE.md"),

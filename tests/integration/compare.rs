@@ -458,3 +458,48 @@ fn compare_on_llama_cpp_splits_itl_per_token() {
         "ITL http+serial. p50 {http} ms against E2E's {e2e_http} ms per request: {itl}"
     );
 }
+
+/// `compare --launch CMD`: the served side is the launched server (here a second
+/// `nativebench serve`, as any command with `{port}`), started, scraped at its
+/// `/metrics` and stopped by the served run, whose directory keeps its log and the
+/// manifest's server entry; the in-process side scrapes nothing.
+#[test]
+fn compare_launch_serves_the_served_side_from_the_launched_server() {
+    let bin = env!("CARGO_BIN_EXE_nativebench");
+    let launch = format!(
+        "{bin} serve --engine sim --sim-prefill-ms 2 --sim-prefill-ms-per-token 0 --host 127.0.0.1 --port {{port}}"
+    );
+    let (_tmp, out, d) = compare_sim(&["--launch", &launch, "--scrape-interval", "0.05"]);
+    assert!(
+        d["served_by"]
+            .as_str()
+            .unwrap()
+            .contains("serve --engine sim"),
+        "{d}"
+    );
+    let served = out.join("served");
+    assert!(served.join("server.log").exists());
+    let manifest = json(&served.join("manifest.json"));
+    assert!(
+        manifest["server"]["command"]
+            .to_string()
+            .contains("--engine"),
+        "{manifest}"
+    );
+    let m = json(&served.join("metrics.json"));
+    assert_eq!(m["completed"], 4, "{m}");
+    assert!(num(&m, "server.scrapes") >= 1.0, "{m}");
+    assert!(m["server"]["running"].is_object(), "{m}");
+    let inp = json(&out.join("in-process").join("metrics.json"));
+    assert!(inp.get("server").is_none(), "{inp}");
+    assert!(!out.join("in-process").join("server.log").exists());
+    // The launched server is gone.
+    assert!(gone(&format!(
+        "{bin} serve --engine sim --sim-prefill-ms 2"
+    )));
+    // --pin cannot place a launched server.
+    let o = run(&[
+        "compare", "-e", "sim", "--pin", "--launch", &launch, "-w", "short",
+    ]);
+    assert_one_line_error(&o, 2, "--launch");
+}

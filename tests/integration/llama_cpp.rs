@@ -339,3 +339,47 @@ fn bare_invocation_runs_the_embedded_default() {
         assert!(s.iter().all(|r| r["output_tokens"] == 128));
     }
 }
+
+/// `serve --engine llama-cpp` exposes its KV cells in use and their bytes at /metrics,
+/// and a run scraping it gets them in its `server` summary: at most the running
+/// sequences' prompts and outputs, at a fixed size per cell.
+#[test]
+fn served_llama_cpp_exposes_its_kv_cells_and_bytes() {
+    let s = crate::serve::serve(&["--engine", "llama-cpp", "--model", TINY, "--parallel", "2"]);
+    let metrics_url = s.url.replace("/v1", "/metrics");
+    let tmp = tempdir();
+    let out = tmp.path().join("kv");
+    http_run(
+        &s.url,
+        &out,
+        &[
+            "--workload",
+            "short",
+            "--num-prompts",
+            "6",
+            "--concurrency",
+            "2",
+            "--output-len",
+            "64",
+            "--metrics-url",
+            &metrics_url,
+            "--scrape-interval",
+            "0.05",
+        ],
+    );
+    let m = json(&out.join("metrics.json"));
+    let (cells, bytes) = (
+        num(&m, "server.kv_used_tokens.max"),
+        num(&m, "server.kv_used_bytes.max"),
+    );
+    let longest: f64 = samples(&out)
+        .iter()
+        .map(|r| num(r, "prompt_tokens") + 64.0)
+        .fold(0.0, f64::max);
+    assert!(cells >= 1.0 && cells <= 2.0 * longest, "{cells} cells: {m}");
+    let per_cell = bytes / cells;
+    assert!(
+        per_cell >= 1.0 && per_cell.fract() == 0.0,
+        "{per_cell} bytes per cell: {m}"
+    );
+}

@@ -669,3 +669,66 @@ fn bad_url_and_goodput_are_argument_errors() {
     .concat());
     assert_one_line_error(&o, 2, "different APIs");
 }
+
+/// `serve` exposes its queue and running requests at `/metrics` under the `nativebench:`
+/// names the mapping table reads, so a run that scrapes it gets a `server` summary: with
+/// 8 requests in flight and a batch of 2, some wait and 2 run.
+#[test]
+fn runs_scrape_serves_own_metrics_into_a_server_summary() {
+    let s = serve(&[
+        "--engine",
+        "sim",
+        "--sim-batch",
+        "2",
+        "--sim-decode-ms",
+        "4",
+        "--sim-prefill-ms",
+        "1",
+    ]);
+    let metrics_url = s.url.replace("/v1", "/metrics");
+    let tmp = tempdir();
+    let out = tmp.path().join("scraped");
+    http_run(
+        &s.url,
+        &out,
+        &[
+            "--workload",
+            "short",
+            "--num-prompts",
+            "8",
+            "--concurrency",
+            "8",
+            "--output-len",
+            "40",
+            "--warmup",
+            "0",
+            "--metrics-url",
+            &metrics_url,
+            "--scrape-interval",
+            "0.05",
+        ],
+    );
+    let m = json(&out.join("metrics.json"));
+    let server = &m["server"];
+    assert!(num(server, "scrapes") >= 3.0, "{server}");
+    assert_eq!(server["failed_scrapes"], 0, "{server}");
+    // At most the batch runs, and the rest wait.
+    assert_eq!(num(server, "running.max"), 2.0, "{server}");
+    assert!(num(server, "queue_len.max") >= 2.0, "{server}");
+    assert!(num(server, "queue_len.max") <= 6.0, "{server}");
+    let lines = std::fs::read_to_string(out.join("server_metrics.jsonl")).unwrap();
+    assert!(lines.contains("queue_len"), "{lines}");
+    // After the run the counters hold every token; nothing is left waiting or running.
+    let text = http_raw(
+        s.url.trim_start_matches("http://").trim_end_matches("/v1"),
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    for line in [
+        "nativebench:generation_tokens_total 320",
+        "nativebench:request_success_total 8",
+        "nativebench:num_requests_waiting 0",
+        "nativebench:num_requests_running 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
+}

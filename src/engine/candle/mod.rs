@@ -271,6 +271,7 @@ impl CandleEngine {
             finish_reason: finish,
             text: Some(text),
             engine_timings_ms: BTreeMap::new(),
+            cached_tokens: None,
         })
     }
 

@@ -219,6 +219,10 @@ impl<R: Recorder + ?Sized> Reading<'_, R> {
             }
         };
         if let Some(k) = tokens_in(&parts, self.tokenizer) {
+            // A chunk with answer text counts as answer, whatever reasoning it carries.
+            if parts.content.is_empty() {
+                self.rec.reasoning();
+            }
             self.rec.mark(Mark::Tokens(k));
             if let Some(ns) = parts.token_ns {
                 self.rec.server_tokens_ns(ns);
@@ -287,6 +291,7 @@ fn finish(
             },
             text: Some(acc.text),
             engine_timings_ms,
+            cached_tokens: usage.and_then(|u| u.cached_tokens),
         },
         reasoning_tokens,
         server: acc.server,

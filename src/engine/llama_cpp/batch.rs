@@ -37,6 +37,14 @@ impl ContinuousBatching for LlamaCppEngine {
         let mut batch = LlamaBatch::new(self.n_batch.max(slots), 1);
         loop {
             self.retire(&mut seqs, queue);
+            // Each running sequence holds a cell per position it has decoded; a retired
+            // one's cells are free (cleared when its slot is next taken).
+            let cells: u64 = seqs
+                .iter()
+                .flatten()
+                .map(|s| u64::try_from(s.pos).unwrap_or(0))
+                .sum();
+            queue.kv_in_use(cells, cells * self.kv_bytes_per_cell);
             let running = seqs.iter().flatten().count();
             let new = match slots - running {
                 0 => Vec::new(),
@@ -66,6 +74,7 @@ impl ContinuousBatching for LlamaCppEngine {
         }
         // The next batch starts from an empty cache, whatever happened to this one.
         self.clear_kv();
+        queue.kv_in_use(0, 0);
     }
 }
 
@@ -198,6 +207,7 @@ impl LlamaCppEngine {
                 },
                 text: Some(String::from_utf8_lossy(&bytes).into_owned()),
                 engine_timings_ms: BTreeMap::new(),
+                cached_tokens: None,
             };
             queue.finished(seq.ticket, seq.rec, Ok(outcome));
         }

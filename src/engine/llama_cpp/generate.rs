@@ -137,6 +137,7 @@ impl LlamaCppEngine {
             finish_reason: finish,
             text: Some(text),
             engine_timings_ms: timings,
+            cached_tokens: None,
         })
     }
 }

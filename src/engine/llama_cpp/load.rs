@@ -66,6 +66,8 @@ pub struct LlamaCppEngine {
     pub(super) n_batch: usize,
     pub(super) parallel: usize,
     pub(super) info: EngineInfo,
+    /// Bytes of KV cache one token cell takes: K and V of every layer.
+    pub(super) kv_bytes_per_cell: u64,
 }
 
 /// llama-cpp-2's name for a cache type.
@@ -246,8 +248,32 @@ impl LlamaCppEngine {
             n_batch: n_batch as usize,
             parallel,
             info,
+            kv_bytes_per_cell: kv_bytes_per_cell(model, lc.cache_type_k, lc.cache_type_v),
         })
     }
+}
+
+/// Bytes of one cache element of type `t`, a block's bytes over its 32 values for the
+/// quantized types (as ggml lays them out).
+fn element_bytes(t: CacheType) -> f64 {
+    match t {
+        CacheType::F32 => 4.0,
+        CacheType::F16 | CacheType::Bf16 => 2.0,
+        CacheType::Q8_0 => 34.0 / 32.0,
+        CacheType::Q4_0 | CacheType::Iq4Nl => 18.0 / 32.0,
+        CacheType::Q4_1 => 20.0 / 32.0,
+        CacheType::Q5_0 => 22.0 / 32.0,
+        CacheType::Q5_1 => 24.0 / 32.0,
+    }
+}
+
+/// The KV cache's bytes per token cell: every layer's keys and values, each
+/// `n_head_kv × head_dim` wide.
+fn kv_bytes_per_cell(model: &LlamaModel, k: CacheType, v: CacheType) -> u64 {
+    let heads = u64::from(model.n_head().max(1));
+    let head_dim = u64::try_from(model.n_embd()).unwrap_or(0) / heads;
+    let width = (u64::from(model.n_head_kv()) * head_dim) as f64;
+    (f64::from(model.n_layer()) * width * (element_bytes(k) + element_bytes(v))).round() as u64
 }
 
 fn model_type(model: &LlamaModel) -> String {
