@@ -35,6 +35,7 @@
 #   NATIVEBENCH_BIN=path/to/nativebench benches/client-capacity.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 
 BIN="${NATIVEBENCH_BIN:-}"
 if [[ -z "$BIN" ]]; then
@@ -65,16 +66,8 @@ trap '[[ -n "$SERVE_PID" ]] && kill "$SERVE_PID" 2>/dev/null; rm -rf "$WORK"' EX
   --stamp-chunks --port 0 \
   >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVE_PID=$!
-URL=""
-for _ in $(seq 1 300); do
-  URL=$(sed -n 's/^listening on //p' "$WORK/serve.out" | head -n1)
-  [[ -n "$URL" ]] && break
-  sleep 0.1
-done
-[[ -n "$URL" ]] || { echo "serve did not start:" >&2; cat "$WORK/serve.err" >&2; exit 1; }
+URL=$(wait_for_url "$WORK")
 
-# User + system CPU seconds of a process so far (fields 14 and 15 of /proc/PID/stat).
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
 # Milliseconds the hypervisor has taken from the client's core so far (steal, the 8th
 # figure of its /proc/stat line; every core when unpinned): a stolen slice stalls every
 # chunk waiting on that core, which no client can avoid.

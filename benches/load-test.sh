@@ -10,6 +10,7 @@
 #   NATIVEBENCH_BIN=path/to/nativebench benches/load-test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 
 BIN="${NATIVEBENCH_BIN:-}"
 if [[ -z "$BIN" ]]; then
@@ -27,15 +28,8 @@ trap '[[ -n "$SERVE_PID" ]] && kill "$SERVE_PID" 2>/dev/null; rm -rf "$WORK"' EX
 timeout "$LIMIT_S" "$BIN" serve --engine sim --sim-batch 64 --port 0 \
   >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVE_PID=$!
-URL=""
-for _ in $(seq 1 300); do
-  URL=$(sed -n 's/^listening on //p' "$WORK/serve.out" | head -n1)
-  [[ -n "$URL" ]] && break
-  sleep 0.1
-done
-[[ -n "$URL" ]] || { echo "serve did not start:" >&2; cat "$WORK/serve.err" >&2; exit 1; }
+URL=$(wait_for_url "$WORK")
 
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
 # The serve process itself (timeout's child), for its CPU time.
 SERVER=$(pgrep -P "$SERVE_PID" | head -n1 || true)
 SERVER=${SERVER:-$SERVE_PID}

@@ -267,11 +267,7 @@ pub fn run(
 ) -> Result<CompareOutcome> {
     let config = &compare.run;
     let kind = config.engines[0];
-    let model = config
-        .engine
-        .model
-        .clone()
-        .unwrap_or_else(|| kind.name().into());
+    let model = model_label(config);
     let base = out_dir(config, kind, &model);
     std::fs::create_dir_all(&base).map_err(|e| Error::io(&base, e))?;
     let (workload, threads) = shared_workload(config, &base)?;
@@ -331,11 +327,7 @@ fn run_sides(
     plan: Option<&PinPlan>,
 ) -> Result<Sides> {
     let kind = config.engines[0];
-    let model = config
-        .engine
-        .model
-        .clone()
-        .unwrap_or_else(|| kind.name().into());
+    let model = model_label(config);
     let me = std::process::id();
     // The server plan (--launch, --metrics-url) is the served side's alone.
     let inproc = RunConfig {
@@ -434,4 +426,14 @@ fn run_sides(
         }),
     };
     Ok(Sides::Done(Box::new(d), srv.interrupted))
+}
+
+/// The model a comparison names its directories by: `--model`, else the engine's name.
+fn model_label(config: &RunConfig) -> String {
+    let kind = config.engines[0];
+    config
+        .engine
+        .model
+        .clone()
+        .unwrap_or_else(|| kind.name().into())
 }

@@ -283,16 +283,7 @@ fn write_line(f: &mut impl Write, sample: &ResourceSample) -> std::io::Result<()
 /// The machine's memory in use (`MemTotal - MemAvailable`), in MiB.
 pub fn sys_mem_used_mib() -> Option<f64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib = |key: &str| -> Option<f64> {
-        let line = info.lines().find(|l| l.starts_with(key))?;
-        line[key.len()..]
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()
-    };
-    Some((kib("MemTotal:")? - kib("MemAvailable:")?) / 1024.0)
+    Some((kib_field(&info, "MemTotal:")? - kib_field(&info, "MemAvailable:")?) / 1024.0)
 }
 
 /// Current resident set of this process, in MiB.
@@ -307,7 +298,12 @@ pub fn peak_rss_mib() -> Option<f64> {
 
 fn status_kib(key: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
+    kib_field(&status, key)
+}
+
+/// The value of a `Key:   1234 kB` line of a /proc file, in KiB.
+fn kib_field(text: &str, key: &str) -> Option<f64> {
+    let line = text.lines().find(|l| l.starts_with(key))?;
     line[key.len()..]
         .trim()
         .trim_end_matches("kB")

@@ -4,28 +4,25 @@
 
 use serde_json::Value;
 
-use crate::serve::serve;
+use crate::serve::{serve, SIM_20_5};
 use crate::support::*;
 
-/// The sim's prefill and decode only, with 6 reasoning tokens and 4 cached prompt tokens.
-const THINKING_SIM: [&str; 16] = [
-    "--engine",
-    "sim",
-    "--sim-prefill-ms",
-    "20",
-    "--sim-prefill-ms-per-token",
-    "0",
-    "--sim-decode-ms",
-    "5",
-    "--sim-template-ms",
-    "0",
-    "--sim-tokenize-ms-per-kb",
-    "0",
-    "--sim-reasoning-tokens",
-    "6",
-    "--sim-cached-tokens",
-    "4",
-];
+/// The sim's prefill and decode only ([`SIM_20_5`]), with 6 reasoning tokens and 4 cached
+/// prompt tokens.
+fn thinking_sim() -> Vec<&'static str> {
+    [
+        &SIM_20_5[..],
+        &[
+            "--sim-tokenize-ms-per-kb",
+            "0",
+            "--sim-reasoning-tokens",
+            "6",
+            "--sim-cached-tokens",
+            "4",
+        ],
+    ]
+    .concat()
+}
 
 /// Every completed record reasons for 6 tokens, then answers: `ttfr_ms` is its first
 /// token's time, `ttfa_ms` its seventh's, and 4 of its prompt tokens were cached.
@@ -54,7 +51,7 @@ fn hit_rate(samples: &[Value]) -> f64 {
 
 #[test]
 fn served_reasoning_and_cached_tokens_equal_the_sims_and_ttfa_follows_the_reasoning() {
-    let s = serve(&THINKING_SIM);
+    let s = serve(&thinking_sim());
     let tmp = tempdir();
     let out = tmp.path().join("http");
     http_run(
@@ -104,7 +101,7 @@ fn in_process_reasoning_is_recorded_and_ttfa_is_ttft_without_it() {
             "-o",
         ][..],
         &[out.to_str().unwrap()][..],
-        &THINKING_SIM[..],
+        &thinking_sim()[..],
     ]
     .concat());
     assert!(o.status.success(), "{}", stderr(&o));
