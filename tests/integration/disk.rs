@@ -3,8 +3,10 @@
 
 use crate::support::{assert_one_line_error_naming, path_str, run, samples, stdout, tempdir};
 
-fn sim_bench(out: &str) -> std::process::Output {
-    run(&[
+/// A small sim bench whose results go where `dest` says (`--out DIR` or
+/// `--results-dir DIR`).
+fn sim_bench(dest: &[&str]) -> std::process::Output {
+    let args = [
         "bench",
         "-e",
         "sim",
@@ -16,50 +18,31 @@ fn sim_bench(out: &str) -> std::process::Output {
         "1",
         "-o",
         "jsonl",
-        "--out",
-        out,
         "--sim-prefill-ms",
         "1",
         "--sim-decode-ms",
         "1",
-    ])
+    ];
+    run(&[&args[..], dest].concat())
 }
 
 #[test]
 fn bench_never_writes_over_an_earlier_bench() {
     let tmp = tempdir();
     let out = tmp.path().join("b");
-    let first = sim_bench(path_str(&out));
+    let first = sim_bench(&["--out", path_str(&out)]);
     assert!(first.status.success(), "{}", crate::support::stderr(&first));
     let before = std::fs::read(out.join("bench.jsonl")).unwrap();
     assert_eq!(String::from_utf8_lossy(&before).lines().count(), 2);
 
-    let again = sim_bench(path_str(&out));
+    let again = sim_bench(&["--out", path_str(&out)]);
     assert_one_line_error_naming(&again, Some(2), &["already holds a bench", path_str(&out)]);
     assert_eq!(std::fs::read(out.join("bench.jsonl")).unwrap(), before);
 
     // Without --out, two benches in the same second get two directories.
     let results = tmp.path().join("results");
     for _ in 0..2 {
-        let o = run(&[
-            "bench",
-            "-e",
-            "sim",
-            "-p",
-            "16",
-            "-n",
-            "4",
-            "-r",
-            "1",
-            "-o",
-            "jsonl",
-            "--results-dir",
-            path_str(&results),
-            "--sim-prefill-ms",
-            "1",
-            "--sim-decode-ms",
-            "1",
-        ]);
+        let o = sim_bench(&["--results-dir", path_str(&results)]);
         assert!(o.status.success(), "{}", crate::support::stderr(&o));
     }
     let dirs: Vec<_> = std::fs::read_dir(&results).unwrap().collect();
