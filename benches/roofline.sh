@@ -47,7 +47,7 @@ import json, sys
 work, rounds, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 probe = {}
 for r in range(1, rounds + 1):
-    for e in json.load(open(f"{work}/probe-{r}.json")):
+    for e in json.load(open(f"{work}/probe-{r}.json"))["cpu"]:
         probe[e["threads"]] = max(probe.get(e["threads"], 0), e["read_gb_s"])
 c = {}
 for line in open(f"{work}/c.txt"):

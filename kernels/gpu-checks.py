@@ -119,6 +119,7 @@ def check_run(c, name, run):
         "decode_step_device_ms_p50": dec_dev,
         "launch_overhead_ms_p50": median([h - d for h, d in zip(host_steps, dev_steps)]) if pairs else None,
         "decode_tok_s": 1000.0 / dec_host if dec_host else None,
+        "decode_mbu": (metrics.get("roofline") or {}).get("decode_mbu"),
         "gpu": {k: find(metrics, k) for k in NVML_FIELDS},
     }
 
@@ -198,6 +199,14 @@ def main():
                bool(gpus) and all(g.get("driver") and g.get("cuda_driver") for g in gpus),
                json.dumps(gpus))
 
+    probe = load_json(os.path.join(a.work, "probe.json"))
+    probed = probe.get("gpus") or []
+    c.gpu_only("probe: the GPU's read bandwidth, f32 FMA peak and cuBLAS matmul rates (kernels/probe.cu)",
+               bool(probed) and all(g.get("read_gb_s", 0) > 0 and g.get("f32_gflop_s", 0) > 0
+                                    and {"f32", "f16", "bf16"} <= set(g.get("matmul_gflop_s") or {})
+                                    for g in probed),
+               json.dumps(probed or probe.get("gpu_notes")))
+
     runs = []
     for preset in a.presets.split():
         for q in a.quants.split():
@@ -227,6 +236,7 @@ def main():
     summary = {
         "device": a.device,
         "gpus": gpus,
+        "probe": probed,
         "checks": c.items,
         "failed": len(c.failed()),
         "steps": steps,

@@ -127,6 +127,10 @@ step() {
 }
 
 step env sh -c "'$bin' env --format json > '$work/env.json' && '$bin' env"
+# The machine's limits (the GPU's through kernels/probe.cu and cuBLAS), cached for the runs
+# below so each is placed against its device's roofline (decode_mbu).
+export NATIVEBENCH_PROBE="$work/probe-cache.json"
+step probe sh -c "'$bin' env --probe --quick --probe-threads 1 --format json > '$work/probe.json'"
 
 runs="$work/runs"
 mkdir -p "$runs" "$work/models"
@@ -163,7 +167,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi >> "$log" 2>&1
 python3 "$here/gpu-checks.py" --work "$work" --out "$out" --device "$device" \
     --presets "$presets" --quants "$quants"
 rc=$?
-tar -C "$work" -cJf "$out/runs.tar.xz" runs bench.json agreement.json env.json steps.tsv \
+tar -C "$work" -cJf "$out/runs.tar.xz" runs bench.json agreement.json env.json probe.json steps.tsv \
     $( [[ -f "$work/nvtx.txt" ]] && echo nvtx.txt ) 2>>"$log"
 say "done in $((SECONDS - t_start)) s; summary in $out/summary.md"
 rm -rf "$work"

@@ -179,10 +179,10 @@ fn probe(
         ))
     })?;
     let threads = a.probe_threads.unwrap_or(machine.cpu_cores);
-    let entries = probe::measure(machine, threads, a.quick, &path)?;
+    let measured = probe::measure(machine, threads, a.quick, &path)?;
     match a.format {
-        OutputFormat::Table => write!(stdout, "{}", probe::render(&entries, &path))?,
-        OutputFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&entries)?)?,
+        OutputFormat::Table => write!(stdout, "{}", probe::render(&measured, &path))?,
+        OutputFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&measured)?)?,
     }
     Ok(ExitCode::SUCCESS)
 }

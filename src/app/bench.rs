@@ -70,7 +70,7 @@ pub fn run(plan: &BenchPlan, stop: &AtomicBool, out: &mut dyn Write) -> Result<V
         let mut r = r.clone();
         let sim = (info.name == "sim").then_some(&config.engine.sim);
         r.mbu = super::roofline::token_cost(sim, info)
-            .and_then(|(cost, _)| super::roofline::bench_mbu(&r, cost, &machine));
+            .and_then(|(cost, _)| super::roofline::bench_mbu(&r, cost, &machine, info));
         let r = &r;
         if !manifest_written {
             manifest_written = true;

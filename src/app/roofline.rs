@@ -52,12 +52,26 @@ pub fn model_cost(report: &ModelReport) -> TokenCost {
     }
 }
 
-/// The probed limits for `threads` on this machine, and a note where there are none.
+/// The probed limits of the device the engine ran on: on a CUDA device, that GPU's
+/// bandwidth and its matmul rate in the engine's dtype; on the CPU, the machine at
+/// `threads` (int8 peak where the engine computes in int8, else f32). A note where the
+/// device was never probed.
 pub fn limits(
     machine: &MachineInfo,
+    info: &EngineInfo,
     threads: usize,
     int8: bool,
 ) -> (Option<Limits>, Option<String>) {
+    if info.device.starts_with("cuda") {
+        let (entry, note) = crate::probe::cached_gpu(machine, &info.device);
+        let dtype = info.details.get("dtype").map(String::as_str);
+        let limits = entry.map(|g| Limits {
+            read_gb_s: g.read_gb_s,
+            peak_gflop_s: g.peak_gflop_s(dtype),
+            threads,
+        });
+        return (limits, note);
+    }
     let (entry, note) = crate::probe::cached(machine, threads);
     let limits = entry.map(|e| Limits {
         read_gb_s: e.read_gb_s,
@@ -101,7 +115,12 @@ pub fn of_run(
 
 /// A bench test's decode MBU: its generation rate (the `tg` part of a `pp+tg` test) at
 /// the mean context of its generated tokens, against the probe at its threads.
-pub fn bench_mbu(r: &BenchRecord, cost: TokenCost, machine: &MachineInfo) -> Option<f64> {
+pub fn bench_mbu(
+    r: &BenchRecord,
+    cost: TokenCost,
+    machine: &MachineInfo,
+    info: &EngineInfo,
+) -> Option<f64> {
     if r.n_gen == 0 {
         return None;
     }
@@ -110,7 +129,7 @@ pub fn bench_mbu(r: &BenchRecord, cost: TokenCost, machine: &MachineInfo) -> Opt
     } else {
         r.rate.avg_ts
     };
-    let (limits, _) = limits(machine, r.n_threads, false);
+    let (limits, _) = limits(machine, info, r.n_threads, false);
     roofline::place(&Placement {
         cost,
         mean_decode_context: (r.n_depth + r.n_prompt) as f64 + r.n_gen as f64 / 2.0,

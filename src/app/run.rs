@@ -332,7 +332,7 @@ fn run_one(
         .flatten()
     {
         let threads = info.threads.unwrap_or(1);
-        let (limits, note) = super::roofline::limits(&manifest.machine, threads, int8);
+        let (limits, note) = super::roofline::limits(&manifest.machine, &info, threads, int8);
         metrics.warnings.extend(note);
         metrics.roofline = Some(super::roofline::of_run(
             cost,

@@ -1,9 +1,11 @@
 //! This machine's limits, measured by `nativebench env --probe` and cached in
 //! `~/.cache/nativebench/probe.json` (or `$NATIVEBENCH_PROBE`): memory read bandwidth and
 //! peak f32 FMA and int8 dot-product rates at 1..N threads, keyed by CPU, GPU and thread
-//! count. Runs read the cache to place their speed against the roofline; they never
+//! count, and on CUDA builds each GPU's memory bandwidth, FMA peak and matmul rates
+//! (gpu.rs). Runs read the cache to place their speed against the roofline; they never
 //! measure it themselves.
 
+pub mod gpu;
 pub mod kernels;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::env::MachineInfo;
 use crate::error::{Error, Result};
+use gpu::GpuProbeEntry;
 use kernels::Size;
 
 /// The environment variable naming the probe file in place of the default.
@@ -21,6 +24,19 @@ pub const PROBE_VAR: &str = "NATIVEBENCH_PROBE";
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProbeFile {
     pub entries: Vec<ProbeEntry>,
+    /// GPUs measured by a CUDA build, one entry per machine and device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<GpuProbeEntry>,
+}
+
+/// What one `env --probe` measured: the CPU at each thread count, each GPU the build could
+/// reach, and why a GPU the machine has was not measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Probe {
+    pub cpu: Vec<ProbeEntry>,
+    pub gpus: Vec<GpuProbeEntry>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gpu_notes: Vec<String>,
 }
 
 /// One machine at one thread count.
@@ -111,21 +127,35 @@ impl ProbeFile {
             .max_by_key(|e| e.threads)
     }
 
-    /// Replaces this machine's entries with `new`.
-    fn replace(&mut self, machine: &str, new: Vec<ProbeEntry>) {
+    /// The entry for `device` (`cuda:0`) of `machine`.
+    pub fn lookup_gpu(&self, machine: &str, device: &str) -> Option<&GpuProbeEntry> {
+        self.gpus
+            .iter()
+            .find(|g| g.machine == machine && g.device == device)
+    }
+
+    /// Replaces this machine's CPU entries with `cpu`, and the entries of each GPU in
+    /// `gpus` with its new one (a GPU not measured this time keeps its old figures).
+    fn replace(&mut self, machine: &str, cpu: Vec<ProbeEntry>, gpus: Vec<GpuProbeEntry>) {
         self.entries.retain(|e| e.machine != machine);
-        self.entries.extend(new);
+        self.entries.extend(cpu);
+        self.gpus.retain(|g| {
+            !gpus
+                .iter()
+                .any(|n| n.machine == g.machine && n.device == g.device)
+        });
+        self.gpus.extend(gpus);
     }
 }
 
-/// Measures this machine at 1..`max_threads` threads, saves the result in the cache at
-/// `path` and returns this machine's entries. `quick` runs a smaller probe.
+/// Measures this machine at 1..`max_threads` threads and each GPU it has, saves the result
+/// in the cache at `path` and returns it. `quick` runs a smaller probe.
 pub fn measure(
     machine: &MachineInfo,
     max_threads: usize,
     quick: bool,
     path: &Path,
-) -> Result<Vec<ProbeEntry>> {
+) -> Result<Probe> {
     let size = if quick { Size::QUICK } else { Size::FULL };
     let key = machine_key(machine);
     let now = chrono::Local::now().to_rfc3339();
@@ -145,20 +175,50 @@ pub fn measure(
             }
         })
         .collect();
+    let (mut gpus, mut gpu_notes) = (Vec::new(), Vec::new());
+    for ordinal in 0..machine.gpus.len() {
+        let device = format!("cuda:{ordinal}");
+        match gpu::measure(ordinal, quick) {
+            Ok(f) => gpus.push(GpuProbeEntry {
+                machine: key.clone(),
+                device,
+                name: f.name,
+                read_gb_s: f.read_gb_s,
+                f32_gflop_s: f.f32_gflop_s,
+                matmul_gflop_s: f.matmul_gflop_s,
+                measured_at: now.clone(),
+            }),
+            Err(e) => gpu_notes.push(format!("{device} not probed: {e}")),
+        }
+    }
     let mut file = ProbeFile::load(path).unwrap_or_default();
-    file.replace(&key, entries.clone());
+    file.replace(&key, entries.clone(), gpus.clone());
     file.save(path)?;
-    Ok(entries)
+    Ok(Probe {
+        cpu: entries,
+        gpus,
+        gpu_notes,
+    })
 }
 
 /// The cached limits for this machine at `threads`, and a note when there are none.
 pub fn cached(machine: &MachineInfo, threads: usize) -> (Option<ProbeEntry>, Option<String>) {
+    from_cache(|f| f.lookup(&machine_key(machine), threads).cloned())
+}
+
+/// The cached limits of this machine's GPU `device` (`cuda:0`), and a note when there are
+/// none.
+pub fn cached_gpu(machine: &MachineInfo, device: &str) -> (Option<GpuProbeEntry>, Option<String>) {
+    from_cache(|f| f.lookup_gpu(&machine_key(machine), device).cloned())
+}
+
+fn from_cache<T>(find: impl Fn(&ProbeFile) -> Option<T>) -> (Option<T>, Option<String>) {
     let Some(path) = default_path() else {
         return (None, Some("no probe file: HOME is not set".into()));
     };
     match ProbeFile::load(&path) {
-        Ok(f) => match f.lookup(&machine_key(machine), threads) {
-            Some(e) => (Some(e.clone()), None),
+        Ok(f) => match find(&f) {
+            Some(e) => (Some(e), None),
             None => (
                 None,
                 Some(format!(
@@ -171,8 +231,9 @@ pub fn cached(machine: &MachineInfo, threads: usize) -> (Option<ProbeEntry>, Opt
     }
 }
 
-/// The probe's entries as a table.
-pub fn render(entries: &[ProbeEntry], path: &Path) -> String {
+/// The probe as tables: the CPU at each thread count, then each GPU.
+pub fn render(probe: &Probe, path: &Path) -> String {
+    let entries = &probe.cpu;
     let mut s = format!(
         "probe of {} (cached in {})\n{:>7}  {:>10}  {:>13}  {:>12}\n",
         entries.first().map_or("-", |e| e.machine.as_str()),
@@ -198,6 +259,24 @@ pub fn render(entries: &[ProbeEntry], path: &Path) -> String {
             e.int8_kernel.as_deref().unwrap_or("none on this CPU")
         ));
     }
+    for g in &probe.gpus {
+        let matmul: Vec<String> = g
+            .matmul_gflop_s
+            .iter()
+            .map(|(dtype, v)| format!("{dtype} {:.1}", v / 1e3))
+            .collect();
+        s.push_str(&format!(
+            "{} ({}): read {:.1} GB/s, f32 FMA {:.1} TFLOP/s, cuBLAS matmul TFLOP/s: {}\n",
+            g.device,
+            g.name,
+            g.read_gb_s,
+            g.f32_gflop_s / 1e3,
+            matmul.join(", ")
+        ));
+    }
+    for note in &probe.gpu_notes {
+        s.push_str(&format!("{note}\n"));
+    }
     s
 }
 
@@ -218,6 +297,40 @@ mod tests {
         }
     }
 
+    fn gpu(machine: &str, device: &str, bw: f64) -> GpuProbeEntry {
+        GpuProbeEntry {
+            machine: machine.into(),
+            device: device.into(),
+            name: "GPU".into(),
+            read_gb_s: bw,
+            f32_gflop_s: 1.0,
+            matmul_gflop_s: Default::default(),
+            measured_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_new_gpu_probe_replaces_only_that_devices_entry() {
+        let mut f = ProbeFile {
+            entries: vec![entry("a", 1, 10.0)],
+            gpus: vec![
+                gpu("a", "cuda:0", 1.0),
+                gpu("a", "cuda:1", 2.0),
+                gpu("b", "cuda:0", 3.0),
+            ],
+        };
+        f.replace(
+            "a",
+            vec![entry("a", 1, 11.0)],
+            vec![gpu("a", "cuda:1", 20.0)],
+        );
+        assert_eq!(f.lookup_gpu("a", "cuda:0").unwrap().read_gb_s, 1.0);
+        assert_eq!(f.lookup_gpu("a", "cuda:1").unwrap().read_gb_s, 20.0);
+        assert_eq!(f.lookup_gpu("b", "cuda:0").unwrap().read_gb_s, 3.0);
+        assert!(f.lookup_gpu("a", "cuda:2").is_none());
+        assert_eq!(f.lookup("a", 1).unwrap().read_gb_s, 11.0);
+    }
+
     #[test]
     fn lookup_takes_the_machine_and_the_most_threads_not_above_the_run() {
         let f = ProbeFile {
@@ -226,6 +339,7 @@ mod tests {
                 entry("a", 4, 40.0),
                 entry("b", 2, 99.0),
             ],
+            gpus: vec![],
         };
         assert_eq!(f.lookup("a", 1).unwrap().read_gb_s, 10.0);
         assert_eq!(f.lookup("a", 3).unwrap().read_gb_s, 10.0);
@@ -241,6 +355,7 @@ mod tests {
         assert_eq!(ProbeFile::load(&p).unwrap(), ProbeFile::default());
         let f = ProbeFile {
             entries: vec![entry("a", 1, 10.0)],
+            gpus: vec![gpu("a", "cuda:0", 4000.0)],
         };
         f.save(&p).unwrap();
         assert_eq!(ProbeFile::load(&p).unwrap(), f);

@@ -113,7 +113,7 @@ fn request_starts(run: &LoadedRun) -> Vec<f64> {
     starts.into_iter().step_by(every).collect()
 }
 
-/// The roofline of the runs that have one: log10 of achieved GFLOP/s against log10 of
+/// The roofline of the runs that have one, on log-log axes: achieved GFLOP/s against
 /// FLOPs per byte, with each probe's ceiling (bandwidth x intensity, capped at the
 /// peak). `None` when no run was placed against a probe.
 pub fn roofline(runs: &[Plotted]) -> Option<String> {
@@ -133,7 +133,7 @@ pub fn roofline(runs: &[Plotted]) -> Option<String> {
             .map(|i| 10f64.powf(f64::from(i) / 4.0))
             .map(|ai| {
                 let gflops = (limits.read_gb_s * ai).min(limits.peak_gflop_s);
-                (ai.log10(), gflops.log10())
+                (ai, gflops)
             })
             .collect();
         series.push(Series {
@@ -143,7 +143,7 @@ pub fn roofline(runs: &[Plotted]) -> Option<String> {
         });
         let mut achieved = Vec::new();
         if let Some(rate) = p.run.file.metrics.decode_tok_s.as_ref().map(|s| s.mean) {
-            achieved.push((intensity.log10(), (rate * flops / 1e9).log10()));
+            achieved.push((intensity, rate * flops / 1e9));
         }
         if let (Some(pf), Some(rate)) = (
             r.prefill_flops_per_token,
@@ -153,7 +153,7 @@ pub fn roofline(runs: &[Plotted]) -> Option<String> {
             let prompt = p.run.file.metrics.total_input_tokens as f64
                 / p.run.file.metrics.completed.max(1) as f64;
             let ai = pf * prompt / r.decode_bytes_per_token;
-            achieved.push((ai.log10(), (rate * pf / 1e9).log10()));
+            achieved.push((ai, rate * pf / 1e9));
         }
         series.push(Series {
             label: format!("{} (decode, prefill)", p.label),
@@ -165,9 +165,10 @@ pub fn roofline(runs: &[Plotted]) -> Option<String> {
         svg::line_chart(
             &LineChart {
                 title: "roofline: achieved against the probed limits".into(),
-                x_label: "log10 arithmetic intensity (FLOP/byte)".into(),
-                y_label: "log10 GFLOP/s".into(),
+                x_label: "arithmetic intensity (FLOP/byte, log)".into(),
+                y_label: "GFLOP/s (log)".into(),
                 markers: true,
+                log_xy: true,
                 ..LineChart::default()
             },
             &series,

@@ -58,6 +58,33 @@ pub struct LineChart {
     pub x_names: Vec<String>,
     /// x positions marked with a dashed vertical line (request starts in a time series).
     pub x_marks: Vec<f64>,
+    /// Both axes logarithmic (a roofline): points are given as measured, drawn at their
+    /// log10 with ticks at powers of ten labelled in the data's own units. Points with a
+    /// coordinate at or below zero cannot be drawn and are left out.
+    pub log_xy: bool,
+}
+
+/// A value on a log axis, given its log10, as its label: 0.001 .. 10000 written out,
+/// beyond that as a power of ten.
+fn log_tick_label(t: f64) -> String {
+    if (-3.0..0.0).contains(&t) && t.fract() == 0.0 {
+        format!("{:.*}", -t as usize, 10f64.powf(t))
+    } else if (-2.0..=4.0).contains(&t) {
+        tick_label(10f64.powf(t))
+    } else {
+        format!("1e{t:.0}")
+    }
+}
+
+/// Integer powers of ten within [lo, hi] (as log10 values); where the range spans less
+/// than one power, the nice linear ticks of the log values.
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let (a, b) = (lo.ceil() as i64, hi.floor() as i64);
+    if b - a >= 1 {
+        (a..=b).map(|t| t as f64).collect()
+    } else {
+        ticks(lo, hi, 4)
+    }
 }
 
 /// "Nice" tick positions (1, 2, 5 times a power of ten) covering [lo, hi].
@@ -105,6 +132,31 @@ fn open(out: &mut String, title: &str, height: f64) {
 
 /// A line chart with axes, ticks and a legend. Series with no points are left out.
 pub fn line_chart(c: &LineChart, series: &[Series]) -> String {
+    let logged: Vec<Series>;
+    let series = if c.log_xy {
+        logged = series
+            .iter()
+            .map(|s| Series {
+                points: s
+                    .points
+                    .iter()
+                    .filter(|(x, y)| *x > 0.0 && *y > 0.0)
+                    .map(|(x, y)| (x.log10(), y.log10()))
+                    .collect(),
+                ..s.clone()
+            })
+            .collect();
+        &logged[..]
+    } else {
+        series
+    };
+    let value_label = |v: f64| {
+        if c.log_xy {
+            tick_label(10f64.powf(v))
+        } else {
+            tick_label(v)
+        }
+    };
     let pts = || {
         series
             .iter()
@@ -140,7 +192,7 @@ pub fn line_chart(c: &LineChart, series: &[Series]) -> String {
     }
     // Start at 0 when the data nearly do; otherwise zoom in on where the data are.
     let pad = (x_hi - d_lo).max(1e-9) * 0.04;
-    let x_lo = if d_lo >= 0.0 && d_lo < 0.3 * x_hi {
+    let x_lo = if !c.log_xy && d_lo >= 0.0 && d_lo < 0.3 * x_hi {
         0.0
     } else {
         d_lo - pad
@@ -150,6 +202,11 @@ pub fn line_chart(c: &LineChart, series: &[Series]) -> String {
     }
     let (y_lo, y_hi) = if c.unit_y {
         (0.0, 1.0)
+    } else if c.log_xy {
+        // A log axis has no zero: a quarter of a decade of room on each side.
+        let hi = pts().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        let lo = pts().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        (lo - 0.25, hi.max(lo) + 0.25)
     } else {
         let hi = pts().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
         let lo = pts().map(|p| p.1).fold(f64::INFINITY, f64::min).min(0.0);
@@ -204,7 +261,7 @@ pub fn line_chart(c: &LineChart, series: &[Series]) -> String {
                     sx(x),
                     sy(y),
                     esc(&s.label),
-                    tick_label(y)
+                    value_label(y)
                 );
             }
         }
@@ -223,25 +280,30 @@ fn axes(
     sy: &dyn Fn(f64) -> f64,
 ) {
     let (x0, x1, y0, y1) = (LEFT, W - RIGHT, TOP, H - BOTTOM);
-    for t in ticks(y_lo, y_hi, 5) {
+    let (y_ticks, x_ticks, label): (_, _, fn(f64) -> String) = if c.log_xy {
+        (log_ticks(y_lo, y_hi), log_ticks(x_lo, x_hi), log_tick_label)
+    } else {
+        (ticks(y_lo, y_hi, 5), ticks(x_lo, x_hi, 6), tick_label)
+    };
+    for t in y_ticks {
         let y = sy(t);
         let _ = write!(
             out,
             r#"<line x1="{x0}" x2="{x1}" y1="{y:.1}" y2="{y:.1}" class="grid"/><text x="{}" y="{:.1}" class="yt">{}</text>"#,
             x0 - 6.0,
             y + 4.0,
-            tick_label(t)
+            label(t)
         );
     }
     if c.x_names.is_empty() {
-        for t in ticks(x_lo, x_hi, 6) {
+        for t in x_ticks {
             let x = sx(t);
             let _ = write!(
                 out,
                 r#"<line x1="{x:.1}" x2="{x:.1}" y1="{y1}" y2="{}" class="ax"/><text x="{x:.1}" y="{}" class="xt">{}</text>"#,
                 y1 + 4.0,
                 y1 + 16.0,
-                tick_label(t)
+                label(t)
             );
         }
     } else {
@@ -521,5 +583,33 @@ mod tests {
         assert!(s.contains("<rect") && s.ends_with("</svg>"));
         let e = line_chart(&LineChart::default(), &[]);
         assert!(e.contains("no data"));
+    }
+
+    #[test]
+    fn a_log_chart_ticks_powers_of_ten_in_the_datas_units_and_drops_what_it_cannot_draw() {
+        let s = line_chart(
+            &LineChart {
+                log_xy: true,
+                markers: true,
+                ..LineChart::default()
+            },
+            &[Series {
+                label: "run".into(),
+                points: vec![(0.1, 1.0), (100.0, 100_000.0), (0.0, 5.0)],
+                link: None,
+            }],
+        );
+        let labels = |class: &str| -> Vec<String> {
+            s.split(&format!(r#"class="{class}">"#))
+                .skip(1)
+                .map(|t| t.split('<').next().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(labels("xt"), ["0.1", "1", "10", "100"]);
+        assert_eq!(labels("yt"), ["1", "10", "100", "1000", "10000", "1e5"]);
+        // The point at x = 0 has no place on a log axis; the two others are drawn with
+        // their measured values in the tooltip.
+        assert_eq!(s.matches("<circle").count(), 2, "{s}");
+        assert!(s.contains("run: 100000"), "{s}");
     }
 }
