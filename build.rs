@@ -87,7 +87,10 @@ fn compile_cuda_kernels() {
         .collect();
     sources.sort();
     for src in sources {
-        let name = src.file_stem().expect("a .cu file has a stem").to_string_lossy();
+        let name = src
+            .file_stem()
+            .expect("a .cu file has a stem")
+            .to_string_lossy();
         let src = src.display().to_string();
         println!("cargo:rerun-if-changed={src}");
         let ptx = out.join(format!("{name}.ptx"));

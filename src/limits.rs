@@ -125,6 +125,10 @@ pub const TOP_P: FloatRange = above(0.0, 1.0);
 pub const PERCENT: FloatRange = float(0.0, 1000.0);
 /// A goodput objective or a threshold, in ms or percent.
 pub const OBJECTIVE: FloatRange = above(0.0, 1e12);
+/// A share of requests that must meet an objective, `(0, 1]`.
+pub const SHARE: FloatRange = above(0.0, 1.0);
+/// Runs per probe point of an SLO search.
+pub const SEARCH_RUNS: IntRange = int(1, 100);
 
 /// A value outside its range: `NAME VALUE: out of range, expected ...`.
 #[derive(Debug, Clone, PartialEq)]

@@ -82,6 +82,10 @@ fn dispatch(args: Cli) -> anyhow::Result<ExitCode> {
             if result.interrupted {
                 return Ok(finished(true));
             }
+            if let Some(why) = &result.failure {
+                eprintln!("error: {why}");
+                return Ok(ExitCode::FAILURE);
+            }
             if result.every_request_failed() {
                 eprintln!("error: every request failed");
                 return Ok(ExitCode::FAILURE);

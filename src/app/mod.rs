@@ -12,6 +12,7 @@ pub mod report;
 pub mod roofline;
 pub mod run;
 pub mod serve;
+pub mod slo_search;
 pub mod suite;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -44,6 +44,10 @@ pub struct RunConfig {
     pub prices: Option<Prices>,
     /// Run once per value of a concurrency or rate list instead of once.
     pub sweep: Option<Sweep>,
+    /// Search for the highest load meeting latency objectives instead of one run.
+    pub slo_search: Option<super::slo_search::SloSearch>,
+    /// End a sweep at its first saturated point, skipping the higher ones.
+    pub stop_on_saturation: bool,
     /// A server to start for the run, and server metrics to scrape.
     pub server: ServerPlan,
     pub seed: u64,
@@ -68,7 +72,7 @@ pub struct ServerPlan {
 
 /// A launched server while the run uses it: what the manifest records and where to
 /// scrape.
-struct Watched {
+pub(super) struct Watched {
     info: Option<ServerInfo>,
     target: Option<Target>,
 }
@@ -83,6 +87,9 @@ pub struct RunResult {
     pub runs: Vec<(PathBuf, MetricsFile)>,
     /// The user stopped the run.
     pub interrupted: bool,
+    /// Why the command failed with its results kept (an SLO search whose lowest point
+    /// already fails): exit 1 with this line.
+    pub failure: Option<String>,
 }
 
 impl RunResult {
@@ -125,6 +132,7 @@ pub fn execute(config: &RunConfig, stop: &AtomicBool, out: &mut dyn Write) -> Re
         return Ok(RunResult {
             runs: Vec::new(),
             interrupted: true,
+            failure: None,
         });
     };
     let mut launched = config.clone();
@@ -170,6 +178,9 @@ fn execute_with(
     stop: &AtomicBool,
     out: &mut dyn Write,
 ) -> Result<RunResult> {
+    if let Some(search) = &config.slo_search {
+        return super::slo_search::run(config, search, watched, stop, out);
+    }
     if let Some(sweep) = &config.sweep {
         return execute_sweep(config, sweep, watched, stop, out);
     }
@@ -193,6 +204,7 @@ fn execute_with(
             return Ok(RunResult {
                 runs,
                 interrupted: true,
+                failure: None,
             });
         }
     }
@@ -203,12 +215,13 @@ fn execute_with(
     Ok(RunResult {
         runs,
         interrupted: false,
+        failure: None,
     })
 }
 
 /// One engine, start to metrics.json: the engine (and, for a served one, its client) is
 /// built once here and driven by the runner that fits it.
-fn run_one(
+pub(super) fn run_one(
     config: &RunConfig,
     kind: EngineKind,
     multi: bool,
@@ -458,7 +471,21 @@ fn execute_sweep(
     };
     let mut runs = Vec::new();
     let mut points = Vec::new();
+    let mut skipped = Vec::new();
     for (label, runner) in sweep.points(&config.runner) {
+        if let Some(at) = points
+            .iter()
+            .find(|p: &&SweepPoint| config.stop_on_saturation && p.saturated == Some(true))
+        {
+            if !config.quiet {
+                eprintln!(
+                    "skipping {label}: {} saturated (--stop-on-saturation)",
+                    at.label
+                );
+            }
+            skipped.push(label);
+            continue;
+        }
         let point = RunConfig {
             out: Some(base.join(&label)),
             runner: runner.clone(),
@@ -481,6 +508,7 @@ fn execute_sweep(
     let summary = SweepSummary {
         sweep: sweep.clone(),
         points,
+        skipped,
     };
     run_dir::write_json_atomic(&base.join(SWEEP_SUMMARY), &summary)?;
     match config.format {
@@ -495,7 +523,11 @@ fn execute_sweep(
         OutputFormat::Json => print_json(out, &summary),
     }
     let interrupted = runs.last().is_some_and(|(_, m)| m.interrupted);
-    Ok(RunResult { runs, interrupted })
+    Ok(RunResult {
+        runs,
+        interrupted,
+        failure: None,
+    })
 }
 
 /// `path`, or `path-2`, `path-3` ... when it exists, so two runs in the same second

@@ -227,6 +227,17 @@ impl HttpArgs {
         })
     }
 
+    /// The arrival process a rate sweep or a rate search varies the rate of: the shape of
+    /// --arrival and --burstiness (at a placeholder rate of 1 req/s).
+    pub fn arrival_shape(&self) -> Result<Arrival> {
+        Arrival::new(
+            Some(1.0),
+            self.burstiness,
+            self.arrival == ArrivalKind::Constant,
+        )
+        .map_err(Error::Config)
+    }
+
     /// The server to launch and the metrics to scrape, when asked for. `parallel` is the
     /// run's concurrency (llama-server's slots) and `threads` the run's --threads.
     pub fn server_plan(&self, parallel: usize, threads: Option<usize>) -> Result<ServerPlan> {

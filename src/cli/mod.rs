@@ -13,6 +13,7 @@ pub mod ranged;
 pub mod ratio;
 pub mod report;
 pub mod run;
+pub mod search;
 pub mod serve;
 pub mod suite;
 

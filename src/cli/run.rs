@@ -11,6 +11,8 @@ use crate::app::run::RunConfig;
 use crate::app::OutputFormat;
 use crate::engine::{EngineConfig, EngineKind, SimConfig};
 use crate::error::{Error, Result};
+use crate::runner::arrival::Arrival;
+use crate::runner::sweep::Sweep;
 use crate::runner::RunnerConfig;
 use crate::workload::{Overrides, WorkloadSpec};
 
@@ -122,6 +124,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub prices: super::prices::PriceArgs,
+
+    #[command(flatten)]
+    pub search: super::search::SearchArgs,
 }
 
 /// The sim engine's delays (calibration instrument).
@@ -278,6 +283,18 @@ impl RunArgs {
             seed: self.seed,
             ..RunnerConfig::default()
         })?;
+        let sweep = self.http.sweep()?;
+        let slo_search = self.search.validate()?;
+        let mut runner = runner;
+        // A rate sweep or search sets each point's rate: without --request-rate the base
+        // still carries the shape of --arrival and --burstiness for them.
+        let by_rate = matches!(sweep, Some(Sweep::RequestRate(_)))
+            || slo_search
+                .as_ref()
+                .is_some_and(|s| s.axis == crate::app::slo_search::SearchAxis::Rate);
+        if by_rate && runner.arrival == Arrival::Unlimited {
+            runner.arrival = self.http.arrival_shape()?;
+        }
         Ok(RunConfig {
             engine: EngineConfig {
                 kind: engines[0],
@@ -292,7 +309,9 @@ impl RunArgs {
             },
             goodput: self.http.goodput()?,
             prices: self.prices.validate(self.model.as_deref())?,
-            sweep: self.http.sweep()?,
+            sweep,
+            slo_search,
+            stop_on_saturation: self.search.stop_on_saturation,
             server: self.http.server_plan(workload.concurrency, threads)?,
             engines,
             workload,

@@ -148,6 +148,14 @@ pub struct RunMetrics {
     /// per token is known).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roofline: Option<super::roofline::Roofline>,
+    /// Whether the load outran the server (`metrics/saturation.rs`); absent with too few
+    /// requests for the test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturation: Option<super::saturation::Saturation>,
+    /// The figures over the in-flight plateau (`metrics/steady.rs`); absent where there
+    /// was none, or the run was saturated (no plateau holds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady_state: Option<super::steady::SteadyState>,
 }
 
 /// Cached prompt tokens over prompt tokens, counting only the requests whose engine
@@ -318,7 +326,12 @@ impl RunMetrics {
             by_category: category::by_category(records),
             energy: None,
             roofline: None,
+            saturation: super::saturation::detect(records),
+            steady_state: None,
         };
+        if !m.saturation.is_some_and(|s| s.saturated) {
+            m.steady_state = super::steady::compute(records);
+        }
         m.warnings = m.derive_warnings();
         m
     }
@@ -351,6 +364,7 @@ impl RunMetrics {
                 self.error_rate * 100.0
             ));
         }
+        w.extend(self.saturation.and_then(|s| s.warning()));
         if let Some(n) = self.warnings_by_kind.get("no_done") {
             w.push(format!(
                 "{n} of {} completed streams ended without `data: [DONE]` (cleanly, after their last chunk); they count as complete",

@@ -16,17 +16,24 @@ pub struct Slo {
 impl Slo {
     /// Parses `ttft:200,tpot:50,e2el:5000` (commas or spaces between pairs).
     pub fn parse(s: &str) -> Result<Slo, String> {
+        Slo::parse_flag(s, "--goodput")
+    }
+
+    /// [`Slo::parse`], with messages naming `flag`.
+    pub fn parse_flag(s: &str, flag: &str) -> Result<Slo, String> {
         let mut slo = Slo::default();
         let pairs: Vec<&str> = s.split([',', ' ']).filter(|p| !p.is_empty()).collect();
         if pairs.is_empty() {
-            return Err("--goodput is empty: give e.g. ttft:200,tpot:50,e2el:5000".into());
+            return Err(format!(
+                "{flag} is empty: give e.g. ttft:200,tpot:50,e2el:5000"
+            ));
         }
         for pair in pairs {
             let (k, v) = pair
                 .split_once(':')
-                .ok_or_else(|| format!("--goodput `{pair}`: expected NAME:MS, e.g. ttft:200"))?;
+                .ok_or_else(|| format!("{flag} `{pair}`: expected NAME:MS, e.g. ttft:200"))?;
             let ms = crate::limits::OBJECTIVE
-                .parse(&format!("--goodput {}", k.trim()), v)
+                .parse(&format!("{flag} {}", k.trim()), v)
                 .map_err(|e| format!("{e} ms"))?;
             let slot = match k.trim().to_ascii_lowercase().as_str() {
                 "ttft" => &mut slo.ttft_ms,
@@ -34,7 +41,7 @@ impl Slo {
                 "e2el" | "e2e" => &mut slo.e2el_ms,
                 other => {
                     return Err(format!(
-                        "--goodput: unknown objective `{other}`; use ttft, tpot or e2el"
+                        "{flag}: unknown objective `{other}`; use ttft, tpot or e2el"
                     ))
                 }
             };

@@ -14,8 +14,10 @@ pub mod interval;
 pub mod record;
 pub mod resources;
 pub mod roofline;
+pub mod saturation;
 pub mod server;
 pub mod stats;
+pub mod steady;
 
 pub use aggregate::RunMetrics;
 pub use record::{MarkRecorder, RequestRecord};

@@ -50,6 +50,10 @@ pub struct SweepPoint {
     pub concurrency: usize,
     /// Requests per second offered; `None` is inf.
     pub request_rate: Option<f64>,
+    /// Whether the point outran the server (`metrics.saturation`); absent where the
+    /// run had too few requests to tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturated: Option<bool>,
     /// The [`COLUMNS`] of the run's figures, by name (null where not measured).
     #[serde(flatten)]
     pub figures: Map<String, Value>,
@@ -62,6 +66,7 @@ impl SweepPoint {
             run_dir: run_dir.to_owned(),
             concurrency: load.concurrency,
             request_rate: load.arrival.rate(),
+            saturated: m.metrics.saturation.map(|s| s.saturated),
             figures: COLUMNS
                 .iter()
                 .filter_map(|&n| catalogue::column(n))
@@ -76,6 +81,9 @@ impl SweepPoint {
 pub struct SweepSummary {
     pub sweep: Sweep,
     pub points: Vec<SweepPoint>,
+    /// Points not run because an earlier one saturated (`--stop-on-saturation`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
 }
 
 impl SweepSummary {
@@ -98,7 +106,15 @@ impl SweepSummary {
                 };
                 s.push_str(&format!(" {cell:>width$}"));
             }
+            if p.saturated == Some(true) {
+                s.push_str("  saturated");
+            }
             s.push('\n');
+        }
+        for label in &self.skipped {
+            s.push_str(&format!(
+                "{label:<18} skipped: an earlier point saturated\n"
+            ));
         }
         s
     }

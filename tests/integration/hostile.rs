@@ -28,6 +28,7 @@ const TEXT_NUMBERS: &[(&[&str], &str, &str)] = &[
     (&["run"], "--request-rate", "{}"),
     (&["run"], "--request-rate-list", "{}"),
     (&["run"], "--goodput", "ttft:{}"),
+    (&["run"], "--slo-search", "ttft:{}"),
     (&["compare"], "--request-rate", "{}"),
     (&["report"], "--threshold", "{}"),
 ];

@@ -14,6 +14,7 @@ mod hf;
 mod hostile;
 mod http;
 mod launch;
+mod limits;
 #[cfg(feature = "llama-cpp")]
 mod llama_cpp;
 mod model;
