@@ -44,6 +44,9 @@ pub struct RunConfig {
     pub prices: Option<Prices>,
     /// Run once per value of a concurrency or rate list instead of once.
     pub sweep: Option<Sweep>,
+    /// This run is one shard of a load several client hosts generate together: its
+    /// share of `runner`'s load and of the workload's prompts.
+    pub shard: Option<crate::runner::shard::Shard>,
     /// A server to start for the run, and server metrics to scrape.
     pub server: ServerPlan,
     pub seed: u64,
@@ -221,9 +224,26 @@ fn run_one(
     };
     let scorer = config.workload.scorer()?;
     let mut engine = engine::build(&engine_config)?;
-    let requests = config
+    let mut requests = config
         .workload
         .requests(config.seed, &mut |r| engine.prompt_tokens(r))?;
+    let mut load = config.runner.clone();
+    if let Some(shard) = config.shard {
+        let all = requests.len();
+        requests = requests
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| shard.takes(*i))
+            .map(|(_, r)| r)
+            .collect();
+        if requests.is_empty() {
+            return Err(Error::Config(format!(
+                "--shard {shard}: the workload has {all} prompt(s), none of them this shard's; give at least {} with --num-prompts",
+                shard.count
+            )));
+        }
+        load = shard.load(&config.runner).map_err(Error::Config)?;
+    }
     let info = engine.info();
     let in_process = engine.capabilities().in_process;
     let started = chrono::Local::now();
@@ -276,6 +296,7 @@ fn run_one(
         } else {
             runner::Driver::Load
         }),
+        started_unix_ms: None,
         metrics: RunMetrics::compute(&[], in_process, None),
     };
     let forced_dir = dir.clone();
@@ -300,7 +321,7 @@ fn run_one(
     let outcome = runner::run(
         engine.as_mut(),
         &requests,
-        &config.runner,
+        &load,
         stop,
         &mut on_event,
     );
@@ -362,6 +383,7 @@ fn run_one(
         started_at: started.to_rfc3339(),
         interrupted: outcome.interrupted,
         driver: Some(outcome.driver),
+        started_unix_ms: outcome.started_unix_ms,
         metrics,
     };
     run_dir.write_json(METRICS, &file)?;

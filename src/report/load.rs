@@ -359,6 +359,7 @@ fn recompute(
         started_at: text(manifest, "/timestamp").unwrap_or_default(),
         interrupted: false,
         driver: None,
+        started_unix_ms: None,
         metrics: RunMetrics::compute(records, in_process, None),
     }
 }
@@ -376,6 +377,7 @@ impl LoadedRun {
                 started_at: String::new(),
                 interrupted: false,
                 driver: None,
+                started_unix_ms: None,
                 metrics: RunMetrics::compute(&[], true, None),
             },
             manifest: None,
