@@ -13,6 +13,7 @@ pub mod roofline;
 pub mod run;
 pub mod serve;
 pub mod suite;
+pub mod sweep;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};

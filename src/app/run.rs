@@ -318,13 +318,7 @@ fn run_one(
             _ => Ok(()),
         }
     };
-    let outcome = runner::run(
-        engine.as_mut(),
-        &requests,
-        &load,
-        stop,
-        &mut on_event,
-    );
+    let outcome = runner::run(engine.as_mut(), &requests, &load, stop, &mut on_event);
     progress.finish();
     // From here the run writes its own files; a forced stop waits for them.
     let _finishing = super::finishing();
@@ -503,6 +497,7 @@ fn execute_sweep(
     let summary = SweepSummary {
         sweep: sweep.clone(),
         points,
+        missing: Vec::new(),
     };
     run_dir::write_json_atomic(&base.join(SWEEP_SUMMARY), &summary)?;
     match config.format {

@@ -76,6 +76,9 @@ impl SweepPoint {
 pub struct SweepSummary {
     pub sweep: Sweep,
     pub points: Vec<SweepPoint>,
+    /// A plan's points that had not finished when it was collected (`index label`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 impl SweepSummary {
