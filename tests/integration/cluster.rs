@@ -91,7 +91,10 @@ fn assert_merged_is_pooled(merged: &Path, shards: &[PathBuf]) {
         for (p, name) in [(0.5, "p50"), (0.9, "p90"), (0.99, "p99")] {
             let got = num(&m, &format!("{metric}.{name}"));
             let want = quantile(&v, p);
-            assert!(close(got, want, 1e-9), "{metric} {name}: merged {got}, pooled {want}");
+            assert!(
+                close(got, want, 1e-9),
+                "{metric} {name}: merged {got}, pooled {want}"
+            );
         }
     }
     let first = pooled
@@ -102,10 +105,16 @@ fn assert_merged_is_pooled(merged: &Path, shards: &[PathBuf]) {
         .iter()
         .map(|(s, r)| s + r["start_ms"].as_f64().unwrap() + r["e2e_ms"].as_f64().unwrap())
         .fold(f64::NEG_INFINITY, f64::max);
-    let tokens: f64 = ok.iter().map(|(_, r)| r["output_tokens"].as_f64().unwrap()).sum();
+    let tokens: f64 = ok
+        .iter()
+        .map(|(_, r)| r["output_tokens"].as_f64().unwrap())
+        .sum();
     let want = tokens / ((last - first) / 1e3);
     let got = num(&m, "output_throughput_tok_s");
-    assert!(close(got, want, 1e-6), "throughput: merged {got}, pooled {want}");
+    assert!(
+        close(got, want, 1e-6),
+        "throughput: merged {got}, pooled {want}"
+    );
 }
 
 #[test]
@@ -113,7 +122,9 @@ fn shards_run_together_and_merge_into_their_pooled_samples() {
     let s = sim_server();
     let tmp = tempdir();
     let at = start_soon();
-    let dirs: Vec<PathBuf> = (0..2).map(|i| tmp.path().join(format!("shard-{i}"))).collect();
+    let dirs: Vec<PathBuf> = (0..2)
+        .map(|i| tmp.path().join(format!("shard-{i}")))
+        .collect();
     let children: Vec<_> = dirs
         .iter()
         .enumerate()
@@ -159,7 +170,13 @@ fn shards_run_together_and_merge_into_their_pooled_samples() {
 
     // A missing shard: the rest merged, the missing one named.
     let half = tmp.path().join("half");
-    let o = run(&["report", "--merge", path_str(&dirs[1]), "--out", path_str(&half)]);
+    let o = run(&[
+        "report",
+        "--merge",
+        path_str(&dirs[1]),
+        "--out",
+        path_str(&half),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("missing shard 0/2"), "{}", stderr(&o));
     assert_eq!(num(&json(&half.join("metrics.json")), "num_requests"), 6.0);
@@ -182,7 +199,7 @@ fn shards_run_together_and_merge_into_their_pooled_samples() {
         "--out",
         path_str(&tmp.path().join("refused")),
     ]);
-    assert_one_line_error_naming(&o, Some(2), &["refusing to merge", "`seed`"]);
+    assert_one_line_error_naming(&o, Some(2), &["refusing to merge", "`engine.seed`", "7 in"]);
     assert!(!tmp.path().join("refused").exists());
     // The same shard twice, and nothing to merge.
     let o = run(&[
@@ -208,14 +225,27 @@ fn shards_run_together_and_merge_into_their_pooled_samples() {
 fn bad_shards_and_start_times_are_refused() {
     let tmp = tempdir();
     let out = tmp.path().join("r");
-    let base = ["run", "-e", "sim", "-q", "--num-prompts", "2", "-o", path_str(&out)];
+    let base = [
+        "run",
+        "-e",
+        "sim",
+        "-q",
+        "--num-prompts",
+        "2",
+        "-o",
+        path_str(&out),
+    ];
     let o = run(&[&base[..], &["--shard", "2/2"]].concat());
     assert_one_line_error_naming(&o, Some(2), &["--shard", "2/2", "out of range"]);
     let o = run(&[&base[..], &["--shard", "1/2", "--concurrency", "1"]].concat());
     assert_one_line_error_naming(&o, Some(2), &["--shard 1/2", "concurrency of 1"]);
     let o = run(&[&base[..], &["--shard", "3/4", "--concurrency", "4"]].concat());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("none of them this shard's"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("none of them this shard's"),
+        "{}",
+        stderr(&o)
+    );
     for at in ["yesterday", "2001-01-01T00:00:00Z", "1e12"] {
         let o = run(&[&base[..], &["--start-at", at]].concat());
         assert_one_line_error_naming(&o, Some(2), &["--start-at", at, "out of range"]);
@@ -268,13 +298,17 @@ fn a_plan_writes_numbered_points_a_job_array_and_an_indexed_job() {
     let plan = json(&dir.join("plan.json"));
     let points = plan["points"].as_array().unwrap();
     assert_eq!(points.len(), 4);
-    assert_eq!(points[1]["label"], "output-len=16 sim-decode-ms=10");
+    assert_eq!(points[1]["label"], "output-len=8 sim-decode-ms=20");
+    assert_eq!(points[2]["label"], "output-len=16 sim-decode-ms=10");
     assert_eq!(plan["nativebench_version"], env!("CARGO_PKG_VERSION"));
 
     let script = std::fs::read_to_string(dir.join("sweep.sbatch")).unwrap();
     assert!(script.contains("#SBATCH --array=0-3\n"), "{script}");
     assert!(script.contains("sweep run"), "{script}");
-    assert!(script.contains("--index \"$SLURM_ARRAY_TASK_ID\""), "{script}");
+    assert!(
+        script.contains("--index \"$SLURM_ARRAY_TASK_ID\""),
+        "{script}"
+    );
 
     // The manifest is a batch/v1 Job as the Kubernetes API types read it.
     let text = std::fs::read_to_string(dir.join("job.json")).unwrap();
@@ -303,17 +337,30 @@ fn a_plan_writes_numbered_points_a_job_array_and_an_indexed_job() {
     let args = c.args.clone().unwrap_or_default();
     assert_eq!(
         args,
-        ["sweep", "run", "/results/plan", "--index", "$(JOB_COMPLETION_INDEX)"]
+        [
+            "sweep",
+            "run",
+            "/results/plan",
+            "--index",
+            "$(JOB_COMPLETION_INDEX)"
+        ]
     );
     let mount = &c.volume_mounts.as_ref().unwrap()[0];
     assert_eq!(mount.mount_path, "/results");
     let volume = &pod.volumes.as_ref().unwrap()[0];
     assert_eq!(volume.name, mount.name);
     assert_eq!(
-        volume.persistent_volume_claim.as_ref().map(|p| p.claim_name.as_str()),
+        volume
+            .persistent_volume_claim
+            .as_ref()
+            .map(|p| p.claim_name.as_str()),
         Some("bench-results")
     );
-    let gpus = c.resources.as_ref().and_then(|r| r.limits.as_ref()).unwrap();
+    let gpus = c
+        .resources
+        .as_ref()
+        .and_then(|r| r.limits.as_ref())
+        .unwrap();
     assert_eq!(gpus["nvidia.com/gpu"].0, "1");
 }
 
@@ -352,10 +399,26 @@ fn sweep_points_run_once_and_bad_plans_are_refused() {
     let o = run(&["sweep", "run", path_str(&dir), "--index", "0"]);
     assert_one_line_error_naming(&o, Some(2), &["0.0.0-other", env!("CARGO_PKG_VERSION")]);
     // A spec whose point would not run is refused at planning, naming the point.
-    let bad = write(tmp.path(), "bad.toml", "[run]\nengine = \"sim\"\n[matrix]\nconcurrency = [1, 0]\n");
-    let o = run(&["sweep", "plan", path_str(&bad), "--out", path_str(&tmp.path().join("b"))]);
+    let bad = write(
+        tmp.path(),
+        "bad.toml",
+        "[run]\nengine = \"sim\"\n[matrix]\nconcurrency = [1, 0]\n",
+    );
+    let o = run(&[
+        "sweep",
+        "plan",
+        path_str(&bad),
+        "--out",
+        path_str(&tmp.path().join("b")),
+    ]);
     assert_one_line_error_naming(&o, Some(2), &["point 1", "--concurrency"]);
-    let o = run(&["sweep", "plan", path_str(&tmp.path().join("none.toml")), "--out", "x"]);
+    let o = run(&[
+        "sweep",
+        "plan",
+        path_str(&tmp.path().join("none.toml")),
+        "--out",
+        "x",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
@@ -367,9 +430,17 @@ fn slurm() -> Option<(String, bool)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let missing = ["sbatch", "slurmctld", "slurmd", "munged"]
         .into_iter()
-        .find(|c| Command::new("sh").args(["-c", &format!("command -v {c}")]).output().map_or(true, |o| !o.status.success()));
+        .find(|c| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {c}")])
+                .output()
+                .map_or(true, |o| !o.status.success())
+        });
     if let Some(c) = missing {
-        skip(External::Slurm, &format!("no {c} (apt-get install slurm-wlm munge)"));
+        skip(
+            External::Slurm,
+            &format!("no {c} (apt-get install slurm-wlm munge)"),
+        );
         return None;
     }
     let o = Command::new(root.join("scripts/slurm-local.sh"))
@@ -399,7 +470,12 @@ fn sbatch(conf: &str, args: &[&str]) -> Output {
         .env("SLURM_CONF", conf)
         .output()
         .expect("sbatch starts");
-    assert!(o.status.success(), "sbatch {args:?}: {}{}", stdout(&o), stderr(&o));
+    assert!(
+        o.status.success(),
+        "sbatch {args:?}: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
     o
 }
 
@@ -415,7 +491,9 @@ fn figures(summary: &Value) -> Vec<(String, Value)> {
 
 #[test]
 fn slurm_runs_a_matrix_as_a_job_array_and_a_sharded_load() {
-    let Some((conf, started)) = slurm() else { return };
+    let Some((conf, started)) = slurm() else {
+        return;
+    };
     let tmp = tempdir();
     // The matrix, as a job array, collected; then the same points one after another here.
     let spec = sim_spec(tmp.path(), &["10", "20"], "");
@@ -435,17 +513,42 @@ fn slurm_runs_a_matrix_as_a_job_array_and_a_sharded_load() {
     let b = figures(&json(&here.join("sweep_summary.json")));
     assert_eq!(a.len(), 4);
     for ((label, x), (_, y)) in a.iter().zip(&b) {
-        assert_eq!(x["completed"], y["completed"], "{label}");
-        assert_eq!(x["completed"], 6, "{label}");
-        // The sim's known delays, measured on Slurm and here: the same within 1%.
-        for c in ["output_throughput_tok_s", "ttft_p50_ms", "tpot_p50_ms", "e2e_p50_ms"] {
-            let (u, v) = (x[c].as_f64().unwrap(), y[c].as_f64().unwrap());
-            assert!(close(u, v, 0.01), "{label} {c}: Slurm {u}, here {v}");
+        // The figures Slurm's points report are those of their samples, exactly.
+        let point = on_slurm.join(label);
+        assert_merged_is_pooled(&point, std::slice::from_ref(&point));
+        let m = json(&point.join("metrics.json"));
+        for (c, metric) in [
+            ("output_throughput_tok_s", "output_throughput_tok_s"),
+            ("ttft_p50_ms", "ttft_ms.p50"),
+            ("tpot_p50_ms", "tpot_ms.p50"),
+        ] {
+            assert_eq!(x[c].as_f64().unwrap(), num(&m, metric), "{label} {c}");
         }
+        assert_eq!(x["completed"], 6, "{label}");
+        assert_eq!(x["completed"], y["completed"], "{label}");
+        // And they are the sim's known delays, as a run here measures them: medians of
+        // two runs' timings on a shared machine, so within a generous 10%. (Throughput
+        // also counts the gaps between requests, which a busy machine stretches: it is
+        // checked against the samples above, not against another run.)
+        for c in ["ttft_p50_ms", "tpot_p50_ms", "e2e_p50_ms"] {
+            let (u, v) = (x[c].as_f64().unwrap(), y[c].as_f64().unwrap());
+            assert!(close(u, v, 0.10), "{label} {c}: Slurm {u}, here {v}");
+        }
+        let decode: f64 = if label.ends_with("-20") { 20.0 } else { 10.0 };
+        let tpot = x["tpot_p50_ms"].as_f64().unwrap();
+        assert!(
+            close(tpot, decode, 0.10),
+            "{label}: TPOT p50 {tpot} ms, the sim's step {decode} ms"
+        );
     }
-    // `report` reads the collected plan as a sweep of its points.
-    let o = ok_run(&["report", "--md", "-", path_str(&on_slurm)]);
-    assert!(stdout(&o).contains("0003-output-len-16_sim-decode-ms-20"), "{}", stdout(&o));
+    // `report` reads the plan's points as runs: a row each.
+    let o = ok_run(&["report", "--csv", "-", path_str(&on_slurm)]);
+    assert_eq!(stdout(&o).lines().count(), 5, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("0003-output-len-16_sim-decode-ms-20"),
+        "{}",
+        stdout(&o)
+    );
 
     // Two shards of one load as a job array against one server, merged.
     let s = sim_server();
@@ -478,17 +581,32 @@ fn slurm_runs_a_matrix_as_a_job_array_and_a_sharded_load() {
         path_str(&merged),
     ]);
     assert_merged_is_pooled(&merged, &dirs);
-    // One client offering the same load here: the same requests, the same figures
-    // within 1%.
+    // One client offering the same load here: the same requests and tokens, and a
+    // merged timeline as long as one client's (shards merged without their start
+    // times, or with their spans added, would be about twice as long). Timings of two
+    // loads on a shared machine: within a generous 25%.
     let single = tmp.path().join("single");
-    let o = bin().args(load_args(&s.url)).arg("--out").arg(&single).output().unwrap();
+    let o = bin()
+        .args(load_args(&s.url))
+        .arg("--out")
+        .arg(&single)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let (m, one) = (json(&merged.join("metrics.json")), json(&single.join("metrics.json")));
+    let (m, one) = (
+        json(&merged.join("metrics.json")),
+        json(&single.join("metrics.json")),
+    );
     assert_eq!(m["num_requests"], one["num_requests"]);
     assert_eq!(m["total_output_tokens"], one["total_output_tokens"]);
-    for c in ["tpot_ms.p50", "ttft_ms.p50", "e2e_ms.p50"] {
+    for c in [
+        "duration_s",
+        "output_throughput_tok_s",
+        "ttft_ms.p50",
+        "e2e_ms.p50",
+    ] {
         let (u, v) = (num(&m, c), num(&one, c));
-        assert!(close(u, v, 0.01), "{c}: merged shards {u}, one client {v}");
+        assert!(close(u, v, 0.25), "{c}: merged shards {u}, one client {v}");
     }
     drop(s);
     if started {
