@@ -12,7 +12,9 @@ use serde_json::Value;
 use crate::serve::{serve, Served};
 use crate::support::*;
 
-/// `serve --engine sim` decoding 4 requests together, with known delays.
+/// `serve --engine sim` decoding up to 4 requests together, a step every 5 ms, with no
+/// prefill to stall the others: a request's timings do not depend on which others it
+/// happens to run beside (one client's or another shard's).
 fn sim_server() -> Served {
     serve(&[
         "--engine",
@@ -20,13 +22,15 @@ fn sim_server() -> Served {
         "--sim-batch",
         "4",
         "--sim-prefill-ms",
-        "20",
+        "0",
+        "--sim-prefill-ms-per-token",
+        "0",
         "--sim-decode-ms",
         "5",
     ])
 }
 
-/// The load every shard of these tests shares (12 prompts, 2 in flight in all).
+/// The load every shard of these tests shares (24 prompts, 2 in flight in all).
 fn load_args(url: &str) -> Vec<String> {
     [
         "run",
@@ -37,9 +41,9 @@ fn load_args(url: &str) -> Vec<String> {
         "-w",
         "random",
         "--num-prompts",
-        "12",
+        "24",
         "--output-len",
-        "6",
+        "10",
         "--concurrency",
         "2",
         "--warmup",
@@ -50,13 +54,13 @@ fn load_args(url: &str) -> Vec<String> {
     .to_vec()
 }
 
-/// A start time a few seconds ahead, in unix seconds, that every shard shares.
-fn start_soon() -> String {
+/// A start time `lead` seconds ahead, in unix seconds, that every shard shares.
+fn start_in(lead: f64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    format!("{:.3}", now + 3.0)
+    format!("{:.3}", now + lead)
 }
 
 /// The `p` quantile of `v` by linear interpolation between closest ranks (numpy's
@@ -97,13 +101,14 @@ fn assert_merged_is_pooled(merged: &Path, shards: &[PathBuf]) {
             );
         }
     }
-    let first = pooled
-        .iter()
-        .map(|(s, r)| s + r["start_ms"].as_f64().unwrap())
-        .fold(f64::INFINITY, f64::min);
+    // Each shard's requests on one timeline: its start less the earliest shard's (ms
+    // since the epoch are too large to add to a request's times without rounding).
+    let t0 = pooled.iter().map(|(s, _)| *s).fold(f64::INFINITY, f64::min);
+    let at = |(s, r): &(f64, Value)| (s - t0) + r["start_ms"].as_f64().unwrap();
+    let first = pooled.iter().map(at).fold(f64::INFINITY, f64::min);
     let last = pooled
         .iter()
-        .map(|(s, r)| s + r["start_ms"].as_f64().unwrap() + r["e2e_ms"].as_f64().unwrap())
+        .map(|p| at(p) + p.1["e2e_ms"].as_f64().unwrap())
         .fold(f64::NEG_INFINITY, f64::max);
     let tokens: f64 = ok
         .iter()
@@ -121,7 +126,7 @@ fn assert_merged_is_pooled(merged: &Path, shards: &[PathBuf]) {
 fn shards_run_together_and_merge_into_their_pooled_samples() {
     let s = sim_server();
     let tmp = tempdir();
-    let at = start_soon();
+    let at = start_in(3.0);
     let dirs: Vec<PathBuf> = (0..2)
         .map(|i| tmp.path().join(format!("shard-{i}")))
         .collect();
@@ -143,7 +148,7 @@ fn shards_run_together_and_merge_into_their_pooled_samples() {
     // Each shard sent its half of the prompts, one at a time, from the shared start.
     for (i, d) in dirs.iter().enumerate() {
         let m = json(&d.join("metrics.json"));
-        assert_eq!(num(&m, "num_requests"), 6.0, "shard {i}");
+        assert_eq!(num(&m, "num_requests"), 12.0, "shard {i}");
         let cfg = json(&d.join("run_config.json"));
         assert_eq!(cfg["shard"]["index"], i);
         let start = num(&m, "started_unix_ms") / 1e3;
@@ -179,7 +184,7 @@ fn shards_run_together_and_merge_into_their_pooled_samples() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("missing shard 0/2"), "{}", stderr(&o));
-    assert_eq!(num(&json(&half.join("metrics.json")), "num_requests"), 6.0);
+    assert_eq!(num(&json(&half.join("metrics.json")), "num_requests"), 12.0);
     assert_merged_is_pooled(&half, &dirs[1..]);
 
     // Shards of different setups are refused, naming the field.
@@ -527,17 +532,17 @@ fn slurm_runs_a_matrix_as_a_job_array_and_a_sharded_load() {
         assert_eq!(x["completed"], 6, "{label}");
         assert_eq!(x["completed"], y["completed"], "{label}");
         // And they are the sim's known delays, as a run here measures them: medians of
-        // two runs' timings on a shared machine, so within a generous 10%. (Throughput
-        // also counts the gaps between requests, which a busy machine stretches: it is
-        // checked against the samples above, not against another run.)
+        // two runs' timings on a shared (and, in CI, busy) machine, so within a generous
+        // 25%. (Throughput also counts the gaps between requests, which a busy machine
+        // stretches: it is checked against the samples above, not against another run.)
         for c in ["ttft_p50_ms", "tpot_p50_ms", "e2e_p50_ms"] {
             let (u, v) = (x[c].as_f64().unwrap(), y[c].as_f64().unwrap());
-            assert!(close(u, v, 0.10), "{label} {c}: Slurm {u}, here {v}");
+            assert!(close(u, v, 0.25), "{label} {c}: Slurm {u}, here {v}");
         }
         let decode: f64 = if label.ends_with("-20") { 20.0 } else { 10.0 };
         let tpot = x["tpot_p50_ms"].as_f64().unwrap();
         assert!(
-            close(tpot, decode, 0.10),
+            close(tpot, decode, 0.25),
             "{label}: TPOT p50 {tpot} ms, the sim's step {decode} ms"
         );
     }
@@ -561,7 +566,8 @@ fn slurm_runs_a_matrix_as_a_job_array_and_a_sharded_load() {
             "--shard",
             "$SLURM_ARRAY_TASK_ID/2",
             "--start-at",
-            &start_soon(),
+            // Time for Slurm to start both tasks and for each to warm up.
+            &start_in(10.0),
             "--out",
             &format!("{}/$SLURM_ARRAY_TASK_ID", shards.display()),
         ]
@@ -602,7 +608,7 @@ fn slurm_runs_a_matrix_as_a_job_array_and_a_sharded_load() {
     for c in [
         "duration_s",
         "output_throughput_tok_s",
-        "ttft_ms.p50",
+        "tpot_ms.p50",
         "e2e_ms.p50",
     ] {
         let (u, v) = (num(&m, c), num(&one, c));
