@@ -6,7 +6,8 @@
 #
 #   scripts/slurm-local.sh start    start what is not running (idempotent); prints the
 #                                   line to export, SLURM_CONF=<dir>/slurm.conf
-#   scripts/slurm-local.sh stop     stop the daemons this script started
+#   scripts/slurm-local.sh stop     stop the daemons this script started (munged too,
+#                                   when it was this script that started it)
 #   scripts/slurm-local.sh status   exit 0 when the node takes jobs
 #
 # Everything lives in $NATIVEBENCH_SLURM_DIR (default /tmp/nativebench-slurm). The node
@@ -91,8 +92,10 @@ start_munge() {
         (umask 077 && dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null)
     }
     mkdir -p /run/munge /var/log/munge /var/lib/munge
-    # As root munged wants --force; it runs until `stop`.
+    # As root munged wants --force; it runs until `stop`, which stops it only because
+    # this script started it.
     munged --force
+    cp /run/munge/munged.pid "$dir/munged.pid" 2>/dev/null || true
     for _ in $(seq 50); do
         munge -n 2>/dev/null | unmunge >/dev/null 2>&1 && return
         sleep 0.1
@@ -139,15 +142,16 @@ start() {
 
 stop() {
     local f
-    for f in slurmd slurmctld; do
+    for f in slurmd slurmctld munged; do
         if alive "$dir/$f.pid"; then
             kill "$(cat "$dir/$f.pid")"
         fi
     done
     for _ in $(seq 50); do
-        alive "$dir/slurmd.pid" || alive "$dir/slurmctld.pid" || break
+        alive "$dir/slurmd.pid" || alive "$dir/slurmctld.pid" || alive "$dir/munged.pid" || break
         sleep 0.1
     done
+    rm -f "$dir/munged.pid"
     say "stopped"
 }
 
