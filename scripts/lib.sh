@@ -15,7 +15,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$NATIVEBENCH_CACHE/target-noamx}"
 mkdir -p "$CARGO_TARGET_DIR"
 
 # System packages: llama-cpp-sys-2 builds llama.cpp with cmake and binds it with
-# libclang; the HTML report test opens the report in headless Chromium.
+# libclang; the HTML report test opens the report in headless Chromium; the sweep test
+# runs a job array on Slurm.
 # libclang is what bindgen (clang-sys) loads: libclang.so or libclang-N.so, never
 # libclang-cpp, which a fresh machine may already have without libclang itself.
 has_libclang() {
@@ -41,6 +42,9 @@ system_packages() {
     has_libclang || need+=(libclang-dev)
     if [ "${1:-build}" = test ]; then
         has_chromium || need+=(chromium)
+        # The sweep test's scheduler: a one-node Slurm (scripts/slurm-local.sh).
+        command -v slurmd >/dev/null 2>&1 || need+=(slurm-wlm)
+        command -v munged >/dev/null 2>&1 || need+=(munge)
     fi
     if [ ${#need[@]} -eq 0 ]; then
         say "system packages already installed"

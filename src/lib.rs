@@ -10,6 +10,7 @@ pub mod affinity;
 pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod engine;
 pub mod env;
 pub mod error;

@@ -44,6 +44,13 @@ const fn above(lo: f64, hi: f64) -> FloatRange {
     }
 }
 
+/// Shards of one load (`run --shard I/N`): client hosts driving one server together.
+pub const SHARDS: IntRange = int(1, 4096);
+/// The point of a sweep plan `sweep run --index` runs (a job array's task id).
+pub const SWEEP_INDEX: IntRange = int(0, 1_000_000);
+/// How far from now a shared start time (`run --start-at`) may lie, seconds.
+pub const START_AT_WINDOW_S: f64 = 86_400.0;
+
 /// Prompts per run (requests are built up front, one record each).
 pub const PROMPTS: IntRange = int(1, 10_000_000);
 /// Requests in flight at once.

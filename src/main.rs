@@ -118,6 +118,18 @@ fn dispatch(args: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Sweep(a)) => {
+            let config = a.validate()?;
+            let result = app::sweep::run(&config, app::stop_flag(), stdout)?;
+            if result.interrupted {
+                return Ok(finished(true));
+            }
+            if result.every_request_failed() {
+                eprintln!("error: every request failed");
+                return Ok(ExitCode::FAILURE);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Ratio(a)) => {
             app::ratio::run(&a.validate()?, stdout)?;
             Ok(ExitCode::SUCCESS)

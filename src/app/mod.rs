@@ -14,6 +14,7 @@ pub mod run;
 pub mod serve;
 pub mod slo_search;
 pub mod suite;
+pub mod sweep;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};

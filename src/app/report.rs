@@ -50,6 +50,8 @@ pub enum ReportPlan {
         threshold: f64,
         md: Option<PathBuf>,
     },
+    /// Merge the shards of one load into one run directory.
+    Merge { shards: Vec<PathBuf>, out: PathBuf },
 }
 
 /// A path given on the command line that holds nothing usable is a usage error.
@@ -102,7 +104,46 @@ pub fn run(plan: &ReportPlan, out: &mut dyn Write, err: &mut dyn Write) -> Resul
                 ExitCode::from(REGRESSION_EXIT)
             })
         }
+        ReportPlan::Merge { shards, out: dir } => {
+            write_merged(shards, dir, out, err)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// `report --merge`: the shards merged into the run directory `dir`, its summary on
+/// `out` and what is missing on `err`.
+fn write_merged(
+    shards: &[PathBuf],
+    dir: &Path,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<()> {
+    use crate::report::{merge, summary, RunDir};
+    let mut merged = merge::merge(shards)?;
+    for m in &merged.info.missing {
+        let _ = writeln!(err, "warning: missing {m}: merged the rest");
+    }
+    let mut run =
+        RunDir::create(dir).map_err(|e| Error::Config(format!("--out {}: {e}", dir.display())))?;
+    merged.metrics.run_id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if let serde_json::Value::Object(m) = &mut merged.run_config {
+        m.insert("out".into(), dir.display().to_string().into());
+    }
+    run.rewrite_samples(&merged.records)?;
+    run.write_json(run_dir::RUN_CONFIG, &merged.run_config)?;
+    run.write_json(run_dir::MANIFEST, &merged.manifest)?;
+    run.write_json(merge::MERGE, &merged.info)?;
+    run.write_json(run_dir::METRICS, &merged.metrics)?;
+    let _ = write!(
+        out,
+        "{}",
+        summary::render(&merged.metrics, &dir.display().to_string())
+    );
+    Ok(())
 }
 
 /// Writes every output asked for. Each is built in memory first and written whole, so

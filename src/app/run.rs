@@ -48,6 +48,9 @@ pub struct RunConfig {
     pub slo_search: Option<super::slo_search::SloSearch>,
     /// End a sweep at its first saturated point, skipping the higher ones.
     pub stop_on_saturation: bool,
+    /// This run is one shard of a load several client hosts generate together: its
+    /// share of `runner`'s load and of the workload's prompts.
+    pub shard: Option<crate::runner::shard::Shard>,
     /// A server to start for the run, and server metrics to scrape.
     pub server: ServerPlan,
     pub seed: u64,
@@ -234,9 +237,26 @@ pub(super) fn run_one(
     };
     let scorer = config.workload.scorer()?;
     let mut engine = engine::build(&engine_config)?;
-    let requests = config
+    let mut requests = config
         .workload
         .requests(config.seed, &mut |r| engine.prompt_tokens(r))?;
+    let mut load = config.runner.clone();
+    if let Some(shard) = config.shard {
+        let all = requests.len();
+        requests = requests
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| shard.takes(*i))
+            .map(|(_, r)| r)
+            .collect();
+        if requests.is_empty() {
+            return Err(Error::Config(format!(
+                "--shard {shard}: the workload has {all} prompt(s), none of them this shard's; give at least {} with --num-prompts",
+                shard.count
+            )));
+        }
+        load = shard.load(&config.runner).map_err(Error::Config)?;
+    }
     let info = engine.info();
     let in_process = engine.capabilities().in_process;
     let started = chrono::Local::now();
@@ -289,6 +309,7 @@ pub(super) fn run_one(
         } else {
             runner::Driver::Load
         }),
+        started_unix_ms: None,
         metrics: RunMetrics::compute(&[], in_process, None),
     };
     let forced_dir = dir.clone();
@@ -310,13 +331,7 @@ pub(super) fn run_one(
             _ => Ok(()),
         }
     };
-    let outcome = runner::run(
-        engine.as_mut(),
-        &requests,
-        &config.runner,
-        stop,
-        &mut on_event,
-    );
+    let outcome = runner::run(engine.as_mut(), &requests, &load, stop, &mut on_event);
     progress.finish();
     // From here the run writes its own files; a forced stop waits for them.
     let _finishing = super::finishing();
@@ -375,6 +390,7 @@ pub(super) fn run_one(
         started_at: started.to_rfc3339(),
         interrupted: outcome.interrupted,
         driver: Some(outcome.driver),
+        started_unix_ms: outcome.started_unix_ms,
         metrics,
     };
     run_dir.write_json(METRICS, &file)?;
@@ -509,6 +525,7 @@ fn execute_sweep(
         sweep: sweep.clone(),
         points,
         skipped,
+        missing: Vec::new(),
     };
     run_dir::write_json_atomic(&base.join(SWEEP_SUMMARY), &summary)?;
     match config.format {

@@ -12,9 +12,9 @@ use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
-use super::print_json;
 use super::run::{run_one, unique, RunConfig, RunResult, Watched};
-use crate::cli::OutputFormat;
+use super::{print_json, OutputFormat};
+
 use crate::engine::EngineKind;
 use crate::error::{Error, Result};
 use crate::metrics::goodput::Slo;

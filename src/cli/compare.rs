@@ -25,6 +25,11 @@ impl CompareArgs {
     pub fn validate(&self) -> Result<CompareConfig> {
         // --launch is the served side's server: the shared run is validated without it
         // (it names an in-process engine), and the launch plan is the served side's.
+        if self.run.shard.is_some() || self.run.start_at.is_some() {
+            return Err(Error::Config(
+                "--shard and --start-at split one `run` over several hosts; compare runs both sides here".into(),
+            ));
+        }
         let mut shared = self.run.clone();
         shared.http.launch = None;
         let mut config = shared.validate()?;

@@ -16,6 +16,7 @@ pub mod run;
 pub mod search;
 pub mod serve;
 pub mod suite;
+pub mod sweep;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -57,6 +58,10 @@ pub enum Command {
     /// Run a benchmark suite and write its metric contract: `suite year1` is sageLLM's
     /// short, long and stress workloads, with its field names.
     Suite(Box<suite::SuiteArgs>),
+    /// Run a matrix of runs on a scheduler: `sweep plan` writes the plan and its Slurm
+    /// job array and Kubernetes Indexed Job, `sweep run` runs one point, `sweep
+    /// collect` gathers the finished points.
+    Sweep(sweep::SweepArgs),
 }
 
 /// llama.cpp tools spell some flags with one dash and several letters (`-pg`, `-ub`,

@@ -43,9 +43,16 @@ pub struct ReportArgs {
     /// --save-detailed` JSON, one file per run in --out DIR, or one line per run on stdout.
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<ReportFormat>,
-    /// The directory --format writes its files into.
-    #[arg(long, value_name = "DIR", requires = "format")]
+    /// The directory --format writes its files into, or the run directory --merge
+    /// writes.
+    #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Merge the run directories of one load's shards (`run --shard I/N`) into one run
+    /// directory, --out DIR: every sample kept, the figures computed over their union.
+    /// Shards whose setups differ are refused; a missing shard is named and the rest
+    /// merged.
+    #[arg(long, num_args = 1.., value_name = "DIR", requires = "out", conflicts_with_all = ["paths", "csv", "md", "html", "xlsx", "requests_csv", "append_csv", "format", "compare"])]
+    pub merge: Option<Vec<PathBuf>>,
     /// Compare two runs (or two directories of runs) metric by metric; exits 3 when a
     /// metric regressed beyond the threshold and beyond noise.
     #[arg(long, num_args = 2, value_names = ["BASE", "NEW"], conflicts_with_all = ["paths", "csv", "html", "xlsx", "requests_csv", "append_csv", "format"])]
@@ -96,6 +103,23 @@ fn output_path(flag: &str, path: &Option<PathBuf>, stdout_ok: bool) -> Result<Op
 impl ReportArgs {
     /// Validates the flags once, into a plan.
     pub fn validate(&self) -> Result<ReportPlan> {
+        if let (Some(shards), Some(out)) = (&self.merge, &self.out) {
+            if out.join(crate::report::run_dir::SAMPLES).exists() {
+                return Err(Error::Config(format!(
+                    "--out {}: already holds a run; merge into a new directory",
+                    out.display()
+                )));
+            }
+            return Ok(ReportPlan::Merge {
+                shards: shards.clone(),
+                out: out.clone(),
+            });
+        }
+        if self.out.is_some() && self.format.is_none() {
+            return Err(Error::Config(
+                "--out is where --format or --merge writes: give one of them".into(),
+            ));
+        }
         if let Some(pair) = &self.compare {
             let [base, new] = pair.as_slice() else {
                 return Err(Error::Config("--compare takes two paths: BASE NEW".into()));
@@ -171,6 +195,7 @@ mod tests {
             append_csv: None,
             format: None,
             out: None,
+            merge: None,
             compare: None,
             threshold: None,
         }

@@ -112,6 +112,16 @@ pub struct RunArgs {
     /// How often resources (memory, CPU, GPUs) are sampled into resources.jsonl, ms.
     #[arg(long, value_name = "MS", default_value_t = 100.0, allow_negative_numbers = true, value_parser = ranged::float(limits::SAMPLE_INTERVAL_MS))]
     pub sample_interval: f64,
+    /// Run shard I of N (from 0) of one load that N client hosts generate together: 1/N
+    /// of the concurrency and request rate, and every N-th prompt. Merge the shards'
+    /// run directories with `report --merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::runner::shard::Shard>,
+    /// Start the measured requests (after warmup) at this wall-clock time, so that the
+    /// shards on several hosts start together: unix seconds (`$(( $(date +%s) + 30 ))`)
+    /// or an RFC 3339 time (2026-01-31T12:00:00Z), within a day of now.
+    #[arg(long, value_name = "TIME", allow_negative_numbers = true, value_parser = start_at)]
+    pub start_at: Option<f64>,
 
     #[command(flatten)]
     pub engine_args: EngineArgs,
@@ -281,6 +291,7 @@ impl RunArgs {
             repetitions,
             concurrency: workload.concurrency,
             seed: self.seed,
+            start_at_unix_ms: self.start_at.map(|s| s * 1e3),
             ..RunnerConfig::default()
         })?;
         let sweep = self.http.sweep()?;
@@ -294,6 +305,20 @@ impl RunArgs {
                 .is_some_and(|s| s.axis == crate::app::slo_search::SearchAxis::Rate);
         if by_rate && runner.arrival == Arrival::Unlimited {
             runner.arrival = self.http.arrival_shape()?;
+        }
+        if let Some(shard) = self.shard {
+            // Checked here, so that a bad split is refused before anything runs.
+            shard.load(&runner).map_err(Error::Config)?;
+            if !self.http.concurrency_list.is_empty() || !self.http.request_rate_list.is_empty() {
+                return Err(Error::Config(
+                    "--shard splits one load: run each sweep point as its own sharded run".into(),
+                ));
+            }
+            if slo_search.is_some() {
+                return Err(Error::Config(
+                    "--shard splits one load: an --slo-search runs from one client".into(),
+                ));
+            }
         }
         Ok(RunConfig {
             engine: EngineConfig {
@@ -316,6 +341,7 @@ impl RunArgs {
             engines,
             workload,
             runner,
+            shard: self.shard,
             seed: self.seed,
             out: self.out.clone(),
             results_dir: self.results_dir.clone(),
@@ -323,6 +349,29 @@ impl RunArgs {
             quiet: self.quiet,
             sample_interval_ms: self.sample_interval,
         })
+    }
+}
+
+/// `--start-at`: unix seconds or an RFC 3339 time, within
+/// [`limits::START_AT_WINDOW_S`] of now, as unix seconds.
+fn start_at(s: &str) -> std::result::Result<f64, String> {
+    let now = crate::runner::unix_ms_now() / 1e3;
+    let (lo, hi) = (
+        (now - limits::START_AT_WINDOW_S).floor(),
+        (now + limits::START_AT_WINDOW_S).floor(),
+    );
+    let t = match s.trim().parse::<f64>() {
+        Ok(v) => v,
+        Err(_) => chrono::DateTime::parse_from_rfc3339(s.trim())
+            .map(|t| t.timestamp_millis() as f64 / 1e3)
+            .unwrap_or(f64::NAN),
+    };
+    if t.is_finite() && (lo..=hi).contains(&t) {
+        Ok(t)
+    } else {
+        Err(format!(
+            "--start-at {s}: out of range, expected unix seconds from {lo} to {hi} (within a day of now), or an RFC 3339 time"
+        ))
     }
 }
 

@@ -59,6 +59,11 @@ impl SuiteArgs {
                 "suite runs one engine: give one --engine".into(),
             ));
         }
+        if r.shard.is_some() {
+            return Err(Error::Config(
+                "--shard splits one `run`; a suite runs several workloads".into(),
+            ));
+        }
         let out = r.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT));
         let mut runs = Vec::new();
         for w in YEAR1 {

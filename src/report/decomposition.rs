@@ -233,6 +233,7 @@ mod tests {
             started_at: String::new(),
             interrupted: false,
             driver: None,
+            started_unix_ms: None,
             metrics: RunMetrics::compute(&records, in_process, None),
         }
     }

@@ -99,10 +99,10 @@ pub struct LoadedSweep {
 }
 
 impl LoadedSweep {
-    /// Whether `run` is this sweep's point `label` (`<sweep>/<label>`).
+    /// Whether `run` is this sweep's point `label` (`<sweep>/<label>`; a plan's labels
+    /// are `points/<point>`).
     pub fn holds(&self, run: &LoadedRun, label: &str) -> bool {
-        run.dir.parent() == Some(self.dir.as_path())
-            && run.dir.file_name().is_some_and(|n| n == label)
+        run.dir == self.dir.join(label)
     }
 }
 
@@ -359,6 +359,7 @@ fn recompute(
         started_at: text(manifest, "/timestamp").unwrap_or_default(),
         interrupted: false,
         driver: None,
+        started_unix_ms: None,
         metrics: RunMetrics::compute(records, in_process, None),
     }
 }
@@ -376,6 +377,7 @@ impl LoadedRun {
                 started_at: String::new(),
                 interrupted: false,
                 driver: None,
+                started_unix_ms: None,
                 metrics: RunMetrics::compute(&[], true, None),
             },
             manifest: None,

@@ -12,6 +12,7 @@ pub mod history;
 pub mod html;
 pub mod load;
 pub mod markdown;
+pub mod merge;
 pub mod noise;
 pub mod plots;
 pub mod requests;

@@ -33,6 +33,11 @@ pub struct MetricsFile {
     /// directories written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<crate::runner::Driver>,
+    /// The wall clock (ms since the Unix epoch) at the start of the measured phase, the
+    /// zero of every record's `start_ms` (absent in run directories written before it
+    /// was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_ms: Option<f64>,
     #[serde(flatten)]
     pub metrics: RunMetrics,
 }

@@ -84,6 +84,9 @@ pub struct SweepSummary {
     /// Points not run because an earlier one saturated (`--stop-on-saturation`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
+    /// A plan's points that had not finished when it was collected (`index label`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 impl SweepSummary {

@@ -92,6 +92,7 @@ impl<'a, 'e> RunQueue<'a, 'e> {
             interrupted: self.interrupted,
             notes,
             driver: super::Driver::InProcess,
+            started_unix_ms: None,
         })
     }
 }

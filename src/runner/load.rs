@@ -239,6 +239,14 @@ async fn drive(
         ));
     }
 
+    while let Some(left) = super::until_start(load) {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        tokio::time::sleep(left.min(Duration::from_millis(100))).await;
+    }
+    let started_unix_ms = super::unix_ms_now();
+    notes.extend(super::late_start_note(load, started_unix_ms));
     let run_start = Instant::now();
     let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
     let sem = Arc::new(Semaphore::new(load.concurrency.max(1)));
@@ -306,5 +314,6 @@ async fn drive(
         interrupted: interrupted.get(),
         notes,
         driver: Driver::Load,
+        started_unix_ms: Some(started_unix_ms),
     })
 }

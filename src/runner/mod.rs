@@ -8,6 +8,7 @@ mod continuous;
 pub mod in_flight;
 pub mod load;
 pub mod progress;
+pub mod shard;
 pub mod sweep;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +41,10 @@ pub struct RunnerConfig {
     /// Seed of the arrival process.
     #[serde(default)]
     pub seed: u64,
+    /// A wall-clock time (ms since the Unix epoch) at which the measured requests start,
+    /// after warmup: shards of one load on several hosts (`--start-at`) start together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at_unix_ms: Option<f64>,
 }
 
 impl Default for RunnerConfig {
@@ -51,6 +56,7 @@ impl Default for RunnerConfig {
             arrival: Arrival::Unlimited,
             duration_s: None,
             seed: 0,
+            start_at_unix_ms: None,
         }
     }
 }
@@ -91,6 +97,46 @@ pub struct RunOutcome {
     pub notes: Vec<String>,
     /// Which driver ran the requests.
     pub driver: Driver,
+    /// The wall clock (ms since the Unix epoch) at the start of the measured phase, the
+    /// zero of every record's `start_ms`: what puts the shards of one load on one
+    /// timeline when they are merged.
+    pub started_unix_ms: Option<f64>,
+}
+
+/// The wall clock now, ms since the Unix epoch.
+pub fn unix_ms_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// How long to wait before the measured phase: until `start_at_unix_ms`, or not at all.
+pub fn until_start(config: &RunnerConfig) -> Option<std::time::Duration> {
+    let left_ms = config.start_at_unix_ms? - unix_ms_now();
+    (left_ms > 0.0).then(|| std::time::Duration::from_secs_f64(left_ms / 1e3))
+}
+
+/// A note when the measured phase began after its shared start time (a host that came
+/// late), which a reader of merged shards needs.
+pub fn late_start_note(config: &RunnerConfig, started_unix_ms: f64) -> Option<String> {
+    let late_ms = started_unix_ms - config.start_at_unix_ms?;
+    (late_ms > 1000.0).then(|| {
+        format!(
+            "the measured requests started {:.1} s after --start-at (warmup or setup ran past it)",
+            late_ms / 1e3
+        )
+    })
+}
+
+/// Sleeps until the shared start time in steps, checking `stop`; false when stopped.
+fn wait_for_start(config: &RunnerConfig, stop: &AtomicBool) -> bool {
+    while let Some(left) = until_start(config) {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        std::thread::sleep(left.min(std::time::Duration::from_millis(100)));
+    }
+    !stop.load(Ordering::Relaxed)
 }
 
 /// Runs `requests` on `engine`: warmup first, then `repetitions` passes (or `duration_s`
@@ -112,6 +158,7 @@ pub fn run(
         interrupted,
         notes,
         driver: Driver::InProcess,
+        started_unix_ms: None,
     };
     let mut notes = Vec::new();
     let batch = engine.capabilities().max_batch.max(1);
@@ -152,6 +199,15 @@ pub fn run(
         on_event(RunEvent::WarmupDone)?;
     }
 
+    if !wait_for_start(config, stop) {
+        return Ok(outcome(Vec::new(), true, notes));
+    }
+    let started_unix_ms = unix_ms_now();
+    notes.extend(late_start_note(config, started_unix_ms));
+    let outcome = |records, interrupted, notes| RunOutcome {
+        started_unix_ms: Some(started_unix_ms),
+        ..outcome(records, interrupted, notes)
+    };
     // Requests offered at once: as many as the engine decodes together, at most.
     let group = config.concurrency.clamp(1, batch);
     if group > 1 {
@@ -160,7 +216,10 @@ pub fn run(
             let mut queue =
                 continuous::RunQueue::new(requests, config.repetitions, group, stop, on_event);
             engine.run_continuous(&mut queue);
-            return queue.outcome(notes);
+            return queue.outcome(notes).map(|o| RunOutcome {
+                started_unix_ms: Some(started_unix_ms),
+                ..o
+            });
         }
     }
     let run_start = Instant::now();

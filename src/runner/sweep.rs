@@ -12,6 +12,9 @@ pub enum Sweep {
     Concurrency(Vec<usize>),
     /// Requests per second; `None` is inf.
     RequestRate(Vec<Option<f64>>),
+    /// A plan's matrix (`sweep plan`), by the flags it varies: its points run as
+    /// separate jobs (`sweep run`), never through [`Sweep::points`].
+    Matrix(Vec<String>),
 }
 
 impl Sweep {
@@ -39,6 +42,7 @@ impl Sweep {
                     (label, point)
                 })
                 .collect(),
+            Sweep::Matrix(_) => Vec::new(),
         }
     }
 }

@@ -31,6 +31,7 @@ const TEXT_NUMBERS: &[(&[&str], &str, &str)] = &[
     (&["run"], "--slo-search", "ttft:{}"),
     (&["compare"], "--request-rate", "{}"),
     (&["report"], "--threshold", "{}"),
+    (&["run"], "--shard", "0/{}"),
 ];
 
 /// What a command needs besides the flag under test to get as far as checking it.
@@ -43,6 +44,7 @@ fn required(cmd: &[&str]) -> Vec<&'static str> {
         // Both lists are required; the value under test is appended to one of them.
         ["ratio"] => vec!["--base", "1", "--new", "1"],
         ["suite"] => vec!["year1"],
+        ["sweep", "run"] => vec!["plan-dir"],
         _ => vec![],
     }
 }
@@ -697,6 +699,17 @@ fn every_command_under_rust_backtrace_finds_no_panic() {
         vec!["check-agreement", "-m", &d("absent.gguf")],
         vec!["serve", "--host", "256.0.0.1"],
         vec!["compare", "-e", "http"],
+        vec!["sweep", "plan", &d("absent.toml"), "--out", &d("plan")],
+        vec!["sweep", "run", &d("plan"), "--index", "0"],
+        vec!["sweep", "collect", &run_dir],
+        vec![
+            "report",
+            "--merge",
+            &run_dir,
+            &d("absent"),
+            "--out",
+            &d("merged"),
+        ],
         vec![
             "run",
             "-e",

@@ -4,6 +4,7 @@ mod accuracy;
 mod architecture;
 #[cfg(feature = "candle")]
 mod candle;
+mod cluster;
 mod compare;
 mod disk;
 #[cfg(any(feature = "candle", feature = "llama-cpp"))]

@@ -131,8 +131,8 @@ pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
 // ---- things outside the crate, and skipping without them ------------------------------
 
 /// Something a few tests need that the crate does not build. Each has a variable that
-/// makes its absence a failure instead of a skip; scripts/test installs all three and
-/// sets all three.
+/// makes its absence a failure instead of a skip; scripts/test installs them all and
+/// sets every variable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum External {
     /// Gemma 3 270M, fetched by models/fetch-gemma3-270m.sh.
@@ -142,6 +142,8 @@ pub enum External {
     LlamaServer,
     /// Chromium, for the HTML report.
     Chromium,
+    /// Slurm (slurm-wlm and munge), started on this machine by scripts/slurm-local.sh.
+    Slurm,
 }
 
 impl External {
@@ -151,6 +153,7 @@ impl External {
             External::Gemma => "NATIVEBENCH_REQUIRE_GEMMA",
             External::LlamaServer => "NATIVEBENCH_REQUIRE_LLAMA_SERVER",
             External::Chromium => "NATIVEBENCH_REQUIRE_CHROMIUM",
+            External::Slurm => "NATIVEBENCH_REQUIRE_SLURM",
         }
     }
 }
