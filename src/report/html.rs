@@ -151,6 +151,15 @@ fn runs_sections(s: &mut String, input: &HtmlInput, latest_flat: &[&FlatRun], pl
             .collect();
         section(s, "Throughput and latency vs load", &body);
     }
+    let mut limits: Vec<String> = super::limit_plots::pareto(plotted).into_iter().collect();
+    limits.extend(plotted.iter().filter_map(super::limit_plots::timeline));
+    if !limits.is_empty() {
+        section(
+            s,
+            "Limits: Pareto frontier and request timelines",
+            &charts(&limits.concat()),
+        );
+    }
     for d in input.decompositions {
         section(s, "In-process vs served: decomposition", &decomposition(d));
     }

@@ -10,6 +10,7 @@ pub mod decomposition;
 pub mod flat;
 pub mod history;
 pub mod html;
+pub mod limit_plots;
 pub mod load;
 pub mod markdown;
 pub mod merge;

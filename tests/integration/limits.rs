@@ -257,3 +257,115 @@ fn bad_searches_are_one_line_usage_errors() {
         assert_one_line_error(&run(&argv), 2, needle);
     }
 }
+
+#[test]
+fn the_pareto_and_timeline_charts_render_in_chromium_without_console_errors() {
+    let Some(chromium) = chromium() else { return };
+    let tmp = tempdir();
+    let results = tmp.path().join("results");
+    // A concurrency sweep of a batching sim: more in flight, more total throughput, and
+    // each user's decode no slower (the batch shares each step), so every point is on
+    // the frontier.
+    let o = run(&[
+        "run",
+        "-e",
+        "sim",
+        "-w",
+        "short",
+        "--num-prompts",
+        "8",
+        "--output-len",
+        "8",
+        "--warmup",
+        "0",
+        "-q",
+        "--sim-batch",
+        "4",
+        "--sim-decode-ms",
+        "2",
+        "--concurrency-list",
+        "1,2,4",
+        "-o",
+        path_str(&results.join("sweep")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = tmp.path().join("report.html");
+    ok_run(&["report", path_str(&results), "--html", path_str(&html)]);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Limits: Pareto frontier and request timelines"));
+
+    let url = format!("file://{}", html.display());
+    let o = crate::report::chromium_run(
+        &chromium,
+        &["--window-size=1280,2000".into(), "--dump-dom".into(), url],
+    );
+    let log = stderr(&o);
+    for bad in ["Uncaught", "ERROR:CONSOLE", ":CONSOLE("] {
+        assert!(!log.contains(bad), "console error:\n{log}");
+    }
+
+    let check = tmp.path().join("check.html");
+    std::fs::write(
+        &check,
+        format!(
+            "{page}<script>{}</script>",
+            r#"
+const out = [];
+const svgs = [...document.querySelectorAll("svg")];
+const titled = (want) => svgs.filter(s => (s.querySelector("title") || {}).textContent?.startsWith(want));
+for (const svg of titled("Pareto")) {
+  const box = svg.getBoundingClientRect();
+  out.push(`pareto: ${box.width > 100 && box.height > 100 ? "drawn" : "empty"} frontier=${svg.querySelectorAll("polyline").length} points=${svg.querySelectorAll("circle").length}`);
+}
+for (const svg of titled("request timeline")) {
+  const box = svg.getBoundingClientRect();
+  const lanes = [...svg.querySelectorAll("rect > title")].filter(t => t.textContent.startsWith("request ")).length;
+  out.push(`timeline: ${box.width > 100 && box.height > 100 ? "drawn" : "empty"} segments=${lanes}`);
+}
+const pre = document.createElement("pre");
+pre.id = "chart-check";
+pre.textContent = out.join("\n");
+document.body.appendChild(pre);
+"#
+        ),
+    )
+    .unwrap();
+    let o = crate::report::chromium_run(
+        &chromium,
+        &[
+            "--window-size=1280,2000".into(),
+            "--virtual-time-budget=5000".into(),
+            "--dump-dom".into(),
+            format!("file://{}", check.display()),
+        ],
+    );
+    let dom = stdout(&o);
+    let verdict = dom
+        .split("<pre id=\"chart-check\">")
+        .nth(1)
+        .and_then(|s| s.split("</pre>").next())
+        .unwrap_or_else(|| panic!("no verdict: {}", stderr(&o)));
+    let lines: Vec<&str> = verdict.lines().collect();
+    // One Pareto chart: the frontier through the three points, and the three points
+    // (each its own legend entry; the frontier's vertices are drawn as markers too).
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.starts_with("pareto: drawn"))
+            .count(),
+        1,
+        "{verdict}"
+    );
+    let pareto = lines.iter().find(|l| l.starts_with("pareto")).unwrap();
+    assert!(pareto.contains("frontier=1"), "{verdict}");
+    // One timeline per run: 8 requests, each waiting then decoding (two segments).
+    let timelines: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("timeline"))
+        .collect();
+    assert_eq!(timelines.len(), 3, "{verdict}");
+    for t in timelines {
+        assert_eq!(t, "timeline: drawn segments=16", "{verdict}");
+    }
+}
