@@ -14,6 +14,7 @@ pub mod load;
 pub mod markdown;
 pub mod noise;
 pub mod plots;
+pub mod preprocess;
 pub mod requests;
 pub mod resource_plots;
 pub mod run_dir;
