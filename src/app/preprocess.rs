@@ -272,7 +272,7 @@ pub fn run(plan: &PreprocessPlan, out: &mut dyn Write) -> Result<()> {
         .count();
     if noisy > 0 {
         eprintln!(
-            "warning: {noisy} of {} figures are noisy (CV above 5%); preprocess.md lists them",
+            "warning: {noisy} of {} figures are noisy (CV above 5%): see the cv column",
             report.rows.len()
         );
     }

@@ -78,6 +78,7 @@ mod catalogue_tests {
             flat: &flat,
             decompositions: &[],
             benches: &[],
+            preprocess: &[],
             notes: &[],
             generated_at: String::new(),
         });

@@ -124,6 +124,29 @@ fn findings(report: &PreprocessReport) -> Vec<String> {
     out
 }
 
+/// The warnings to show: those that are not about noise, and the noisy figures as one
+/// count (each is listed in preprocess.json, and its CV is in the table).
+fn warning_lines(report: &PreprocessReport) -> Vec<String> {
+    let noisy = report
+        .warnings
+        .iter()
+        .filter(|w| w.starts_with("noisy"))
+        .count();
+    let mut out: Vec<String> = report
+        .warnings
+        .iter()
+        .filter(|w| !w.starts_with("noisy"))
+        .cloned()
+        .collect();
+    if noisy > 0 {
+        out.push(format!(
+            "{noisy} of {} figures are noisy (CV above 5%, column cv): rerun on a quieter machine or with more --repetitions",
+            report.rows.len()
+        ));
+    }
+    out
+}
+
 /// The Markdown summary: findings, warnings, then one table per experiment.
 pub fn markdown(report: &PreprocessReport) -> String {
     let mut s = String::from("# Preprocessing\n\n");
@@ -144,11 +167,8 @@ pub fn markdown(report: &PreprocessReport) -> String {
     for line in findings(report) {
         let _ = writeln!(s, "- {line}");
     }
-    if !report.warnings.is_empty() {
-        let _ = writeln!(s, "\nWarnings:\n");
-        for w in &report.warnings {
-            let _ = writeln!(s, "- {w}");
-        }
+    for w in warning_lines(report) {
+        let _ = writeln!(s, "- warning: {w}");
     }
     let shown: Vec<&Column> = COLUMNS
         .iter()
@@ -260,16 +280,12 @@ pub fn html_section(report: &PreprocessReport) -> String {
     for line in findings(report) {
         let _ = write!(s, "<li>{}</li>", esc(&line));
     }
-    for w in &report.warnings {
-        let _ = write!(s, "<li class=\"warn\">{}</li>", esc(w));
-    }
     s.push_str("</ul>\n");
-    for c in charts(report) {
-        s.push_str("<figure>");
-        s.push_str(&c);
-        s.push_str("</figure>\n");
+    for w in warning_lines(report) {
+        let _ = writeln!(s, "<div class=\"warn\">warning: {}</div>", esc(&w));
     }
-    s.push_str("<table><thead><tr>");
+    let _ = writeln!(s, "<div class=\"charts\">{}</div>", charts(report).concat());
+    s.push_str("<div class=\"scroll\"><table><thead><tr>");
     for c in COLUMNS {
         let _ = write!(s, "<th>{}</th>", esc(c.0));
     }
@@ -281,14 +297,14 @@ pub fn html_section(report: &PreprocessReport) -> String {
         }
         s.push_str("</tr>\n");
     }
-    s.push_str("</tbody></table></section>\n");
+    s.push_str("</tbody></table></div></section>\n");
     s
 }
 
 /// A self-contained page holding the section.
 pub fn html_page(report: &PreprocessReport) -> String {
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>nativebench preprocessing</title>\n<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:12px}}td,th{{border:1px solid #ccc;padding:2px 6px}}.warn{{color:#a60}}</style></head><body>\n{}</body></html>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>nativebench preprocessing</title>\n<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:12px}}td,th{{border:1px solid #ccc;padding:2px 6px}}.warn{{color:#a60}}.scroll{{overflow-x:auto}}.charts{{display:flex;flex-wrap:wrap;gap:12px}}</style></head><body>\n{}</body></html>\n",
         html_section(report)
     )
 }
