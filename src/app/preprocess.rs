@@ -169,12 +169,8 @@ fn load_model(spec: &str, template: Option<&(String, String)>) -> Result<PreMode
         id.and_then(|i| vocab.tokens.get(i as usize).cloned())
             .unwrap_or_default()
     };
-    let template = compile(
-        &template_name,
-        &template_source,
-        &piece(vocab.bos_token_id),
-        &piece(vocab.eos_token_id),
-    )?;
+    let (bos_token, eos_token) = (piece(vocab.bos_token_id), piece(vocab.eos_token_id));
+    let template = compile(&template_name, &template_source, &bos_token, &eos_token)?;
     Ok(PreModel {
         label: spec.to_string(),
         gguf: Some(resolved.path.clone()),
@@ -182,6 +178,8 @@ fn load_model(spec: &str, template: Option<&(String, String)>) -> Result<PreMode
         template,
         template_name,
         template_source,
+        bos_token,
+        eos_token,
     })
 }
 
@@ -202,6 +200,8 @@ fn tokenizer_model(
         template,
         template_name,
         template_source,
+        bos_token: String::new(),
+        eos_token: String::new(),
     })
 }
 
@@ -331,8 +331,16 @@ fn write_files(
         m.tokenizer
             .save(&p, false)
             .map_err(|e| Error::Runtime(format!("{}: {e}", p.display())))?;
-        std::fs::write(tdir.join(format!("{stem}.jinja")), &m.template_source)
-            .map_err(|e| Error::io(tdir.join(format!("{stem}.jinja")), e))?;
+        let meta = serde_json::json!({
+            "model": m.label,
+            "template_name": m.template_name,
+            "chat_template": m.template_source,
+            "bos_token": m.bos_token,
+            "eos_token": m.eos_token,
+        });
+        let p = tdir.join(format!("{stem}.template.json"));
+        std::fs::write(&p, serde_json::to_string_pretty(&meta).unwrap_or_default())
+            .map_err(|e| Error::io(&p, e))?;
     }
     Ok(())
 }

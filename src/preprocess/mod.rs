@@ -49,6 +49,9 @@ pub struct PreModel {
     pub template_name: String,
     /// The template's source, for llama.cpp and the Python comparison.
     pub template_source: String,
+    /// The `bos_token` and `eos_token` the template is rendered with.
+    pub bos_token: String,
+    pub eos_token: String,
 }
 
 /// What `nativebench preprocess` runs.
