@@ -45,9 +45,10 @@ mod imp {
             ));
         };
         let model = load(&gguf)?;
-        let mut cases: Vec<(String, String, String, String)> = TEMPLATES
+        // (whose, name, source): the set's templates, then each model's own.
+        let mut cases: Vec<(String, String, String)> = TEMPLATES
             .iter()
-            .map(|t| ("set".into(), t.name.into(), t.source.into(), String::new()))
+            .map(|t| ("set".into(), t.name.into(), t.source.into()))
             .collect();
         for m in &cfg.models {
             if m.template_name == "gguf" || m.template_name.starts_with("file:") {
@@ -55,12 +56,11 @@ mod imp {
                     m.label.clone(),
                     m.template_name.clone(),
                     m.template_source.clone(),
-                    String::new(),
                 ));
             }
         }
         let mut rows = Vec::new();
-        for (owner, name, source, _) in cases {
+        for (owner, name, source) in cases {
             let thinking = name == "reasoning" || source.contains("</think>");
             let messages = conversation(EXP3_TURNS, 256, thinking);
             let bytes: usize = messages.iter().map(|x| x.content.len()).sum();

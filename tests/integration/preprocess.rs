@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::support::*;
 
-fn rows<'a>(report: &'a Value, experiment: u64) -> Vec<&'a Value> {
+fn rows(report: &Value, experiment: u64) -> Vec<&Value> {
     report["rows"]
         .as_array()
         .expect("rows")
@@ -167,11 +167,12 @@ fn quick_suite_writes_its_files_and_every_experiment_holds_its_invariants() {
         "{md}"
     );
     assert!(out.join("tokenizers/qwen2-r1-vocab.json").is_file());
-    assert!(
-        std::fs::read_to_string(out.join("tokenizers/qwen2-r1-vocab.jinja"))
-            .unwrap()
-            .contains("<｜Assistant｜>")
-    );
+    let meta = json(&out.join("tokenizers/qwen2-r1-vocab.template.json"));
+    assert!(meta["chat_template"]
+        .as_str()
+        .unwrap()
+        .contains("<｜Assistant｜>"));
+    assert_eq!(meta["bos_token"], "<｜begin▁of▁sentence｜>");
 
     // A second run appends to results.csv, under the one header.
     preprocess(
