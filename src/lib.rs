@@ -19,6 +19,7 @@ pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod openai;
+pub mod preprocess;
 pub mod probe;
 pub mod report;
 pub mod runner;

@@ -130,6 +130,10 @@ fn dispatch(args: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Preprocess(a)) => {
+            app::preprocess::run(&a.validate()?, stdout)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Ratio(a)) => {
             app::ratio::run(&a.validate()?, stdout)?;
             Ok(ExitCode::SUCCESS)

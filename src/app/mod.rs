@@ -7,6 +7,7 @@ pub mod agreement;
 pub mod bench;
 pub mod compare;
 pub mod model;
+pub mod preprocess;
 pub mod ratio;
 pub mod report;
 pub mod roofline;

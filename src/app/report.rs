@@ -225,6 +225,7 @@ fn write_outputs(
             flat: &flat,
             decompositions: &loaded.decompositions,
             benches: &loaded.benches,
+            preprocess: &loaded.preprocess,
             notes,
             generated_at: chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string(),
         });

@@ -8,6 +8,7 @@ pub mod compare;
 pub mod engine_args;
 pub mod http;
 pub mod model;
+pub mod preprocess;
 pub mod prices;
 pub mod ranged;
 pub mod ratio;
@@ -55,6 +56,10 @@ pub enum Command {
     /// The ratio new / base of two sets of measurements (their medians), its 95%
     /// bootstrap interval, and whether it lies within a target band.
     Ratio(ratio::RatioArgs),
+    /// Time what happens before prefill and after decode: chat-template rendering against
+    /// tokenization, parallel tokenization, minijinja against llama.cpp's templater,
+    /// `tokenizers` against llama.cpp's tokenizer, and detokenization.
+    Preprocess(Box<preprocess::PreprocessArgs>),
     /// Run a benchmark suite and write its metric contract: `suite year1` is sageLLM's
     /// short, long and stress workloads, with its field names.
     Suite(Box<suite::SuiteArgs>),

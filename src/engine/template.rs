@@ -94,11 +94,25 @@ impl ChatTemplate {
         messages: &[Message],
         add_generation_prompt: bool,
     ) -> Result<String, JinjaError> {
+        self.render_with_tools(messages, None, add_generation_prompt)
+    }
+
+    /// Renders `messages` with a `tools` list (JSON function descriptions, as
+    /// `transformers`' `apply_chat_template(tools=...)` passes them); `None` leaves
+    /// `tools` undefined, as a request without tools does.
+    pub fn render_with_tools(
+        &self,
+        messages: &[Message],
+        tools: Option<&serde_json::Value>,
+        add_generation_prompt: bool,
+    ) -> Result<String, JinjaError> {
         let tmpl = self.env.get_template(NAME)?;
         let mut out = Bounded(Vec::new());
+        let tools = tools.map(minijinja::Value::from_serialize);
         tmpl.render_captured_to(
             context! {
                 messages => messages,
+                tools => tools,
                 add_generation_prompt => add_generation_prompt,
                 bos_token => &self.bos_token,
                 eos_token => &self.eos_token,

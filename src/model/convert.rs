@@ -109,7 +109,9 @@ fn gpt2_parts(vocab: &GgufVocab, ids: BpeVocab) -> Result<Parts, String> {
             json!({"type": "Sequence", "pretokenizers": [split(LLAMA3_REGEX), byte_level(false)]}),
             true,
         ),
-        "qwen2" => (
+        // DeepSeek-R1's Qwen distills keep Qwen2's pre-tokenizer (llama.cpp maps both
+        // names to LLAMA_VOCAB_PRE_TYPE_QWEN2).
+        "qwen2" | "deepseek-r1-qwen" => (
             json!({"type": "Sequence", "pretokenizers": [split(QWEN2_REGEX), byte_level(false)]}),
             false,
         ),
@@ -120,7 +122,7 @@ fn gpt2_parts(vocab: &GgufVocab, ids: BpeVocab) -> Result<Parts, String> {
         ),
         other => {
             return Err(format!(
-                "unsupported pre-tokenizer '{other}' (supported: gpt-2, llama-bpe, qwen2, smollm)"
+                "unsupported pre-tokenizer '{other}' (supported: gpt-2, llama-bpe, qwen2, deepseek-r1-qwen, smollm)"
             ))
         }
     };

@@ -52,6 +52,8 @@ pub struct HtmlInput<'a> {
     pub decompositions: &'a [LoadedDecomposition],
     /// `bench` runs: llama-bench's table and t/s per test and model.
     pub benches: &'a [LoadedBench],
+    /// `preprocess` results: one "Preprocessing" section each.
+    pub preprocess: &'a [crate::preprocess::PreprocessReport],
     /// Skipped runs and other caveats, one line each.
     pub notes: &'a [String],
     /// When the report was made (shown in the header).
@@ -115,6 +117,9 @@ pub fn render(input: &HtmlInput) -> String {
     }
     if !input.benches.is_empty() {
         section(&mut s, "bench: llama-bench tests", &benches(input.benches));
+    }
+    for p in input.preprocess {
+        s.push_str(&super::preprocess::html_section(p));
     }
     s.push_str("</body></html>\n");
     s

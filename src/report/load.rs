@@ -16,6 +16,8 @@ use crate::runner::bench::BenchRecord;
 
 /// The results file of a `nativebench bench` run.
 pub const BENCH: &str = "bench.jsonl";
+/// What `nativebench preprocess` writes.
+pub const PREPROCESS: &str = "preprocess.json";
 /// How deep below a given path runs are looked for (results/<sweep>/<point>/<engine>).
 const MAX_DEPTH: usize = 5;
 
@@ -115,6 +117,8 @@ pub struct Loaded {
     pub benches: Vec<LoadedBench>,
     pub sweeps: Vec<LoadedSweep>,
     pub decompositions: Vec<LoadedDecomposition>,
+    /// `preprocess` results (their preprocess.json), in the order found.
+    pub preprocess: Vec<crate::preprocess::PreprocessReport>,
     pub skipped: Vec<Skipped>,
     /// Runs loaded with a caveat (metrics recomputed), one line each.
     pub notes: Vec<String>,
@@ -136,7 +140,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, ReportError> {
         }
         walk(p, 0, &mut out)?;
     }
-    if out.runs.is_empty() && out.benches.is_empty() {
+    if out.runs.is_empty() && out.benches.is_empty() && out.preprocess.is_empty() {
         let paths = paths
             .iter()
             .map(|p| p.display().to_string())
@@ -179,6 +183,16 @@ fn walk(dir: &Path, depth: usize, out: &mut Loaded) -> Result<(), ReportError> {
                 dir.join(SWEEP_SUMMARY).display()
             )),
         }
+    }
+    if has(PREPROCESS) {
+        match read_json::<crate::preprocess::PreprocessReport>(&dir.join(PREPROCESS)) {
+            Ok(r) => out.preprocess.push(r),
+            Err(e) => out.skipped.push(Skipped {
+                dir: dir.to_owned(),
+                reason: format!("its {PREPROCESS} cannot be read: {e}"),
+            }),
+        }
+        return Ok(());
     }
     if has(BENCH) && !has(METRICS) {
         match load_bench(&dir.join(BENCH)) {

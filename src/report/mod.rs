@@ -16,6 +16,7 @@ pub mod markdown;
 pub mod merge;
 pub mod noise;
 pub mod plots;
+pub mod preprocess;
 pub mod requests;
 pub mod resource_plots;
 pub mod run_dir;
@@ -79,6 +80,7 @@ mod catalogue_tests {
             flat: &flat,
             decompositions: &[],
             benches: &[],
+            preprocess: &[],
             notes: &[],
             generated_at: String::new(),
         });

@@ -22,6 +22,7 @@ mod model;
 #[cfg(any(feature = "candle", feature = "llama-cpp"))]
 mod nvtx;
 mod outputs;
+mod preprocess;
 mod ratio;
 mod reasoning;
 mod report;

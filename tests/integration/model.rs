@@ -709,6 +709,51 @@ fn gemma3_270m_tokenizer_parity() {
     assert_eq!(r.match_rate, 1.0, "{}", r.to_text());
 }
 
+// ---- DeepSeek-R1-Distill-Qwen's vocabulary (qwen2-r1-vocab) ------------------------
+
+#[test]
+fn qwen2_r1_vocab_is_the_real_vocabulary_and_template_without_tensors() {
+    let Some(path) = qwen_vocab() else { return };
+    let g = GgufFile::open(&path).unwrap();
+    assert_eq!(g.architecture().unwrap(), "qwen2");
+    assert_eq!(g.tensors.len(), 0);
+    let r = ModelReport::from_gguf(&g).unwrap();
+    assert_eq!(r.tokenizer.kind.as_deref(), Some("gpt2"));
+    assert_eq!(r.tokenizer.vocab_size, 152_064);
+    assert!(r.tokenizer.chat_template_present);
+    let template = g.get_str("tokenizer.chat_template").unwrap();
+    assert!(template.contains("<｜Assistant｜>") && template.contains("tool_calls"));
+    assert_eq!(g.get_str("tokenizer.ggml.pre"), Some("deepseek-r1-qwen"));
+    let tok = model::tokenizer_from_gguf(&g).unwrap();
+    let ids = tok.encode("Hello, world! 12345", false).unwrap();
+    assert_eq!(
+        tok.decode(ids.get_ids(), false).unwrap(),
+        "Hello, world! 12345"
+    );
+    // Qwen2's pre-tokenizer splits digits one by one, the space before them apart.
+    assert_eq!(
+        ids.get_tokens(),
+        ["Hello", ",", "Ġworld", "!", "Ġ", "1", "2", "3", "4", "5"]
+    );
+}
+
+#[cfg(feature = "llama-cpp")]
+#[test]
+fn qwen2_r1_vocab_tokenizer_parity_is_complete() {
+    if qwen_vocab().is_none() {
+        return;
+    }
+    let out = ok_run(&[
+        "model",
+        "tokenizer-parity",
+        "qwen2-r1-vocab",
+        "--min-rate",
+        "1",
+    ]);
+    let text = stdout(&out);
+    assert!(text.contains("(100.00%)"), "{text}");
+}
+
 // ---- every preset at every quant (slow: run by hand or by the script) ---------------
 
 /// Generates every preset at every quant and loads each in both engines, decoding a few

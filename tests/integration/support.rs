@@ -137,6 +137,9 @@ pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
 pub enum External {
     /// Gemma 3 270M, fetched by models/fetch-gemma3-270m.sh.
     Gemma,
+    /// DeepSeek-R1-Distill-Qwen's vocabulary (`qwen2-r1-vocab`), fetched by
+    /// models/fetch-qwen2-r1-vocab.sh.
+    QwenVocab,
     /// llama.cpp's own llama-server, named by NATIVEBENCH_LLAMA_SERVER
     /// (benches/llama-cpp-tools.sh builds it).
     LlamaServer,
@@ -151,6 +154,7 @@ impl External {
     pub fn require_var(self) -> &'static str {
         match self {
             External::Gemma => "NATIVEBENCH_REQUIRE_GEMMA",
+            External::QwenVocab => "NATIVEBENCH_REQUIRE_QWEN_VOCAB",
             External::LlamaServer => "NATIVEBENCH_REQUIRE_LLAMA_SERVER",
             External::Chromium => "NATIVEBENCH_REQUIRE_CHROMIUM",
             External::Slurm => "NATIVEBENCH_REQUIRE_SLURM",
@@ -217,6 +221,18 @@ pub fn gemma() -> Option<PathBuf> {
         Err(e) => {
             // The error says how to fetch it.
             skip(External::Gemma, &e.to_string());
+            None
+        }
+    }
+}
+
+/// The fetched `qwen2-r1-vocab` GGUF (vocabulary and chat template, no tensors), or
+/// `None` after a [`skip`].
+pub fn qwen_vocab() -> Option<PathBuf> {
+    match nativebench::model::resolve("qwen2-r1-vocab") {
+        Ok(m) => Some(m.path),
+        Err(e) => {
+            skip(External::QwenVocab, &e.to_string());
             None
         }
     }
