@@ -194,9 +194,9 @@ pub(super) fn run(
     run_dir::write_json_atomic(&base.join(SLO_SEARCH_FILE), &report)?;
     match config.format {
         OutputFormat::Table => {
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "{}slo search: {}\n",
+                "{}slo search: {}",
                 report.render(),
                 base.join(SLO_SEARCH_FILE).display()
             );
