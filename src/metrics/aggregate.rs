@@ -11,6 +11,9 @@ use super::record::RequestRecord;
 use super::resources::ResourceSummary;
 use super::stats::{mean_std, Summary};
 
+/// A request sent more than this many ms after its scheduled time counts as late.
+pub const SCHEDULE_LATE_MS: f64 = 10.0;
+
 /// Above this coefficient of variation across repetitions, a result is flagged as noisy.
 pub const NOISY_CV: f64 = 0.05;
 
@@ -126,6 +129,16 @@ pub struct RunMetrics {
     /// reported cached tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_hit_rate: Option<f64>,
+    /// How late each request left against the arrival schedule (runs with a request
+    /// rate or a trace): send time less scheduled time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_lag_ms: Option<Summary>,
+    /// TTFT from the scheduled time rather than the send (`ttft_ms + schedule_lag_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_from_schedule_ms: Option<Summary>,
+    /// E2E from the scheduled time (`e2e_ms + schedule_lag_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_from_schedule_ms: Option<Summary>,
     /// Requests per second meeting the `--goodput` objectives, when some were given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput: Option<super::goodput::Goodput>,
@@ -311,6 +324,9 @@ impl RunMetrics {
                 .map(u64::from)
                 .reduce(|a, b| a + b),
             prefix_hit_rate: prefix_hit_rate(&ok),
+            schedule_lag_ms: summary_of(&all, |r| r.schedule_lag_ms),
+            ttft_from_schedule_ms: summary_of(&ok, RequestRecord::ttft_from_schedule_ms),
+            e2e_from_schedule_ms: summary_of(&ok, RequestRecord::e2e_from_schedule_ms),
             goodput: None,
             server: None,
             accuracy: AccuracySummary::of(ok.iter().copied()),
@@ -320,6 +336,7 @@ impl RunMetrics {
             roofline: None,
         };
         m.warnings = m.derive_warnings();
+        m.warnings.extend(schedule_warning(&all));
         m
     }
 
@@ -391,6 +408,22 @@ impl RunMetrics {
         }
         w
     }
+}
+
+/// A warning when requests left late against their schedule: the latency of the
+/// requests as sent then hides the wait (coordinated omission), which the
+/// `*_from_schedule` figures include.
+fn schedule_warning(all: &[&RequestRecord]) -> Option<String> {
+    let lags: Vec<f64> = all.iter().filter_map(|r| r.schedule_lag_ms).collect();
+    let late = lags.iter().filter(|&&l| l > SCHEDULE_LATE_MS).count();
+    if late == 0 {
+        return None;
+    }
+    let worst = lags.iter().copied().fold(0.0, f64::max);
+    Some(format!(
+        "the load lagged its schedule: {late} of {} requests left more than {SCHEDULE_LATE_MS} ms after their scheduled time (worst {worst:.1} ms), held by the concurrency cap or a client that could not keep up; ttft_from_schedule_ms and e2e_from_schedule_ms count that wait",
+        lags.len()
+    ))
 }
 
 fn repetition_stats(records: &[RequestRecord]) -> RepetitionStats {
@@ -470,6 +503,32 @@ mod tests {
         assert_eq!(m.errors_by_kind["injected"], 1);
         assert_eq!(m.ttft_ms.unwrap().max, 4.0);
         assert!(m.warnings[0].contains("1 of 2 requests failed"));
+    }
+
+    #[test]
+    fn latency_from_the_schedule_adds_the_lag_and_warns_when_late() {
+        let mut on_time = rec(0, 0.0, &[4.0, 7.0], true);
+        on_time.set_schedule(0.0);
+        let mut late = rec(1, 70.0, &[4.0, 7.0], true);
+        late.set_schedule(20.0);
+        assert_eq!(late.schedule_lag_ms, Some(50.0));
+        let m = RunMetrics::compute(&[on_time.clone(), late], true, None);
+        assert_eq!(m.schedule_lag_ms.unwrap().max, 50.0);
+        assert_eq!(m.ttft_from_schedule_ms.unwrap().max, 54.0);
+        assert_eq!(m.e2e_from_schedule_ms.unwrap().max, 58.0);
+        assert!(
+            m.warnings
+                .iter()
+                .any(|w| w.starts_with("the load lagged its schedule: 1 of 2")),
+            "{:?}",
+            m.warnings
+        );
+        // On time, or without a schedule: no figures from it and no warning.
+        let m = RunMetrics::compute(&[on_time], true, None);
+        assert_eq!(m.schedule_lag_ms.unwrap().max, 0.0);
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+        let m = RunMetrics::compute(&[rec(0, 0.0, &[4.0], true)], true, None);
+        assert!(m.schedule_lag_ms.is_none() && m.ttft_from_schedule_ms.is_none());
     }
 
     #[test]

@@ -66,10 +66,14 @@ pub fn run(
 async fn one(
     client: Arc<HttpClient>,
     req: Request,
-    repetition: u32,
+    slot: Slot,
     run_start: Instant,
     deadline: Option<Instant>,
 ) -> Option<RequestRecord> {
+    let Slot {
+        repetition,
+        scheduled,
+    } = slot;
     let mut rec = MarkRecorder::start(req.max_tokens as usize, &NEVER);
     if deadline.is_some_and(|d| rec.t0() >= d) {
         return None;
@@ -79,7 +83,19 @@ async fn one(
     drop(running);
     // A reply ends at its terminal event, not when the server closes the body.
     let te = result.as_ref().map_or_else(|_| Instant::now(), |r| r.ended);
-    Some(record_of(rec, &req, result, te, run_start, repetition))
+    let mut record = record_of(rec, &req, result, te, run_start, repetition);
+    if let Some(at) = scheduled {
+        record.set_schedule(at.saturating_duration_since(run_start).as_secs_f64() * 1e3);
+    }
+    Some(record)
+}
+
+/// Where a request sits in the run: its repetition, and the time the arrival process
+/// gave it (none when every request is offered at once).
+#[derive(Clone, Copy)]
+struct Slot {
+    repetition: u32,
+    scheduled: Option<Instant>,
 }
 
 /// Turns a reply into a record, adding what only HTTP replies carry.
@@ -243,6 +259,9 @@ async fn drive(
     let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
     let sem = Arc::new(Semaphore::new(load.concurrency.max(1)));
     let abort = Cell::new(false);
+    // Requests that found every --concurrency slot taken when their time came.
+    let capped = Cell::new(0usize);
+    let paced = load.arrival.rate().is_some();
     let interrupted = Cell::new(false);
     let deadline = load
         .duration_s
@@ -259,7 +278,14 @@ async fn drive(
         };
         for (rep, req) in schedule {
             tokio::time::sleep_until(next.into()).await;
+            let slot = Slot {
+                repetition: rep,
+                scheduled: paced.then_some(next),
+            };
             next += gaps.next_gap();
+            if paced && sem.available_permits() == 0 {
+                capped.set(capped.get() + 1);
+            }
             let Ok(permit) = sem.clone().acquire_owned().await else {
                 break;
             };
@@ -272,7 +298,7 @@ async fn drive(
             }
             let (client, req, tx) = (client.clone(), req.clone(), tx.clone());
             tokio::spawn(async move {
-                let record = one(client, req, rep, run_start, deadline).await;
+                let record = one(client, req, slot, run_start, deadline).await;
                 drop(permit);
                 // The receiver outlives every sender; a closed channel means the run
                 // was abandoned, and the record has nowhere to go.
@@ -301,6 +327,14 @@ async fn drive(
         return Err(e);
     }
     records.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+    if capped.get() > 0 {
+        notes.push(format!(
+            "{} of {} requests found all {} --concurrency slots taken at their scheduled time and waited for one",
+            capped.get(),
+            records.len(),
+            load.concurrency
+        ));
+    }
     Ok(RunOutcome {
         records,
         interrupted: interrupted.get(),
