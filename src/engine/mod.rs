@@ -72,6 +72,10 @@ pub struct Request {
     /// which says it under `--sim-echo` so that scoring can be checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
+    /// When the request arrives, µs from the start of the measured phase, for a workload
+    /// that sets its own arrival times (a trace). Runners send it then; engines ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival_us: Option<u64>,
 }
 
 /// A phase boundary, reported by the engine at the moment the phase ends.

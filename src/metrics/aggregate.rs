@@ -421,7 +421,7 @@ fn schedule_warning(all: &[&RequestRecord]) -> Option<String> {
     }
     let worst = lags.iter().copied().fold(0.0, f64::max);
     Some(format!(
-        "the load lagged its schedule: {late} of {} requests left more than {SCHEDULE_LATE_MS} ms after their scheduled time (worst {worst:.1} ms), held by the concurrency cap or a client that could not keep up; ttft_from_schedule_ms and e2e_from_schedule_ms count that wait",
+        "the load lagged its schedule: {late} of {} requests left more than {SCHEDULE_LATE_MS} ms after their scheduled time (worst {worst:.1} ms), held by the concurrency cap, an engine still busy with earlier requests, or a client that could not keep up; ttft_from_schedule_ms and e2e_from_schedule_ms count that wait",
         lags.len()
     ))
 }

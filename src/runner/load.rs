@@ -277,13 +277,20 @@ async fn drive(
             ),
         };
         for (rep, req) in schedule {
-            tokio::time::sleep_until(next.into()).await;
+            // A trace's request carries its own time; otherwise the process draws it.
+            if let Some(us) = req.arrival_us {
+                next = run_start + Duration::from_micros(us);
+            }
+            super::arrival::pace_until(next).await;
+            let timed = paced || req.arrival_us.is_some();
             let slot = Slot {
                 repetition: rep,
-                scheduled: paced.then_some(next),
+                scheduled: timed.then_some(next),
             };
-            next += gaps.next_gap();
-            if paced && sem.available_permits() == 0 {
+            if req.arrival_us.is_none() {
+                next += gaps.next_gap();
+            }
+            if timed && sem.available_permits() == 0 {
                 capped.set(capped.get() + 1);
             }
             let Ok(permit) = sem.clone().acquire_owned().await else {

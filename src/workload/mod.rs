@@ -6,6 +6,7 @@ pub mod datasets;
 mod definition;
 pub mod file;
 pub mod synthetic;
+pub mod trace;
 
 use std::path::Path;
 
@@ -59,6 +60,13 @@ pub enum Source {
         entries: Vec<ExtractionEntry>,
         instruction: String,
         schema: serde_json::Value,
+    },
+    /// A request trace: arrival times and lengths from the file, prompts of seeded words
+    /// fitted to each input length, Mooncake's `hash_ids` as shared 512-token blocks.
+    Trace {
+        #[serde(rename = "requests", serialize_with = "count")]
+        entries: Vec<trace::TraceEntry>,
+        options: trace::TraceOptions,
     },
 }
 
@@ -156,6 +164,20 @@ impl WorkloadSpec {
         }
     }
 
+    /// A workload replaying the trace at `path` (`--trace`).
+    pub fn trace(path: &Path, options: trace::TraceOptions) -> Result<Self> {
+        let entries = trace::load(path, &options)?;
+        Ok(Self::from_source(
+            &path.display().to_string(),
+            Source::Trace { entries, options },
+        ))
+    }
+
+    /// Whether the workload sets its own arrival times (a trace).
+    pub fn has_arrivals(&self) -> bool {
+        matches!(self.source, Source::Trace { .. })
+    }
+
     /// A workload of one prompt given on the command line.
     pub fn single_prompt(prompt: &str) -> Self {
         let mut spec = Self::from_source(
@@ -179,6 +201,7 @@ impl WorkloadSpec {
             Source::Prompts { entries } => entries.len(),
             Source::Documents { docs, .. } => docs.len(),
             Source::Extraction { entries, .. } => entries.len(),
+            Source::Trace { entries, .. } => entries.len(),
             Source::Random { .. } => 10,
         };
         let name = Path::new(origin)
@@ -237,6 +260,13 @@ impl WorkloadSpec {
                     *prefix_len = n;
                 }
             }
+            Source::Trace { entries, .. } if self.num_prompts > entries.len() => {
+                return Err(bad(format!(
+                    "--num-prompts {} is more than the {} requests the trace holds (in its window)",
+                    self.num_prompts,
+                    entries.len()
+                )))
+            }
             _ if random_flags => {
                 return Err(bad(
                     "--random-* flags apply only to random workloads (short, long, stress, random)"
@@ -287,6 +317,7 @@ impl WorkloadSpec {
                 ignore_eos: self.ignore_eos,
                 category: None,
                 expected: None,
+                arrival_us: None,
             };
             let req = match &self.source {
                 Source::Random {
@@ -352,6 +383,17 @@ impl WorkloadSpec {
                     };
                     request(self.wrap(e.prompt.clone()), max)
                 }
+                Source::Trace { entries, .. } => {
+                    let e = &entries[i];
+                    let max = self.output_len.unwrap_or(e.output_len).max(1);
+                    let ws = trace_words(seed, id, e);
+                    let text = synthetic::fit(&ws, e.input_len.max(1), |t| {
+                        count(&request(self.wrap(t.to_owned()), max))
+                    })?;
+                    let mut r = request(self.wrap(text), max);
+                    r.arrival_us = Some((e.at_ms * 1e3).round() as u64);
+                    r
+                }
                 Source::Prompts { entries } => {
                     let e = &entries[i % entries.len()];
                     let max = self
@@ -371,6 +413,22 @@ impl WorkloadSpec {
         }
         Ok(out)
     }
+}
+
+/// The words of a trace request: one seeded block of [`trace::BLOCK_TOKENS`] words per
+/// Mooncake hash id (equal ids, equal blocks, so the trace's prefix reuse is
+/// reproduced), then words of this request alone, enough to fit its input length.
+fn trace_words(seed: u64, id: u64, e: &trace::TraceEntry) -> Vec<&'static str> {
+    let mut ws = Vec::with_capacity(e.input_len + 16);
+    for &h in &e.hash_ids {
+        ws.extend(synthetic::words(
+            &mut synthetic::rng(seed ^ h.rotate_left(17), 3),
+            trace::BLOCK_TOKENS,
+        ));
+    }
+    let rest = (e.input_len + 16).saturating_sub(ws.len()).max(16);
+    ws.extend(synthetic::words(&mut synthetic::rng(seed, 100 + id), rest));
+    ws
 }
 
 /// `v` as a `T` within `range`, or the range's message naming the field.

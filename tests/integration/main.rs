@@ -32,3 +32,4 @@ mod signals;
 mod suite;
 mod support;
 mod sweep;
+mod trace;

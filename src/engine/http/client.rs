@@ -335,6 +335,7 @@ mod tests {
             ignore_eos: true,
             category: None,
             expected: None,
+            arrival_us: None,
         };
         let b = client.body(&req);
         assert_eq!(b["max_tokens"], 7);
