@@ -139,6 +139,9 @@ pub struct RunMetrics {
     /// E2E from the scheduled time (`e2e_ms + schedule_lag_ms`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub e2e_from_schedule_ms: Option<Summary>,
+    /// Per turn of a multi-turn workload: TTFT, prompt tokens and cached tokens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_turn: Vec<TurnStats>,
     /// Requests per second meeting the `--goodput` objectives, when some were given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput: Option<super::goodput::Goodput>,
@@ -327,6 +330,7 @@ impl RunMetrics {
             schedule_lag_ms: summary_of(&all, |r| r.schedule_lag_ms),
             ttft_from_schedule_ms: summary_of(&ok, RequestRecord::ttft_from_schedule_ms),
             e2e_from_schedule_ms: summary_of(&ok, RequestRecord::e2e_from_schedule_ms),
+            by_turn: by_turn(&ok),
             goodput: None,
             server: None,
             accuracy: AccuracySummary::of(ok.iter().copied()),
@@ -408,6 +412,50 @@ impl RunMetrics {
         }
         w
     }
+}
+
+/// The figures of one turn index over every conversation of a multi-turn run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnStats {
+    /// The turn, from 0.
+    pub turn: u32,
+    /// Completed requests at this turn.
+    pub requests: usize,
+    pub ttft_ms: Option<Summary>,
+    pub prompt_tokens_mean: Option<f64>,
+    /// Prompt tokens taken from the prefix cache at this turn, where the engine said.
+    pub cached_tokens: Option<u64>,
+}
+
+fn by_turn(ok: &[&RequestRecord]) -> Vec<TurnStats> {
+    let mut turns: BTreeMap<u32, Vec<&RequestRecord>> = BTreeMap::new();
+    for r in ok {
+        if let Some(t) = r.turn {
+            turns.entry(t).or_default().push(r);
+        }
+    }
+    turns
+        .into_iter()
+        .map(|(turn, rs)| {
+            let prompts: Vec<f64> = rs
+                .iter()
+                .filter_map(|r| r.prompt_tokens)
+                .map(f64::from)
+                .collect();
+            TurnStats {
+                turn,
+                requests: rs.len(),
+                ttft_ms: summary_of(&rs, |r| r.ttft_ms),
+                prompt_tokens_mean: (!prompts.is_empty())
+                    .then(|| prompts.iter().sum::<f64>() / prompts.len() as f64),
+                cached_tokens: rs
+                    .iter()
+                    .filter_map(|r| r.cached_tokens)
+                    .map(u64::from)
+                    .reduce(|a, b| a + b),
+            }
+        })
+        .collect()
 }
 
 /// A warning when requests left late against their schedule: the latency of the

@@ -78,6 +78,11 @@ pub struct RequestRecord {
     /// (the concurrency cap held it, or the client could not keep up).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule_lag_ms: Option<f64>,
+    /// The conversation and the turn within it (from 0), for a multi-turn workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
     /// Tokens carried by each streamed chunk, kept only when some chunk carried more than
     /// one (otherwise every chunk is one entry of `token_ms`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -297,6 +302,8 @@ impl<'a> MarkRecorder<'a> {
             decode_step_device_ms: self.decode_step_device_ms,
             prompt_preview: preview(req),
             category: req.category.clone(),
+            conversation: req.turn.map(|t| t.conversation),
+            turn: req.turn.map(|t| t.index),
             ..RequestRecord::default()
         };
         r.ttfa_ms = self.first_answer.and_then(|i| token_ms.get(i).copied());

@@ -131,6 +131,28 @@ pub fn render(m: &MetricsFile, run_dir: &str) -> String {
             );
         }
     }
+    if !x.by_turn.is_empty() {
+        let _ = writeln!(
+            s,
+            "{:<8}{:>10}{:>14}{:>14}{:>16}{:>14}",
+            "turn", "requests", "TTFT p50 ms", "TTFT p90 ms", "prompt tokens", "cached tokens"
+        );
+        for t in &x.by_turn {
+            let ttft =
+                |f: fn(&Summary) -> f64| t.ttft_ms.as_ref().map_or("-".into(), |v| num(f(v)));
+            let _ = writeln!(
+                s,
+                "{:<8}{:>10}{:>14}{:>14}{:>16}{:>14}",
+                t.turn,
+                t.requests,
+                ttft(|v| v.p50),
+                ttft(|v| v.p90),
+                t.prompt_tokens_mean
+                    .map_or("-".into(), |p| format!("{p:.0}")),
+                t.cached_tokens.map_or("-".into(), |c| c.to_string())
+            );
+        }
+    }
     for (name, v) in &x.engine_timings_ms {
         let _ = writeln!(
             s,

@@ -156,13 +156,20 @@ pub fn run(
     // workload with its own arrival times (a trace) runs one request at a time, each
     // sent at its time or, when the one before still runs, as soon as it ends.
     let timed = requests.iter().any(|r| r.arrival_us.is_some());
+    let chats = requests.iter().any(|r| r.turn.is_some());
     if timed && config.concurrency > 1 {
         notes.push(format!(
             "concurrency {} requested, but in-process a trace runs one request at a time at its arrival times; a request arriving while another runs waits (schedule_lag_ms)",
             config.concurrency
         ));
     }
-    let group = if timed {
+    if chats && config.concurrency > 1 {
+        notes.push(format!(
+            "concurrency {} requested, but in-process conversations run one request at a time, conversation after conversation, turns in order",
+            config.concurrency
+        ));
+    }
+    let group = if timed || chats {
         1
     } else {
         config.concurrency.clamp(1, batch)
@@ -182,6 +189,10 @@ pub fn run(
         for reqs in requests.chunks(group) {
             if stop.load(Ordering::Relaxed) {
                 return Ok(outcome(records, true, notes));
+            }
+            // The user reads the reply before sending the next turn.
+            if let Some(t) = reqs[0].turn.filter(|t| t.index > 0 && t.think_us > 0) {
+                std::thread::sleep(std::time::Duration::from_micros(t.think_us));
             }
             let scheduled = reqs[0]
                 .arrival_us

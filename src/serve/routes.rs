@@ -240,6 +240,7 @@ fn parse(body: &Value, chat: bool, id: u64) -> Result<Parsed, String> {
             category: None,
             expected: None,
             arrival_us: None,
+            turn: None,
         },
         stream: flag("stream"),
         include_usage: body["stream_options"]["include_usage"]

@@ -41,6 +41,11 @@ pub const WORKLOADS: &[(&str, Format, &str)] = &[
         Format::Yaml,
         include_str!("../../workloads/extraction.yaml"),
     ),
+    (
+        "multi-turn",
+        Format::Yaml,
+        include_str!("../../workloads/multi-turn.yaml"),
+    ),
 ];
 
 /// Data files the built-in workloads refer to, by their path relative to `workloads/`.

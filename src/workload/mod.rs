@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod datasets;
 mod definition;
 pub mod file;
+pub mod multi_turn;
 pub mod synthetic;
 pub mod trace;
 
@@ -67,6 +68,12 @@ pub enum Source {
         #[serde(rename = "requests", serialize_with = "count")]
         entries: Vec<trace::TraceEntry>,
         options: trace::TraceOptions,
+    },
+    /// Multi-turn conversations (`num_prompts` of them), each turn a request that resends
+    /// the history, sent in order with `think_ms` between a reply and the next turn.
+    MultiTurn {
+        chats: multi_turn::Chats,
+        think_ms: f64,
     },
 }
 
@@ -178,6 +185,11 @@ impl WorkloadSpec {
         matches!(self.source, Source::Trace { .. })
     }
 
+    /// Whether the workload is made of conversations whose turns go in order.
+    pub fn is_multi_turn(&self) -> bool {
+        matches!(self.source, Source::MultiTurn { .. })
+    }
+
     /// A workload of one prompt given on the command line.
     pub fn single_prompt(prompt: &str) -> Self {
         let mut spec = Self::from_source(
@@ -202,6 +214,11 @@ impl WorkloadSpec {
             Source::Documents { docs, .. } => docs.len(),
             Source::Extraction { entries, .. } => entries.len(),
             Source::Trace { entries, .. } => entries.len(),
+            Source::MultiTurn {
+                chats: multi_turn::Chats::ShareGpt { conversations },
+                ..
+            } => conversations.len(),
+            Source::MultiTurn { .. } => 4,
             Source::Random { .. } => 10,
         };
         let name = Path::new(origin)
@@ -302,6 +319,18 @@ impl WorkloadSpec {
         seed: u64,
         count: &mut dyn FnMut(&Request) -> std::result::Result<Option<usize>, E>,
     ) -> std::result::Result<Vec<Request>, E> {
+        if let Source::MultiTurn { chats, think_ms } = &self.source {
+            let plan = multi_turn::Plan {
+                chats,
+                conversations: self.num_prompts,
+                think_us: (think_ms * 1e3).round() as u64,
+                output_len: self.output_len,
+                chat: self.chat,
+                ignore_eos: self.ignore_eos,
+                seed,
+            };
+            return multi_turn::requests(&plan, count);
+        }
         let seed = match self.source {
             Source::Random { seed: Some(s), .. } => s,
             _ => seed,
@@ -318,6 +347,7 @@ impl WorkloadSpec {
                 category: None,
                 expected: None,
                 arrival_us: None,
+                turn: None,
             };
             let req = match &self.source {
                 Source::Random {
@@ -394,6 +424,7 @@ impl WorkloadSpec {
                     r.arrival_us = Some((e.at_ms * 1e3).round() as u64);
                     r
                 }
+                Source::MultiTurn { .. } => unreachable!("built by multi_turn::requests above"),
                 Source::Prompts { entries } => {
                     let e = &entries[i % entries.len()];
                     let max = self

@@ -478,3 +478,60 @@ fn llama_cpp_prefix_cache_reuses_the_common_prefix_in_process_and_served() {
     http_run(&server.url, &served, &common);
     assert_eq!(cached_counts(&served), counts);
 }
+
+/// A small conversation workload: a shared system prompt, three turns.
+const CHAT: &str = "name: chat
+num_prompts: 1
+source:
+  kind: multi_turn
+  turns: 3
+  user_len: 16
+  assistant_len: 4
+  system_len: 32
+";
+
+#[test]
+fn a_multi_turn_run_reuses_each_turns_history_served_and_in_process() {
+    let tmp = tempdir();
+    let chat = write(tmp.path(), "chat.yaml", CHAT);
+    let common = ["-w", path_str(&chat), "--warmup", "0", "--concurrency", "1"];
+    let server = crate::serve::serve(&["--engine", "llama-cpp", "-m", TINY]);
+    let served = tmp.path().join("served");
+    http_run(&server.url, &served, &common);
+    let counts = cached_counts(&served);
+    assert_eq!(counts.len(), 3);
+    // From the second turn on, the history before the new message is in the cache.
+    assert_eq!(counts[0].0, 0, "{counts:?}");
+    for i in [1, 2] {
+        assert!(counts[i].0 >= counts[i - 1].1 / 2, "{counts:?}");
+    }
+    let m = json(&served.join("metrics.json"));
+    let turns = m["by_turn"].as_array().unwrap();
+    assert_eq!(turns.len(), 3, "{m}");
+    for (i, t) in turns.iter().enumerate() {
+        assert_eq!(t["turn"], i as u64);
+        assert!(t["ttft_ms"]["p50"].as_f64().unwrap() > 0.0, "{t}");
+    }
+    assert!(turns[2]["cached_tokens"].as_u64().unwrap() > 0, "{m}");
+
+    // In-process with --prefix-cache: the very same counts.
+    let in_process = tmp.path().join("in-process");
+    ok_run(
+        &[
+            &[
+                "run",
+                "-q",
+                "-e",
+                "llama-cpp",
+                "-m",
+                TINY,
+                "--prefix-cache",
+                "-o",
+            ][..],
+            &[path_str(&in_process)],
+            &common,
+        ]
+        .concat(),
+    );
+    assert_eq!(cached_counts(&in_process), counts);
+}

@@ -17,6 +17,7 @@ mod launch;
 #[cfg(feature = "llama-cpp")]
 mod llama_cpp;
 mod model;
+mod multi_turn;
 #[cfg(any(feature = "candle", feature = "llama-cpp"))]
 mod nvtx;
 mod outputs;

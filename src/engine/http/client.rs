@@ -336,6 +336,7 @@ mod tests {
             category: None,
             expected: None,
             arrival_us: None,
+            turn: None,
         };
         let b = client.body(&req);
         assert_eq!(b["max_tokens"], 7);
