@@ -462,6 +462,16 @@ fn trace_words(seed: u64, id: u64, e: &trace::TraceEntry) -> Vec<&'static str> {
     ws
 }
 
+/// How many requests repeat the prompt of an earlier one in the list: an engine that
+/// caches prefixes answers a repeat from its cache, which flatters its figures.
+pub fn repeated_prompts(requests: &[Request]) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    requests
+        .iter()
+        .filter(|r| !seen.insert(serde_json::to_string(&r.prompt).unwrap_or_default()))
+        .count()
+}
+
 /// `v` as a `T` within `range`, or the range's message naming the field.
 pub(crate) fn in_range<T: TryFrom<i128>>(
     name: &str,

@@ -798,3 +798,39 @@ fn bench_recovers_the_sim_delays() {
         "-p x: out of range, expected an integer from 0 to 16777216",
     );
 }
+
+#[test]
+fn a_workload_that_repeats_a_prompt_is_warned_about() {
+    let tmp = tempdir();
+    // Three documents, five prompts: the fourth and fifth repeat the first two.
+    let out = tmp.path().join("repeats");
+    ok_run(&[
+        "run",
+        "-e",
+        "sim",
+        "-q",
+        "-w",
+        "summarization",
+        "--num-prompts",
+        "5",
+        "--warmup",
+        "0",
+        "--output-len",
+        "2",
+        "-o",
+        path_str(&out),
+    ]);
+    let m = json(&out.join("metrics.json"));
+    let warnings = m["warnings"].to_string();
+    assert!(
+        warnings.contains("2 of 5 prompts repeat an earlier prompt"),
+        "{warnings}"
+    );
+    // Random prompts are each their own.
+    let m = sim_run(
+        &tmp.path().join("random"),
+        "0",
+        &["--num-prompts", "5", "--warmup", "0"],
+    );
+    assert!(!m["warnings"].to_string().contains("repeat"), "{m}");
+}
