@@ -42,6 +42,11 @@ pub const WORKLOADS: &[(&str, Format, &str)] = &[
         include_str!("../../workloads/extraction.yaml"),
     ),
     (
+        "shared-prefix",
+        Format::Yaml,
+        include_str!("../../workloads/shared-prefix.yaml"),
+    ),
+    (
         "multi-turn",
         Format::Yaml,
         include_str!("../../workloads/multi-turn.yaml"),

@@ -38,6 +38,7 @@ enum Kind {
     Jsonl,
     Extraction,
     MultiTurn,
+    SharedPrefix,
 }
 
 /// `[source]` as written: one flat table whose `kind` says which keys apply, so that the
@@ -59,6 +60,9 @@ struct SourceFile {
     assistant_len: Option<i64>,
     system_len: Option<i64>,
     think_ms: Option<f64>,
+    groups: Option<i64>,
+    prompts_per_group: Option<i64>,
+    question_len: Option<i64>,
 }
 
 impl SourceFile {
@@ -80,6 +84,9 @@ impl SourceFile {
             ("assistant_len", self.assistant_len.is_some()),
             ("system_len", self.system_len.is_some()),
             ("think_ms", self.think_ms.is_some()),
+            ("groups", self.groups.is_some()),
+            ("prompts_per_group", self.prompts_per_group.is_some()),
+            ("question_len", self.question_len.is_some()),
         ];
         let (name, required, optional): (&str, &[&str], &[&str]) = match self.kind {
             Kind::Random => (
@@ -91,6 +98,11 @@ impl SourceFile {
             Kind::Sharegpt => ("sharegpt", &["path"], &[]),
             Kind::Jsonl => ("jsonl", &["path"], &[]),
             Kind::Extraction => ("extraction", &["path", "schema", "instruction"], &[]),
+            Kind::SharedPrefix => (
+                "shared_prefix",
+                &["groups", "prompts_per_group", "system_len", "question_len"],
+                &["seed"],
+            ),
             // A ShareGPT file (`path`), or the generator's lengths.
             Kind::MultiTurn if self.path.is_some() => ("multi_turn", &["path"], &["think_ms"]),
             Kind::MultiTurn => (
@@ -184,6 +196,18 @@ pub(super) fn parse(
             let data = read_data(&path, origin, dir)?;
             Source::Prompts {
                 entries: datasets::parse_jsonl(&data, &data_origin(&path, dir))?,
+            }
+        }
+        Kind::SharedPrefix => {
+            let n = |name: &str, v: Option<i64>, range| {
+                in_range::<usize>(name, v.unwrap_or_default(), range).map_err(bad)
+            };
+            Source::SharedPrefix {
+                groups: n("groups", s.groups, limits::PROMPTS)?,
+                prompts_per_group: n("prompts_per_group", s.prompts_per_group, limits::PROMPTS)?,
+                system_len: n("system_len", s.system_len, limits::TOKENS)?,
+                question_len: n("question_len", s.question_len, limits::TOKENS)?,
+                seed: s.seed,
             }
         }
         Kind::MultiTurn => {

@@ -69,6 +69,17 @@ pub enum Source {
         entries: Vec<trace::TraceEntry>,
         options: trace::TraceOptions,
     },
+    /// SGLang's generated shared prefix: `groups` groups of `prompts_per_group` prompts,
+    /// each group's prompts starting with the same system prompt of `system_len` tokens
+    /// and going on with a question of its own, `question_len` tokens more (exact with
+    /// the engine's tokenizer).
+    SharedPrefix {
+        groups: usize,
+        prompts_per_group: usize,
+        system_len: usize,
+        question_len: usize,
+        seed: Option<u64>,
+    },
     /// Multi-turn conversations (`num_prompts` of them), each turn a request that resends
     /// the history, sent in order with `think_ms` between a reply and the next turn.
     MultiTurn {
@@ -219,6 +230,11 @@ impl WorkloadSpec {
                 ..
             } => conversations.len(),
             Source::MultiTurn { .. } => 4,
+            Source::SharedPrefix {
+                groups,
+                prompts_per_group,
+                ..
+            } => groups * prompts_per_group,
             Source::Random { .. } => 10,
         };
         let name = Path::new(origin)
@@ -332,7 +348,7 @@ impl WorkloadSpec {
             return multi_turn::requests(&plan, count);
         }
         let seed = match self.source {
-            Source::Random { seed: Some(s), .. } => s,
+            Source::Random { seed: Some(s), .. } | Source::SharedPrefix { seed: Some(s), .. } => s,
             _ => seed,
         };
         let mut lens = synthetic::rng(seed, 1);
@@ -425,6 +441,30 @@ impl WorkloadSpec {
                     r
                 }
                 Source::MultiTurn { .. } => unreachable!("built by multi_turn::requests above"),
+                Source::SharedPrefix {
+                    prompts_per_group,
+                    system_len,
+                    question_len,
+                    ..
+                } => {
+                    let group = (i / prompts_per_group.max(&1)) as u64;
+                    let max = self.output_len_or_default();
+                    let mut count_text = |t: &str| count(&request(self.wrap(t.to_owned()), max));
+                    // The group's system prompt alone, then the question after it, so the
+                    // shared part is the same tokens in every prompt of the group.
+                    let system = synthetic::words(
+                        &mut synthetic::rng(seed, 10_000 + group),
+                        system_len + 16,
+                    );
+                    let system = synthetic::fit(&system, *system_len, &mut count_text)?;
+                    let mut ws: Vec<&str> = system.split(' ').collect();
+                    ws.extend(synthetic::words(
+                        &mut synthetic::rng(seed, 100 + id),
+                        question_len + 16,
+                    ));
+                    let text = synthetic::fit(&ws, system_len + question_len, &mut count_text)?;
+                    request(self.wrap(text), max)
+                }
                 Source::Prompts { entries } => {
                     let e = &entries[i % entries.len()];
                     let max = self
