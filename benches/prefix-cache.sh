@@ -9,6 +9,7 @@
 #
 #   benches/prefix-cache.sh                               # synth:llama-135m:q8_0, 3 rounds
 #   ROUNDS=5 MODEL=/path/m.gguf NATIVEBENCH_BIN=target/release/nativebench benches/prefix-cache.sh
+#   WORKLOAD=my-shared-prefix.yaml benches/prefix-cache.sh   # another shared_prefix workload
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,8 +32,9 @@ if [[ ! -f "$MODEL" ]]; then
 fi
 LLAMA_SERVER=${NATIVEBENCH_LLAMA_SERVER:-$(benches/llama-cpp-tools.sh)/llama-server}
 
-# The same workload every time: 16 prompts, a 512-token system prompt per group of 4.
-common=(-w shared-prefix --warmup 0 --concurrency 1 -q)
+# The same workload every time (by default 16 prompts, a 512-token system prompt per
+# group of 4), one request at a time.
+common=(-w "${WORKLOAD:-shared-prefix}" --warmup 0 --concurrency 1 -q)
 for round in $(seq 1 "$ROUNDS"); do
   log "round $round/$ROUNDS"
   "$NB" run -e llama-cpp -m "$MODEL" -t "$THREADS" "${common[@]}" \
