@@ -85,6 +85,8 @@ fn engines(c: &mut Criterion) {
                 ignore_eos: true,
                 category: None,
                 expected: None,
+                arrival_us: None,
+                turn: None,
             };
             g.throughput(Throughput::Bytes((kib * 1024) as u64));
             g.bench_function(BenchmarkId::new("tokenize_kib", kib), |b| {

@@ -53,6 +53,8 @@ fn request() -> Request {
         ignore_eos: true,
         category: None,
         expected: None,
+        arrival_us: None,
+        turn: None,
     }
 }
 

@@ -108,6 +108,11 @@ pub const DURATION_S: FloatRange = above(0.0, 31_536_000.0);
 /// Requests per second.
 pub const RATE: FloatRange = above(0.0, 1e9);
 /// The gamma shape of arrival gaps.
+/// How much faster than recorded a trace is replayed.
+pub const TRACE_SPEEDUP: FloatRange = above(0.0, 1e6);
+/// A point in a trace, seconds from its start (`--trace-window`): a year.
+pub const TRACE_SECONDS: FloatRange = float(0.0, 31_536_000.0);
+/// Gamma shape of the arrival process.
 pub const BURSTINESS: FloatRange = above(0.0, 1e6);
 /// `--sample-interval`, ms: from 1 ms (finer only measures the sampler) to an hour.
 pub const SAMPLE_INTERVAL_MS: FloatRange = float(1.0, 3_600_000.0);

@@ -350,6 +350,13 @@ pub(super) fn run_one(
 
     let mut metrics = RunMetrics::compute(&outcome.records, in_process, sampled.summary.clone());
     metrics.warnings.splice(0..0, outcome.notes);
+    let repeats = crate::workload::repeated_prompts(&requests);
+    if repeats > 0 {
+        metrics.warnings.push(format!(
+            "{repeats} of {} prompts repeat an earlier prompt of the workload: an engine that caches prefixes (--prefix-cache, most servers) answers a repeat from its cache, which flatters TTFT; give more distinct prompts or fewer --num-prompts",
+            requests.len()
+        ));
+    }
     metrics.warnings.extend(sampled.warning.clone());
     metrics.energy = sampled.energy(metrics.total_output_tokens, metrics.completed);
     if let Some((cost, int8)) = in_process

@@ -205,6 +205,8 @@ impl BenchArgs {
             ctx_size: None,
             batch_size: 2048,
             ubatch_size: 512,
+            prefix_cache: false,
+            no_prefix_cache: false,
             backend: self.backend.clone(),
         }
         .llama(1)?;

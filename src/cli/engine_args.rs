@@ -47,6 +47,14 @@ pub struct EngineArgs {
         allow_negative_numbers = true, value_parser = ranged::int::<u32>(limits::CONTEXT)
     )]
     pub ubatch_size: u32,
+    /// llama.cpp: keep each sequence's KV cache after its request, and prefill only what
+    /// the next request does not share with it (llama-server's cache_prompt). Off for
+    /// `run` and `compare`'s in-process side, on for `serve`.
+    #[arg(long)]
+    pub prefix_cache: bool,
+    /// llama.cpp: no prefix reuse (for `serve`, where it is on).
+    #[arg(long, conflicts_with = "prefix_cache")]
+    pub no_prefix_cache: bool,
     #[command(flatten)]
     pub backend: BackendArgs,
 }
@@ -133,6 +141,16 @@ impl EngineArgs {
             cache_type_k: b.cache_type_k,
             cache_type_v: b.cache_type_v,
             verbose: b.verbose,
+            prefix_cache: self.prefix_cache,
+        })
+    }
+
+    /// The llama.cpp settings under `serve`: the prefix cache on unless turned off, as
+    /// llama-server's cache_prompt is.
+    pub fn llama_served(&self) -> Result<LlamaCppConfig> {
+        Ok(LlamaCppConfig {
+            prefix_cache: !self.no_prefix_cache,
+            ..self.llama(1)?
         })
     }
 }

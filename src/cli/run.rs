@@ -56,6 +56,19 @@ pub struct RunArgs {
     /// A single prompt instead of a workload.
     #[arg(long)]
     pub prompt: Option<String>,
+    /// Replay a request trace instead of a workload: its arrival times and input/output
+    /// lengths (Mooncake JSONL, BurstGPT or Azure CSV; see --trace-format).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["prompt", "workload", "dataset_path"])]
+    pub trace: Option<PathBuf>,
+    /// The trace's format: mooncake, burstgpt or azure. Default: told by its first line.
+    #[arg(long, value_name = "FORMAT", value_parser = crate::workload::trace::TraceFormat::NAMES)]
+    pub trace_format: Option<String>,
+    /// Replay the trace this many times faster (2 halves every gap).
+    #[arg(long, value_name = "X", default_value_t = 1.0, allow_negative_numbers = true, value_parser = ranged::float(limits::TRACE_SPEEDUP))]
+    pub trace_speedup: f64,
+    /// Replay only the requests arriving from START to END seconds into the trace.
+    #[arg(long, value_name = "START,END", value_delimiter = ',', allow_negative_numbers = true, value_parser = ranged::float(limits::TRACE_SECONDS))]
+    pub trace_window: Vec<f64>,
     /// Number of prompts to measure (per repetition).
     #[arg(long, allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::PROMPTS))]
     pub num_prompts: Option<usize>,
@@ -274,8 +287,14 @@ impl RunArgs {
                 }
                 WorkloadSpec::single_prompt(p)
             }
+            (None, _) if self.trace.is_some() => self.trace_workload()?,
             (None, w) => WorkloadSpec::load(&workload_name(w, &self.dataset_path)?)?,
         };
+        if self.trace.is_none() && (self.trace_format.is_some() || !self.trace_window.is_empty()) {
+            return Err(Error::Config(
+                "--trace-format and --trace-window go with --trace FILE".into(),
+            ));
+        }
         let workload = workload.apply(&Overrides {
             num_prompts: self.num_prompts,
             concurrency: self.concurrency,
@@ -319,6 +338,9 @@ impl RunArgs {
                     "--shard splits one load: an --slo-search runs from one client".into(),
                 ));
             }
+        }
+        if workload.has_arrivals() {
+            trace_fits(&runner, sweep.is_some() || slo_search.is_some())?;
         }
         Ok(RunConfig {
             engine: EngineConfig {
@@ -372,6 +394,53 @@ fn start_at(s: &str) -> std::result::Result<f64, String> {
         Err(format!(
             "--start-at {s}: out of range, expected unix seconds from {lo} to {hi} (within a day of now), or an RFC 3339 time"
         ))
+    }
+}
+
+impl RunArgs {
+    /// The workload of `--trace`, with its format, speedup and window.
+    fn trace_workload(&self) -> Result<WorkloadSpec> {
+        use crate::workload::trace::{TraceFormat, TraceOptions};
+        let window = match self.trace_window[..] {
+            [] => None,
+            [start, end] if start < end => Some((start, end)),
+            _ => {
+                return Err(Error::Config(
+                    "--trace-window takes START,END in seconds, START before END".into(),
+                ))
+            }
+        };
+        let path = self.trace.as_deref().unwrap_or(std::path::Path::new(""));
+        WorkloadSpec::trace(
+            path,
+            TraceOptions {
+                format: self.trace_format.as_deref().and_then(TraceFormat::parse),
+                speedup: self.trace_speedup,
+                window,
+            },
+        )
+    }
+}
+
+/// A trace sets every arrival time itself: a request rate, a duration, repetitions or a
+/// sweep would contradict it.
+fn trace_fits(runner: &RunnerConfig, sweep: bool) -> Result<()> {
+    let clash = if runner.arrival.rate().is_some() {
+        Some("--request-rate")
+    } else if runner.duration_s.is_some() {
+        Some("--duration")
+    } else if runner.repetitions > 1 {
+        Some("--repetitions")
+    } else if sweep {
+        Some("a sweep")
+    } else {
+        None
+    };
+    match clash {
+        Some(flag) => Err(Error::Config(format!(
+            "--trace sets the arrival times; {flag} does not apply to it"
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -113,7 +113,7 @@ impl ServeArgs {
                     seed: self.seed,
                     sampling: self.engine_args.sampling()?,
                     sim: self.sim.config()?,
-                    llama: self.engine_args.llama(1)?,
+                    llama: self.engine_args.llama_served()?,
                     candle: self.engine_args.candle()?,
                     ..EngineConfig::default()
                 }

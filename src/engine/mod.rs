@@ -72,6 +72,26 @@ pub struct Request {
     /// which says it under `--sim-echo` so that scoring can be checked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
+    /// When the request arrives, µs from the start of the measured phase, for a workload
+    /// that sets its own arrival times (a trace). Runners send it then; engines ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival_us: Option<u64>,
+    /// The request's place in a multi-turn conversation: runners send a conversation's
+    /// turns in order, each after the one before it ends and its think time. Engines
+    /// ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<Turn>,
+}
+
+/// A turn of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Turn {
+    /// The conversation, numbered from 0 in the workload.
+    pub conversation: u64,
+    /// The turn within it, from 0.
+    pub index: u32,
+    /// How long the user thinks before sending this turn, after the last one ended, µs.
+    pub think_us: u64,
 }
 
 /// A phase boundary, reported by the engine at the moment the phase ends.

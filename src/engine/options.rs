@@ -118,6 +118,11 @@ pub struct LlamaCppConfig {
     pub cache_type_v: CacheType,
     /// Keep llama.cpp's own log on stderr.
     pub verbose: bool,
+    /// Keep each sequence's KV cache after its request, and start the next request in
+    /// the slot with the longest common token prefix, prefilling only the rest
+    /// (llama-server's `cache_prompt`).
+    #[serde(default)]
+    pub prefix_cache: bool,
 }
 
 impl Default for LlamaCppConfig {
@@ -135,6 +140,7 @@ impl Default for LlamaCppConfig {
             cache_type_k: CacheType::F16,
             cache_type_v: CacheType::F16,
             verbose: false,
+            prefix_cache: false,
         }
     }
 }

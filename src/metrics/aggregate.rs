@@ -11,6 +11,9 @@ use super::record::RequestRecord;
 use super::resources::ResourceSummary;
 use super::stats::{mean_std, Summary};
 
+/// A request sent more than this many ms after its scheduled time counts as late.
+pub const SCHEDULE_LATE_MS: f64 = 10.0;
+
 /// Above this coefficient of variation across repetitions, a result is flagged as noisy.
 pub const NOISY_CV: f64 = 0.05;
 
@@ -126,6 +129,19 @@ pub struct RunMetrics {
     /// reported cached tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_hit_rate: Option<f64>,
+    /// How late each request left against the arrival schedule (runs with a request
+    /// rate or a trace): send time less scheduled time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_lag_ms: Option<Summary>,
+    /// TTFT from the scheduled time rather than the send (`ttft_ms + schedule_lag_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_from_schedule_ms: Option<Summary>,
+    /// E2E from the scheduled time (`e2e_ms + schedule_lag_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e2e_from_schedule_ms: Option<Summary>,
+    /// Per turn of a multi-turn workload: TTFT, prompt tokens and cached tokens.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_turn: Vec<TurnStats>,
     /// Requests per second meeting the `--goodput` objectives, when some were given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub goodput: Option<super::goodput::Goodput>,
@@ -319,6 +335,10 @@ impl RunMetrics {
                 .map(u64::from)
                 .reduce(|a, b| a + b),
             prefix_hit_rate: prefix_hit_rate(&ok),
+            schedule_lag_ms: summary_of(&all, |r| r.schedule_lag_ms),
+            ttft_from_schedule_ms: summary_of(&ok, RequestRecord::ttft_from_schedule_ms),
+            e2e_from_schedule_ms: summary_of(&ok, RequestRecord::e2e_from_schedule_ms),
+            by_turn: by_turn(&ok),
             goodput: None,
             server: None,
             accuracy: AccuracySummary::of(ok.iter().copied()),
@@ -333,6 +353,7 @@ impl RunMetrics {
             m.steady_state = super::steady::compute(records);
         }
         m.warnings = m.derive_warnings();
+        m.warnings.extend(schedule_warning(&all));
         m
     }
 
@@ -405,6 +426,66 @@ impl RunMetrics {
         }
         w
     }
+}
+
+/// The figures of one turn index over every conversation of a multi-turn run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnStats {
+    /// The turn, from 0.
+    pub turn: u32,
+    /// Completed requests at this turn.
+    pub requests: usize,
+    pub ttft_ms: Option<Summary>,
+    pub prompt_tokens_mean: Option<f64>,
+    /// Prompt tokens taken from the prefix cache at this turn, where the engine said.
+    pub cached_tokens: Option<u64>,
+}
+
+fn by_turn(ok: &[&RequestRecord]) -> Vec<TurnStats> {
+    let mut turns: BTreeMap<u32, Vec<&RequestRecord>> = BTreeMap::new();
+    for r in ok {
+        if let Some(t) = r.turn {
+            turns.entry(t).or_default().push(r);
+        }
+    }
+    turns
+        .into_iter()
+        .map(|(turn, rs)| {
+            let prompts: Vec<f64> = rs
+                .iter()
+                .filter_map(|r| r.prompt_tokens)
+                .map(f64::from)
+                .collect();
+            TurnStats {
+                turn,
+                requests: rs.len(),
+                ttft_ms: summary_of(&rs, |r| r.ttft_ms),
+                prompt_tokens_mean: (!prompts.is_empty())
+                    .then(|| prompts.iter().sum::<f64>() / prompts.len() as f64),
+                cached_tokens: rs
+                    .iter()
+                    .filter_map(|r| r.cached_tokens)
+                    .map(u64::from)
+                    .reduce(|a, b| a + b),
+            }
+        })
+        .collect()
+}
+
+/// A warning when requests left late against their schedule: the latency of the
+/// requests as sent then hides the wait (coordinated omission), which the
+/// `*_from_schedule` figures include.
+fn schedule_warning(all: &[&RequestRecord]) -> Option<String> {
+    let lags: Vec<f64> = all.iter().filter_map(|r| r.schedule_lag_ms).collect();
+    let late = lags.iter().filter(|&&l| l > SCHEDULE_LATE_MS).count();
+    if late == 0 {
+        return None;
+    }
+    let worst = lags.iter().copied().fold(0.0, f64::max);
+    Some(format!(
+        "the load lagged its schedule: {late} of {} requests left more than {SCHEDULE_LATE_MS} ms after their scheduled time (worst {worst:.1} ms), held by the concurrency cap, an engine still busy with earlier requests, or a client that could not keep up; ttft_from_schedule_ms and e2e_from_schedule_ms count that wait",
+        lags.len()
+    ))
 }
 
 fn repetition_stats(records: &[RequestRecord]) -> RepetitionStats {
@@ -484,6 +565,32 @@ mod tests {
         assert_eq!(m.errors_by_kind["injected"], 1);
         assert_eq!(m.ttft_ms.unwrap().max, 4.0);
         assert!(m.warnings[0].contains("1 of 2 requests failed"));
+    }
+
+    #[test]
+    fn latency_from_the_schedule_adds_the_lag_and_warns_when_late() {
+        let mut on_time = rec(0, 0.0, &[4.0, 7.0], true);
+        on_time.set_schedule(0.0);
+        let mut late = rec(1, 70.0, &[4.0, 7.0], true);
+        late.set_schedule(20.0);
+        assert_eq!(late.schedule_lag_ms, Some(50.0));
+        let m = RunMetrics::compute(&[on_time.clone(), late], true, None);
+        assert_eq!(m.schedule_lag_ms.unwrap().max, 50.0);
+        assert_eq!(m.ttft_from_schedule_ms.unwrap().max, 54.0);
+        assert_eq!(m.e2e_from_schedule_ms.unwrap().max, 58.0);
+        assert!(
+            m.warnings
+                .iter()
+                .any(|w| w.starts_with("the load lagged its schedule: 1 of 2")),
+            "{:?}",
+            m.warnings
+        );
+        // On time, or without a schedule: no figures from it and no warning.
+        let m = RunMetrics::compute(&[on_time], true, None);
+        assert_eq!(m.schedule_lag_ms.unwrap().max, 0.0);
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+        let m = RunMetrics::compute(&[rec(0, 0.0, &[4.0], true)], true, None);
+        assert!(m.schedule_lag_ms.is_none() && m.ttft_from_schedule_ms.is_none());
     }
 
     #[test]

@@ -321,6 +321,18 @@ pub static CATALOGUE: &[Metric] = &[
         Distribution(|m| m.e2e_ms, LATENCY),
         "request end - request start")
         .per(Value(|r| Some(r.e2e_ms))),
+    Metric::new("schedule_lag_ms", "schedule lag", Ms, Lower,
+        Distribution(|m| m.schedule_lag_ms, &[Stat::Mean, Stat::P50, Stat::P99, Stat::Max]),
+        "send time - scheduled time, under a request rate or a trace")
+        .per(Value(|r| r.schedule_lag_ms)),
+    Metric::new("ttft_from_schedule_ms", "TTFT from schedule", Ms, Lower,
+        Distribution(|m| m.ttft_from_schedule_ms, LATENCY),
+        "first token - scheduled time: TTFT plus the schedule lag")
+        .per(Value(RequestRecord::ttft_from_schedule_ms)),
+    Metric::new("e2e_from_schedule_ms", "E2E from schedule", Ms, Lower,
+        Distribution(|m| m.e2e_from_schedule_ms, LATENCY),
+        "request end - scheduled time: E2E plus the schedule lag")
+        .per(Value(RequestRecord::e2e_from_schedule_ms)),
     Metric::new("template_ms", "template", Ms, Lower,
         Distribution(|m| m.template_ms, &[Stat::Mean]),
         "rendering the chat template (in-process engines)")

@@ -70,6 +70,19 @@ pub struct RequestRecord {
     /// (`usage.prompt_tokens_details.cached_tokens`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_tokens: Option<u32>,
+    /// When the arrival process scheduled the request, from the start of the measured
+    /// phase (runs with a request rate or a trace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_ms: Option<f64>,
+    /// How late the request left against its schedule: its start less `scheduled_ms`
+    /// (the concurrency cap held it, or the client could not keep up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_lag_ms: Option<f64>,
+    /// The conversation and the turn within it (from 0), for a multi-turn workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn: Option<u32>,
     /// Tokens carried by each streamed chunk, kept only when some chunk carried more than
     /// one (otherwise every chunk is one entry of `token_ms`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -112,6 +125,24 @@ pub struct RequestRecord {
 }
 
 impl RequestRecord {
+    /// Sets the time the arrival process gave the request; the lag is its start less
+    /// that time (never negative: the pacer sleeps until the slot).
+    pub fn set_schedule(&mut self, scheduled_ms: f64) {
+        self.scheduled_ms = Some(scheduled_ms);
+        self.schedule_lag_ms = Some((self.start_ms - scheduled_ms).max(0.0));
+    }
+
+    /// TTFT counted from the scheduled time, not from the send: what a user arriving on
+    /// schedule waited, queueing in the client included (no coordinated omission).
+    pub fn ttft_from_schedule_ms(&self) -> Option<f64> {
+        Some(self.ttft_ms? + self.schedule_lag_ms?)
+    }
+
+    /// E2E counted from the scheduled time.
+    pub fn e2e_from_schedule_ms(&self) -> Option<f64> {
+        Some(self.e2e_ms + self.schedule_lag_ms?)
+    }
+
     /// Every gap between consecutive output tokens (ITL, decode steps).
     pub fn gaps_ms(&self) -> impl Iterator<Item = f64> + '_ {
         self.token_ms.windows(2).map(|w| w[1] - w[0])
@@ -271,6 +302,8 @@ impl<'a> MarkRecorder<'a> {
             decode_step_device_ms: self.decode_step_device_ms,
             prompt_preview: preview(req),
             category: req.category.clone(),
+            conversation: req.turn.map(|t| t.conversation),
+            turn: req.turn.map(|t| t.index),
             ..RequestRecord::default()
         };
         r.ttfa_ms = self.first_answer.and_then(|i| token_ms.get(i).copied());

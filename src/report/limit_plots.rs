@@ -1,6 +1,7 @@
 //! Charts for finding a setup's limits: the Pareto frontier of throughput per user against
 //! total throughput across runs and sweep points, and a per-request timeline of a run
-//! (one lane per request: waiting for the first token, then decoding).
+//! (one lane per request: queued behind its schedule, waiting for the first token, then
+//! decoding).
 
 use std::fmt::Write;
 
@@ -76,13 +77,15 @@ const TOP: f64 = 30.0;
 const BOTTOM: f64 = 44.0;
 
 /// The segments of a lane, in order, with their colours.
-const SEGMENTS: [(&str, &str); 3] = [
+const SEGMENTS: [(&str, &str); 4] = [
+    ("queued (late on schedule)", PALETTE[9]),
     ("waiting for the first token", PALETTE[1]),
     ("decoding", PALETTE[0]),
     ("failed", PALETTE[2]),
 ];
 
-/// One lane per request of `run`, by start time: from its start to its first token,
+/// One lane per request of `run`, by start time: from its scheduled time to its start
+/// where it left late (a request rate or a trace), from its start to its first token,
 /// then to its end (a failed request in one colour), on the run's clock in seconds.
 /// `None` for a run without samples or with more than [`MAX_TIMELINE_REQUESTS`].
 pub fn timeline(run: &Plotted) -> Option<String> {
@@ -91,7 +94,10 @@ pub fn timeline(run: &Plotted) -> Option<String> {
         return None;
     }
     records.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
-    let t0 = records.first()?.start_ms;
+    let t0 = records
+        .iter()
+        .map(|r| r.scheduled_ms.unwrap_or(r.start_ms).min(r.start_ms))
+        .fold(f64::INFINITY, f64::min);
     let t_end = records
         .iter()
         .map(|r| r.start_ms + r.e2e_ms)
@@ -100,7 +106,7 @@ pub fn timeline(run: &Plotted) -> Option<String> {
     let n = records.len();
     let plot_h = (n as f64 * 4.0).clamp(120.0, 600.0);
     let lane = plot_h / n as f64;
-    let height = TOP + plot_h + BOTTOM + 18.0;
+    let height = TOP + plot_h + BOTTOM + 36.0;
     let sx = |ms: f64| LEFT + (ms - t0) / 1e3 / span_s * (W - LEFT - RIGHT);
     let title = format!("request timeline: {}", run.label);
     let mut s = String::new();
@@ -140,25 +146,32 @@ pub fn timeline(run: &Plotted) -> Option<String> {
                 ms = to - from
             );
         };
+        if let Some(at) = r.scheduled_ms.filter(|&at| at < r.start_ms) {
+            rect(at, r.start_ms, SEGMENTS[0].1, SEGMENTS[0].0);
+        }
         match (r.ok, r.ttft_ms) {
             (true, Some(ttft)) => {
-                rect(r.start_ms, r.start_ms + ttft, SEGMENTS[0].1, SEGMENTS[0].0);
-                rect(r.start_ms + ttft, end, SEGMENTS[1].1, SEGMENTS[1].0);
+                rect(r.start_ms, r.start_ms + ttft, SEGMENTS[1].1, SEGMENTS[1].0);
+                rect(r.start_ms + ttft, end, SEGMENTS[2].1, SEGMENTS[2].0);
             }
-            (true, None) => rect(r.start_ms, end, SEGMENTS[1].1, SEGMENTS[1].0),
-            (false, _) => rect(r.start_ms, end, SEGMENTS[2].1, SEGMENTS[2].0),
+            (true, None) => rect(r.start_ms, end, SEGMENTS[2].1, SEGMENTS[2].0),
+            (false, _) => rect(r.start_ms, end, SEGMENTS[3].1, SEGMENTS[3].0),
         }
     }
-    let mut x = LEFT;
-    let y = height - 6.0;
+    // The legend, wrapped onto a second row where the first is full.
+    let (mut x, mut y) = (LEFT, TOP + plot_h + BOTTOM + 12.0);
     for (label, colour) in SEGMENTS {
+        let w = 14.0 + label.len() as f64 * 6.8 + 14.0;
+        if x > LEFT && x + w > W - RIGHT {
+            (x, y) = (LEFT, y + 16.0);
+        }
         let _ = write!(
             s,
             r#"<rect x="{x:.1}" y="{ry:.1}" width="10" height="10" fill="{colour}"/><text x="{tx:.1}" y="{y:.1}" class="lg">{label}</text>"#,
             ry = y - 9.0,
             tx = x + 14.0
         );
-        x += 14.0 + label.len() as f64 * 6.8 + 14.0;
+        x += w;
     }
     s.push_str("</svg>");
     Some(s)

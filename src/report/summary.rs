@@ -15,6 +15,9 @@ fn latency_rows(m: &MetricsFile) -> Vec<(&'static str, Option<Summary>)> {
         ("TPOT", x.tpot_ms),
         ("ITL", x.itl_ms),
         ("E2E", x.e2e_ms),
+        ("schedule lag", x.schedule_lag_ms),
+        ("TTFT from schedule", x.ttft_from_schedule_ms),
+        ("E2E from schedule", x.e2e_from_schedule_ms),
         ("template", x.template_ms),
         ("tokenize", x.tokenize_ms),
         ("prefill", x.prefill_ms),
@@ -125,6 +128,28 @@ pub fn render(m: &MetricsFile, run_dir: &str) -> String {
                 num(v.p90),
                 num(v.p99),
                 num(v.max)
+            );
+        }
+    }
+    if !x.by_turn.is_empty() {
+        let _ = writeln!(
+            s,
+            "{:<8}{:>10}{:>14}{:>14}{:>16}{:>14}",
+            "turn", "requests", "TTFT p50 ms", "TTFT p90 ms", "prompt tokens", "cached tokens"
+        );
+        for t in &x.by_turn {
+            let ttft =
+                |f: fn(&Summary) -> f64| t.ttft_ms.as_ref().map_or("-".into(), |v| num(f(v)));
+            let _ = writeln!(
+                s,
+                "{:<8}{:>10}{:>14}{:>14}{:>16}{:>14}",
+                t.turn,
+                t.requests,
+                ttft(|v| v.p50),
+                ttft(|v| v.p90),
+                t.prompt_tokens_mean
+                    .map_or("-".into(), |p| format!("{p:.0}")),
+                t.cached_tokens.map_or("-".into(), |c| c.to_string())
             );
         }
     }

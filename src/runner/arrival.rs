@@ -4,7 +4,7 @@
 //! `burstiness` and mean `1 / rate` (burstiness 1 is a Poisson process; below 1 is
 //! burstier, above 1 more regular), and `constant` sends at exactly `1 / rate`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -106,6 +106,33 @@ impl Gaps {
             (Arrival::Gamma { rate, .. }, None) => 1.0 / rate,
         };
         Duration::from_secs_f64(secs.clamp(0.0, 1e6))
+    }
+}
+
+/// How long before a slot the pacer stops sleeping and yields instead: tokio's timer
+/// wakes on a millisecond tick, at best, so a sleep alone leaves up to a millisecond
+/// late; the last stretch is spent yielding to the runtime's other tasks.
+const SPIN: Duration = Duration::from_millis(2);
+
+/// Waits, on the runtime, until `at`, to well within a millisecond of it.
+pub async fn pace_until(at: Instant) {
+    if let Some(early) = at.checked_sub(SPIN).filter(|&e| e > Instant::now()) {
+        tokio::time::sleep_until(early.into()).await;
+    }
+    while Instant::now() < at {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Blocks this thread until `at`, as [`pace_until`] does on the runtime; the last
+/// stretch spins without yielding, since a yield on a busy machine can give the core
+/// away for longer than the whole stretch.
+pub fn wait_until(at: Instant) {
+    if let Some(early) = at.checked_sub(SPIN) {
+        std::thread::sleep(early.saturating_duration_since(Instant::now()));
+    }
+    while Instant::now() < at {
+        std::hint::spin_loop();
     }
 }
 

@@ -66,10 +66,14 @@ pub fn run(
 async fn one(
     client: Arc<HttpClient>,
     req: Request,
-    repetition: u32,
+    slot: Slot,
     run_start: Instant,
     deadline: Option<Instant>,
 ) -> Option<RequestRecord> {
+    let Slot {
+        repetition,
+        scheduled,
+    } = slot;
     let mut rec = MarkRecorder::start(req.max_tokens as usize, &NEVER);
     if deadline.is_some_and(|d| rec.t0() >= d) {
         return None;
@@ -79,7 +83,85 @@ async fn one(
     drop(running);
     // A reply ends at its terminal event, not when the server closes the body.
     let te = result.as_ref().map_or_else(|_| Instant::now(), |r| r.ended);
-    Some(record_of(rec, &req, result, te, run_start, repetition))
+    let mut record = record_of(rec, &req, result, te, run_start, repetition);
+    if let Some(at) = scheduled {
+        record.set_schedule(at.saturating_duration_since(run_start).as_secs_f64() * 1e3);
+    }
+    Some(record)
+}
+
+/// What the dispatcher offers at a time: one request, or a conversation whose turns go
+/// one after another (consecutive requests of the same conversation).
+fn units(requests: &[Request]) -> Vec<&[Request]> {
+    let conversation = |r: &Request| r.turn.map(|t| t.conversation);
+    let mut out = Vec::new();
+    let mut rest = requests;
+    while let Some(first) = rest.first() {
+        let n = match conversation(first) {
+            None => 1,
+            c => rest.iter().take_while(|r| conversation(r) == c).count(),
+        };
+        let (unit, tail) = rest.split_at(n);
+        out.push(unit);
+        rest = tail;
+    }
+    out
+}
+
+/// A conversation's turns, run in order by one task: the first with the slot the
+/// dispatcher got it, each later one after the reply before it and its think time, in a
+/// slot of its own (it waits for one like any request).
+struct Turns {
+    sem: Arc<Semaphore>,
+    halt: Arc<AtomicBool>,
+    run_start: Instant,
+    deadline: Option<Instant>,
+}
+
+impl Turns {
+    async fn run(
+        self,
+        client: Arc<HttpClient>,
+        turns: Vec<Request>,
+        first: Slot,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        tx: mpsc::UnboundedSender<RequestRecord>,
+    ) {
+        let mut permit = Some(permit);
+        for (k, req) in turns.into_iter().enumerate() {
+            let slot = if k == 0 {
+                first
+            } else {
+                let think = req.turn.map_or(0, |t| t.think_us);
+                tokio::time::sleep(Duration::from_micros(think)).await;
+                if self.halt.load(Ordering::Relaxed) {
+                    return;
+                }
+                match self.sem.clone().acquire_owned().await {
+                    Ok(p) => permit = Some(p),
+                    Err(_) => return,
+                }
+                Slot {
+                    repetition: first.repetition,
+                    scheduled: None,
+                }
+            };
+            let record = one(client.clone(), req, slot, self.run_start, self.deadline).await;
+            drop(permit.take());
+            let Some(r) = record else { return };
+            if tx.send(r).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Where a request sits in the run: its repetition, and the time the arrival process
+/// gave it (none when every request is offered at once).
+#[derive(Clone, Copy)]
+struct Slot {
+    repetition: u32,
+    scheduled: Option<Instant>,
 }
 
 /// Turns a reply into a record, adding what only HTTP replies carry.
@@ -251,23 +333,44 @@ async fn drive(
     let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
     let sem = Arc::new(Semaphore::new(load.concurrency.max(1)));
     let abort = Cell::new(false);
+    // Requests that found every --concurrency slot taken when their time came.
+    let capped = Cell::new(0usize);
+    let paced = load.arrival.rate().is_some();
     let interrupted = Cell::new(false);
     let deadline = load
         .duration_s
         .map(|d| run_start + Duration::from_secs_f64(d));
 
+    // Set once the run stops or fails: conversations already under way send no more turns.
+    let halt = Arc::new(AtomicBool::new(false));
+    let units = units(requests);
     let dispatch = async {
         let mut gaps = load.arrival.gaps(load.seed);
         let mut next = run_start;
-        let schedule: Box<dyn Iterator<Item = (u32, &Request)> + '_> = match load.duration_s {
-            Some(_) => Box::new(requests.iter().cycle().map(|r| (0, r))),
+        let schedule: Box<dyn Iterator<Item = (u32, &[Request])> + '_> = match load.duration_s {
+            Some(_) => Box::new(units.iter().cycle().map(|u| (0, *u))),
             None => Box::new(
-                (0..load.repetitions as u32).flat_map(|rep| requests.iter().map(move |r| (rep, r))),
+                (0..load.repetitions as u32).flat_map(|rep| units.iter().map(move |u| (rep, *u))),
             ),
         };
-        for (rep, req) in schedule {
-            tokio::time::sleep_until(next.into()).await;
-            next += gaps.next_gap();
+        for (rep, unit) in schedule {
+            let Some(req) = unit.first() else { continue };
+            // A trace's request carries its own time; otherwise the process draws it.
+            if let Some(us) = req.arrival_us {
+                next = run_start + Duration::from_micros(us);
+            }
+            super::arrival::pace_until(next).await;
+            let timed = paced || req.arrival_us.is_some();
+            let slot = Slot {
+                repetition: rep,
+                scheduled: timed.then_some(next),
+            };
+            if req.arrival_us.is_none() {
+                next += gaps.next_gap();
+            }
+            if timed && sem.available_permits() == 0 {
+                capped.set(capped.get() + 1);
+            }
             let Ok(permit) = sem.clone().acquire_owned().await else {
                 break;
             };
@@ -278,9 +381,20 @@ async fn drive(
             if abort.get() || deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
-            let (client, req, tx) = (client.clone(), req.clone(), tx.clone());
+            let (client, tx) = (client.clone(), tx.clone());
+            if unit.len() > 1 {
+                let turns = Turns {
+                    sem: sem.clone(),
+                    halt: halt.clone(),
+                    run_start,
+                    deadline,
+                };
+                tokio::spawn(turns.run(client, unit.to_vec(), slot, permit, tx));
+                continue;
+            }
+            let req = req.clone();
             tokio::spawn(async move {
-                let record = one(client, req, rep, run_start, deadline).await;
+                let record = one(client, req, slot, run_start, deadline).await;
                 drop(permit);
                 // The receiver outlives every sender; a closed channel means the run
                 // was abandoned, and the record has nowhere to go.
@@ -295,10 +409,15 @@ async fn drive(
     let mut failure = None;
     let collect = async {
         while let Some(r) = rx.recv().await {
+            if stop.load(Ordering::Relaxed) {
+                halt.store(true, Ordering::Relaxed);
+                interrupted.set(true);
+            }
             if failure.is_none() {
                 if let Err(e) = on_event(RunEvent::Request(&r)) {
                     failure = Some(e);
                     abort.set(true);
+                    halt.store(true, Ordering::Relaxed);
                 }
             }
             records.push(r);
@@ -309,6 +428,14 @@ async fn drive(
         return Err(e);
     }
     records.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+    if capped.get() > 0 {
+        notes.push(format!(
+            "{} of {} requests found all {} --concurrency slots taken at their scheduled time and waited for one",
+            capped.get(),
+            records.len(),
+            load.concurrency
+        ));
+    }
     Ok(RunOutcome {
         records,
         interrupted: interrupted.get(),

@@ -208,8 +208,28 @@ pub fn run(
         started_unix_ms: Some(started_unix_ms),
         ..outcome(records, interrupted, notes)
     };
-    // Requests offered at once: as many as the engine decodes together, at most.
-    let group = config.concurrency.clamp(1, batch);
+    // Requests offered at once: as many as the engine decodes together, at most. A
+    // workload with its own arrival times (a trace) runs one request at a time, each
+    // sent at its time or, when the one before still runs, as soon as it ends.
+    let timed = requests.iter().any(|r| r.arrival_us.is_some());
+    let chats = requests.iter().any(|r| r.turn.is_some());
+    if timed && config.concurrency > 1 {
+        notes.push(format!(
+            "concurrency {} requested, but in-process a trace runs one request at a time at its arrival times; a request arriving while another runs waits (schedule_lag_ms)",
+            config.concurrency
+        ));
+    }
+    if chats && config.concurrency > 1 {
+        notes.push(format!(
+            "concurrency {} requested, but in-process conversations run one request at a time, conversation after conversation, turns in order",
+            config.concurrency
+        ));
+    }
+    let group = if timed || chats {
+        1
+    } else {
+        config.concurrency.clamp(1, batch)
+    };
     if group > 1 {
         if let Some(engine) = engine.continuous() {
             // A request starts as soon as another ends, as against a server.
@@ -228,6 +248,16 @@ pub fn run(
         for reqs in requests.chunks(group) {
             if stop.load(Ordering::Relaxed) {
                 return Ok(outcome(records, true, notes));
+            }
+            // The user reads the reply before sending the next turn.
+            if let Some(t) = reqs[0].turn.filter(|t| t.index > 0 && t.think_us > 0) {
+                std::thread::sleep(std::time::Duration::from_micros(t.think_us));
+            }
+            let scheduled = reqs[0]
+                .arrival_us
+                .map(|us| run_start + std::time::Duration::from_micros(us));
+            if let Some(at) = scheduled {
+                arrival::wait_until(at);
             }
             let mut recs: Vec<MarkRecorder> = reqs
                 .iter()
@@ -264,6 +294,10 @@ pub fn run(
                 };
                 let mut record = rec.finish(req, result, te, run_start);
                 record.repetition = rep as u32;
+                if let Some(at) = scheduled {
+                    record
+                        .set_schedule(at.saturating_duration_since(run_start).as_secs_f64() * 1e3);
+                }
                 on_event(RunEvent::Request(&record))?;
                 records.push(record);
             }

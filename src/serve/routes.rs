@@ -239,6 +239,8 @@ fn parse(body: &Value, chat: bool, id: u64) -> Result<Parsed, String> {
             ignore_eos: flag("ignore_eos"),
             category: None,
             expected: None,
+            arrival_us: None,
+            turn: None,
         },
         stream: flag("stream"),
         include_usage: body["stream_options"]["include_usage"]

@@ -41,6 +41,16 @@ pub const WORKLOADS: &[(&str, Format, &str)] = &[
         Format::Yaml,
         include_str!("../../workloads/extraction.yaml"),
     ),
+    (
+        "shared-prefix",
+        Format::Yaml,
+        include_str!("../../workloads/shared-prefix.yaml"),
+    ),
+    (
+        "multi-turn",
+        Format::Yaml,
+        include_str!("../../workloads/multi-turn.yaml"),
+    ),
 ];
 
 /// Data files the built-in workloads refer to, by their path relative to `workloads/`.

@@ -37,6 +37,8 @@ enum Kind {
     Sharegpt,
     Jsonl,
     Extraction,
+    MultiTurn,
+    SharedPrefix,
 }
 
 /// `[source]` as written: one flat table whose `kind` says which keys apply, so that the
@@ -53,6 +55,14 @@ struct SourceFile {
     instruction: Option<String>,
     path: Option<String>,
     schema: Option<String>,
+    turns: Option<i64>,
+    user_len: Option<i64>,
+    assistant_len: Option<i64>,
+    system_len: Option<i64>,
+    think_ms: Option<f64>,
+    groups: Option<i64>,
+    prompts_per_group: Option<i64>,
+    question_len: Option<i64>,
 }
 
 impl SourceFile {
@@ -69,6 +79,14 @@ impl SourceFile {
             ("instruction", self.instruction.is_some()),
             ("path", self.path.is_some()),
             ("schema", self.schema.is_some()),
+            ("turns", self.turns.is_some()),
+            ("user_len", self.user_len.is_some()),
+            ("assistant_len", self.assistant_len.is_some()),
+            ("system_len", self.system_len.is_some()),
+            ("think_ms", self.think_ms.is_some()),
+            ("groups", self.groups.is_some()),
+            ("prompts_per_group", self.prompts_per_group.is_some()),
+            ("question_len", self.question_len.is_some()),
         ];
         let (name, required, optional): (&str, &[&str], &[&str]) = match self.kind {
             Kind::Random => (
@@ -80,6 +98,18 @@ impl SourceFile {
             Kind::Sharegpt => ("sharegpt", &["path"], &[]),
             Kind::Jsonl => ("jsonl", &["path"], &[]),
             Kind::Extraction => ("extraction", &["path", "schema", "instruction"], &[]),
+            Kind::SharedPrefix => (
+                "shared_prefix",
+                &["groups", "prompts_per_group", "system_len", "question_len"],
+                &["seed"],
+            ),
+            // A ShareGPT file (`path`), or the generator's lengths.
+            Kind::MultiTurn if self.path.is_some() => ("multi_turn", &["path"], &["think_ms"]),
+            Kind::MultiTurn => (
+                "multi_turn",
+                &["turns", "user_len"],
+                &["assistant_len", "system_len", "think_ms", "seed"],
+            ),
         };
         let missing: Vec<&str> = required
             .iter()
@@ -167,6 +197,49 @@ pub(super) fn parse(
             Source::Prompts {
                 entries: datasets::parse_jsonl(&data, &data_origin(&path, dir))?,
             }
+        }
+        Kind::SharedPrefix => {
+            let n = |name: &str, v: Option<i64>, range| {
+                in_range::<usize>(name, v.unwrap_or_default(), range).map_err(bad)
+            };
+            Source::SharedPrefix {
+                groups: n("groups", s.groups, limits::PROMPTS)?,
+                prompts_per_group: n("prompts_per_group", s.prompts_per_group, limits::PROMPTS)?,
+                system_len: n("system_len", s.system_len, limits::TOKENS)?,
+                question_len: n("question_len", s.question_len, limits::TOKENS)?,
+                seed: s.seed,
+            }
+        }
+        Kind::MultiTurn => {
+            let think_ms = s.think_ms.unwrap_or(0.0);
+            if !(think_ms.is_finite() && (0.0..=3_600_000.0).contains(&think_ms)) {
+                return Err(bad(format!(
+                    "think_ms {think_ms} is out of range, expected a number from 0 to 3600000"
+                )));
+            }
+            let len = |name: &str, v: Option<i64>, default: i64| {
+                in_range::<usize>(name, v.unwrap_or(default), limits::PREFIX_TOKENS)
+            };
+            let chats = match &s.path {
+                Some(p) => super::multi_turn::Chats::ShareGpt {
+                    conversations: super::multi_turn::read_sharegpt(&data_path(p, dir))?,
+                },
+                None => super::multi_turn::Chats::Synthetic {
+                    turns: in_range("turns", s.turns.unwrap_or_default(), limits::PROMPTS)
+                        .map_err(bad)?,
+                    user_len: in_range("user_len", s.user_len.unwrap_or_default(), limits::TOKENS)
+                        .map_err(bad)?,
+                    assistant_len: in_range(
+                        "assistant_len",
+                        s.assistant_len.unwrap_or(64),
+                        limits::TOKENS,
+                    )
+                    .map_err(bad)?,
+                    system_len: len("system_len", s.system_len, 0).map_err(bad)?,
+                    seed: s.seed,
+                },
+            };
+            Source::MultiTurn { chats, think_ms }
         }
         Kind::Extraction => {
             let (path, schema_path) = (text(&s.path), text(&s.schema));

@@ -5,7 +5,9 @@ pub mod builtin;
 pub mod datasets;
 mod definition;
 pub mod file;
+pub mod multi_turn;
 pub mod synthetic;
+pub mod trace;
 
 use std::path::Path;
 
@@ -59,6 +61,30 @@ pub enum Source {
         entries: Vec<ExtractionEntry>,
         instruction: String,
         schema: serde_json::Value,
+    },
+    /// A request trace: arrival times and lengths from the file, prompts of seeded words
+    /// fitted to each input length, Mooncake's `hash_ids` as shared 512-token blocks.
+    Trace {
+        #[serde(rename = "requests", serialize_with = "count")]
+        entries: Vec<trace::TraceEntry>,
+        options: trace::TraceOptions,
+    },
+    /// SGLang's generated shared prefix: `groups` groups of `prompts_per_group` prompts,
+    /// each group's prompts starting with the same system prompt of `system_len` tokens
+    /// and going on with a question of its own, `question_len` tokens more (exact with
+    /// the engine's tokenizer).
+    SharedPrefix {
+        groups: usize,
+        prompts_per_group: usize,
+        system_len: usize,
+        question_len: usize,
+        seed: Option<u64>,
+    },
+    /// Multi-turn conversations (`num_prompts` of them), each turn a request that resends
+    /// the history, sent in order with `think_ms` between a reply and the next turn.
+    MultiTurn {
+        chats: multi_turn::Chats,
+        think_ms: f64,
     },
 }
 
@@ -156,6 +182,25 @@ impl WorkloadSpec {
         }
     }
 
+    /// A workload replaying the trace at `path` (`--trace`).
+    pub fn trace(path: &Path, options: trace::TraceOptions) -> Result<Self> {
+        let entries = trace::load(path, &options)?;
+        Ok(Self::from_source(
+            &path.display().to_string(),
+            Source::Trace { entries, options },
+        ))
+    }
+
+    /// Whether the workload sets its own arrival times (a trace).
+    pub fn has_arrivals(&self) -> bool {
+        matches!(self.source, Source::Trace { .. })
+    }
+
+    /// Whether the workload is made of conversations whose turns go in order.
+    pub fn is_multi_turn(&self) -> bool {
+        matches!(self.source, Source::MultiTurn { .. })
+    }
+
     /// A workload of one prompt given on the command line.
     pub fn single_prompt(prompt: &str) -> Self {
         let mut spec = Self::from_source(
@@ -179,6 +224,17 @@ impl WorkloadSpec {
             Source::Prompts { entries } => entries.len(),
             Source::Documents { docs, .. } => docs.len(),
             Source::Extraction { entries, .. } => entries.len(),
+            Source::Trace { entries, .. } => entries.len(),
+            Source::MultiTurn {
+                chats: multi_turn::Chats::ShareGpt { conversations },
+                ..
+            } => conversations.len(),
+            Source::MultiTurn { .. } => 4,
+            Source::SharedPrefix {
+                groups,
+                prompts_per_group,
+                ..
+            } => groups * prompts_per_group,
             Source::Random { .. } => 10,
         };
         let name = Path::new(origin)
@@ -237,6 +293,13 @@ impl WorkloadSpec {
                     *prefix_len = n;
                 }
             }
+            Source::Trace { entries, .. } if self.num_prompts > entries.len() => {
+                return Err(bad(format!(
+                    "--num-prompts {} is more than the {} requests the trace holds (in its window)",
+                    self.num_prompts,
+                    entries.len()
+                )))
+            }
             _ if random_flags => {
                 return Err(bad(
                     "--random-* flags apply only to random workloads (short, long, stress, random)"
@@ -272,8 +335,20 @@ impl WorkloadSpec {
         seed: u64,
         count: &mut dyn FnMut(&Request) -> std::result::Result<Option<usize>, E>,
     ) -> std::result::Result<Vec<Request>, E> {
+        if let Source::MultiTurn { chats, think_ms } = &self.source {
+            let plan = multi_turn::Plan {
+                chats,
+                conversations: self.num_prompts,
+                think_us: (think_ms * 1e3).round() as u64,
+                output_len: self.output_len,
+                chat: self.chat,
+                ignore_eos: self.ignore_eos,
+                seed,
+            };
+            return multi_turn::requests(&plan, count);
+        }
         let seed = match self.source {
-            Source::Random { seed: Some(s), .. } => s,
+            Source::Random { seed: Some(s), .. } | Source::SharedPrefix { seed: Some(s), .. } => s,
             _ => seed,
         };
         let mut lens = synthetic::rng(seed, 1);
@@ -287,6 +362,8 @@ impl WorkloadSpec {
                 ignore_eos: self.ignore_eos,
                 category: None,
                 expected: None,
+                arrival_us: None,
+                turn: None,
             };
             let req = match &self.source {
                 Source::Random {
@@ -352,6 +429,42 @@ impl WorkloadSpec {
                     };
                     request(self.wrap(e.prompt.clone()), max)
                 }
+                Source::Trace { entries, .. } => {
+                    let e = &entries[i];
+                    let max = self.output_len.unwrap_or(e.output_len).max(1);
+                    let ws = trace_words(seed, id, e);
+                    let text = synthetic::fit(&ws, e.input_len.max(1), |t| {
+                        count(&request(self.wrap(t.to_owned()), max))
+                    })?;
+                    let mut r = request(self.wrap(text), max);
+                    r.arrival_us = Some((e.at_ms * 1e3).round() as u64);
+                    r
+                }
+                Source::MultiTurn { .. } => unreachable!("built by multi_turn::requests above"),
+                Source::SharedPrefix {
+                    prompts_per_group,
+                    system_len,
+                    question_len,
+                    ..
+                } => {
+                    let group = (i / prompts_per_group.max(&1)) as u64;
+                    let max = self.output_len_or_default();
+                    let mut count_text = |t: &str| count(&request(self.wrap(t.to_owned()), max));
+                    // The group's system prompt alone, then the question after it, so the
+                    // shared part is the same tokens in every prompt of the group.
+                    let system = synthetic::words(
+                        &mut synthetic::rng(seed, 10_000 + group),
+                        system_len + 16,
+                    );
+                    let system = synthetic::fit(&system, *system_len, &mut count_text)?;
+                    let mut ws: Vec<&str> = system.split(' ').collect();
+                    ws.extend(synthetic::words(
+                        &mut synthetic::rng(seed, 100 + id),
+                        question_len + 16,
+                    ));
+                    let text = synthetic::fit(&ws, system_len + question_len, &mut count_text)?;
+                    request(self.wrap(text), max)
+                }
                 Source::Prompts { entries } => {
                     let e = &entries[i % entries.len()];
                     let max = self
@@ -371,6 +484,32 @@ impl WorkloadSpec {
         }
         Ok(out)
     }
+}
+
+/// The words of a trace request: one seeded block of [`trace::BLOCK_TOKENS`] words per
+/// Mooncake hash id (equal ids, equal blocks, so the trace's prefix reuse is
+/// reproduced), then words of this request alone, enough to fit its input length.
+fn trace_words(seed: u64, id: u64, e: &trace::TraceEntry) -> Vec<&'static str> {
+    let mut ws = Vec::with_capacity(e.input_len + 16);
+    for &h in &e.hash_ids {
+        ws.extend(synthetic::words(
+            &mut synthetic::rng(seed ^ h.rotate_left(17), 3),
+            trace::BLOCK_TOKENS,
+        ));
+    }
+    let rest = (e.input_len + 16).saturating_sub(ws.len()).max(16);
+    ws.extend(synthetic::words(&mut synthetic::rng(seed, 100 + id), rest));
+    ws
+}
+
+/// How many requests repeat the prompt of an earlier one in the list: an engine that
+/// caches prefixes answers a repeat from its cache, which flatters its figures.
+pub fn repeated_prompts(requests: &[Request]) -> usize {
+    let mut seen = std::collections::HashSet::new();
+    requests
+        .iter()
+        .filter(|r| !seen.insert(serde_json::to_string(&r.prompt).unwrap_or_default()))
+        .count()
 }
 
 /// `v` as a `T` within `range`, or the range's message naming the field.

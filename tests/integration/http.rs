@@ -112,6 +112,67 @@ fn a_constant_request_rate_paces_the_run() {
 }
 
 #[test]
+fn a_rate_the_concurrency_cap_cannot_keep_reports_its_lag_and_warns() {
+    // One slot, a request every 20 ms, and each request takes at least 30 ms of prefill:
+    // from the second request on, each waits for the one before it, later and later.
+    let s = sim_serve("30", "1");
+    let tmp = tempdir();
+    let out = tmp.path().join("lag");
+    run_http(
+        &s.url,
+        &out,
+        &[
+            "--num-prompts",
+            "5",
+            "--request-rate",
+            "50",
+            "--arrival",
+            "constant",
+            "--concurrency",
+            "1",
+        ],
+    );
+    let mut rs = samples(&out);
+    rs.sort_by(|a, b| {
+        a["start_ms"]
+            .as_f64()
+            .unwrap()
+            .total_cmp(&b["start_ms"].as_f64().unwrap())
+    });
+    let f = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k}: {r}"));
+    for (i, r) in rs.iter().enumerate() {
+        // The schedule is the constant rate's: slot i at i * 20 ms.
+        assert!((f(r, "scheduled_ms") - i as f64 * 20.0).abs() < 1e-6, "{r}");
+        assert!((f(r, "schedule_lag_ms") - (f(r, "start_ms") - f(r, "scheduled_ms"))).abs() < 1e-6);
+    }
+    // Request i cannot leave before i requests of 30 ms have ended: at least 10 ms later
+    // per request than its slot.
+    for (i, r) in rs.iter().enumerate().skip(1) {
+        assert!(
+            f(r, "schedule_lag_ms") >= i as f64 * 10.0,
+            "request {i}: {r}"
+        );
+    }
+    let m = json(&out.join("metrics.json"));
+    let lag = &m["schedule_lag_ms"];
+    assert!(lag["max"].as_f64().unwrap() >= 40.0, "{m}");
+    let (ttft, from) = (&m["ttft_ms"], &m["ttft_from_schedule_ms"]);
+    assert!(
+        from["max"].as_f64().unwrap() >= ttft["max"].as_f64().unwrap() + 40.0,
+        "{m}"
+    );
+    assert!(
+        m["e2e_from_schedule_ms"]["mean"].as_f64().unwrap() > m["e2e_ms"]["mean"].as_f64().unwrap()
+    );
+    let warnings = m["warnings"].to_string();
+    assert!(
+        warnings.contains("the load lagged its schedule"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("--concurrency slots taken"), "{warnings}");
+}
+
+#[test]
 fn a_duration_limits_the_run_instead_of_a_count() {
     let s = sim_serve("1", "1");
     let tmp = tempdir();

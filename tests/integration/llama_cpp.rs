@@ -383,3 +383,155 @@ fn served_llama_cpp_exposes_its_kv_cells_and_bytes() {
         "{per_cell} bytes per cell: {m}"
     );
 }
+
+/// Prompts where each shares a beginning with the one before it (a conversation growing,
+/// then a new one), so a prefix cache has something to reuse from the second on.
+const SHARED_PREFIXES: &str = "\
+{\"prompt\": \"a kv cache holds the keys and values of every token\"}
+{\"prompt\": \"a kv cache holds the keys and values of every token, and a prefix cache keeps them\"}
+{\"prompt\": \"a kv cache holds the keys and values of every token, and a prefix cache keeps them for the next request\"}
+{\"prompt\": \"something else entirely\"}
+";
+
+/// The cached prompt tokens of each request of a run, by request id.
+fn cached_counts(dir: &std::path::Path) -> Vec<(u64, u64)> {
+    let mut rs = samples(dir);
+    rs.sort_by_key(|r| r["request_id"].as_u64());
+    rs.iter()
+        .map(|r| {
+            assert_eq!(r["ok"], true, "{r}");
+            (
+                r["cached_tokens"].as_u64().unwrap_or_else(|| panic!("{r}")),
+                r["prompt_tokens"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn llama_cpp_prefix_cache_reuses_the_common_prefix_in_process_and_served() {
+    let tmp = tempdir();
+    let prompts = write(tmp.path(), "shared.jsonl", SHARED_PREFIXES);
+    let common = [
+        "-w",
+        path_str(&prompts),
+        "--output-len",
+        "4",
+        "--warmup",
+        "0",
+        "--concurrency",
+        "1",
+    ];
+    let in_process = tmp.path().join("in-process");
+    ok_run(
+        &[
+            &[
+                "run",
+                "-q",
+                "-e",
+                "llama-cpp",
+                "-m",
+                TINY,
+                "--prefix-cache",
+                "-o",
+            ][..],
+            &[path_str(&in_process)],
+            &common,
+        ]
+        .concat(),
+    );
+    let counts = cached_counts(&in_process);
+    // The first request finds an empty cache; each of the next two reuses the whole
+    // prompt before it (and the first output tokens only if they happen to match), so
+    // more than the earlier prompt's tokens less the chat template's tail; the last
+    // shares nothing past the template's opening.
+    assert_eq!(counts[0].0, 0, "{counts:?}");
+    for i in [1, 2] {
+        let (cached, prompt) = counts[i];
+        assert!(
+            cached > counts[i - 1].1 / 2 && cached < prompt,
+            "{counts:?}"
+        );
+    }
+    assert!(counts[3].0 < counts[2].0 / 2, "{counts:?}");
+    let m = json(&in_process.join("metrics.json"));
+    let rate = num(&m, "prefix_hit_rate");
+    assert!(rate > 0.3 && rate < 1.0, "{m}");
+
+    // Without the flag nothing is reused, and nothing is claimed.
+    let cold = tmp.path().join("cold");
+    ok_run(
+        &[
+            &["run", "-q", "-e", "llama-cpp", "-m", TINY, "-o"][..],
+            &[path_str(&cold)],
+            &common,
+        ]
+        .concat(),
+    );
+    assert!(samples(&cold)
+        .iter()
+        .all(|r| r.get("cached_tokens").is_none()));
+
+    // `serve` reuses prefixes by default and says so in usage: the same counts.
+    let server = crate::serve::serve(&["--engine", "llama-cpp", "-m", TINY]);
+    let served = tmp.path().join("served");
+    http_run(&server.url, &served, &common);
+    assert_eq!(cached_counts(&served), counts);
+}
+
+/// A small conversation workload: a shared system prompt, three turns.
+const CHAT: &str = "name: chat
+num_prompts: 1
+source:
+  kind: multi_turn
+  turns: 3
+  user_len: 16
+  assistant_len: 4
+  system_len: 32
+";
+
+#[test]
+fn a_multi_turn_run_reuses_each_turns_history_served_and_in_process() {
+    let tmp = tempdir();
+    let chat = write(tmp.path(), "chat.yaml", CHAT);
+    let common = ["-w", path_str(&chat), "--warmup", "0", "--concurrency", "1"];
+    let server = crate::serve::serve(&["--engine", "llama-cpp", "-m", TINY]);
+    let served = tmp.path().join("served");
+    http_run(&server.url, &served, &common);
+    let counts = cached_counts(&served);
+    assert_eq!(counts.len(), 3);
+    // From the second turn on, the history before the new message is in the cache.
+    assert_eq!(counts[0].0, 0, "{counts:?}");
+    for i in [1, 2] {
+        assert!(counts[i].0 >= counts[i - 1].1 / 2, "{counts:?}");
+    }
+    let m = json(&served.join("metrics.json"));
+    let turns = m["by_turn"].as_array().unwrap();
+    assert_eq!(turns.len(), 3, "{m}");
+    for (i, t) in turns.iter().enumerate() {
+        assert_eq!(t["turn"], i as u64);
+        assert!(t["ttft_ms"]["p50"].as_f64().unwrap() > 0.0, "{t}");
+    }
+    assert!(turns[2]["cached_tokens"].as_u64().unwrap() > 0, "{m}");
+
+    // In-process with --prefix-cache: the very same counts.
+    let in_process = tmp.path().join("in-process");
+    ok_run(
+        &[
+            &[
+                "run",
+                "-q",
+                "-e",
+                "llama-cpp",
+                "-m",
+                TINY,
+                "--prefix-cache",
+                "-o",
+            ][..],
+            &[path_str(&in_process)],
+            &common,
+        ]
+        .concat(),
+    );
+    assert_eq!(cached_counts(&in_process), counts);
+}

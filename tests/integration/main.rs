@@ -19,6 +19,7 @@ mod limits;
 #[cfg(feature = "llama-cpp")]
 mod llama_cpp;
 mod model;
+mod multi_turn;
 #[cfg(any(feature = "candle", feature = "llama-cpp"))]
 mod nvtx;
 mod outputs;
@@ -35,3 +36,4 @@ mod signals;
 mod suite;
 mod support;
 mod sweep;
+mod trace;

@@ -798,3 +798,91 @@ fn bench_recovers_the_sim_delays() {
         "-p x: out of range, expected an integer from 0 to 16777216",
     );
 }
+
+#[test]
+fn a_workload_that_repeats_a_prompt_is_warned_about() {
+    let tmp = tempdir();
+    // Three documents, five prompts: the fourth and fifth repeat the first two.
+    let out = tmp.path().join("repeats");
+    ok_run(&[
+        "run",
+        "-e",
+        "sim",
+        "-q",
+        "-w",
+        "summarization",
+        "--num-prompts",
+        "5",
+        "--warmup",
+        "0",
+        "--output-len",
+        "2",
+        "-o",
+        path_str(&out),
+    ]);
+    let m = json(&out.join("metrics.json"));
+    let warnings = m["warnings"].to_string();
+    assert!(
+        warnings.contains("2 of 5 prompts repeat an earlier prompt"),
+        "{warnings}"
+    );
+    // Random prompts are each their own.
+    let m = sim_run(
+        &tmp.path().join("random"),
+        "0",
+        &["--num-prompts", "5", "--warmup", "0"],
+    );
+    assert!(!m["warnings"].to_string().contains("repeat"), "{m}");
+}
+
+#[test]
+fn shared_prefix_groups_have_exact_lengths_and_share_their_system_prompt() {
+    let tmp = tempdir();
+    let def = write(
+        tmp.path(),
+        "sp.yaml",
+        "output_len: 2\nsource:\n  kind: shared_prefix\n  groups: 2\n  prompts_per_group: 3\n  system_len: 40\n  question_len: 8\n",
+    );
+    let out = tmp.path().join("sp");
+    ok_run(&[
+        "run",
+        "-e",
+        "sim",
+        "-q",
+        "-w",
+        path_str(&def),
+        "--warmup",
+        "0",
+        "-o",
+        path_str(&out),
+    ]);
+    let mut rs = samples(&out);
+    rs.sort_by_key(|r| r["request_id"].as_u64());
+    assert_eq!(rs.len(), 6);
+    assert!(rs.iter().all(|r| r["prompt_tokens"] == 48), "{rs:?}");
+    let words = |i: usize, n: usize| -> Vec<String> {
+        rs[i]["prompt_preview"]
+            .as_str()
+            .unwrap()
+            .split(' ')
+            .take(n)
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(words(0, 10), words(2, 10), "one group, one system prompt");
+    assert_ne!(words(0, 10), words(3, 10), "each group its own");
+    assert!(!m_warns_of_repeats(&out));
+    let bad = write(
+        tmp.path(),
+        "bad.yaml",
+        "source:\n  kind: shared_prefix\n  groups: 2\n",
+    );
+    let o = run(&["run", "-e", "sim", "-q", "-w", path_str(&bad)]);
+    assert_one_line_error(&o, 2, "needs prompts_per_group, system_len, question_len");
+}
+
+fn m_warns_of_repeats(dir: &std::path::Path) -> bool {
+    json(&dir.join("metrics.json"))["warnings"]
+        .to_string()
+        .contains("repeat")
+}

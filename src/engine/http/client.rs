@@ -335,6 +335,8 @@ mod tests {
             ignore_eos: true,
             category: None,
             expected: None,
+            arrival_us: None,
+            turn: None,
         };
         let b = client.body(&req);
         assert_eq!(b["max_tokens"], 7);

@@ -20,7 +20,10 @@ struct Seq<'r> {
     sampler: LlamaSampler,
     out: Vec<LlamaToken>,
     pos: i32,
-    prompt_tokens: u32,
+    /// The prompt's tokens, kept for the slot's prefix cache.
+    prompt: Vec<LlamaToken>,
+    /// Prompt tokens taken from the slot's cache (with a prefix cache).
+    cached: Option<u32>,
     /// Index of this sequence's logits in the last decoded batch.
     logits_at: i32,
 }
@@ -55,12 +58,13 @@ impl ContinuousBatching for LlamaCppEngine {
             }
             let decoding: Vec<bool> = seqs.iter().map(Option::is_some).collect();
             for a in new {
-                let Some(slot) = seqs.iter().position(Option::is_none) else {
+                let free: Vec<usize> = (0..slots).filter(|&s| seqs[s].is_none()).collect();
+                if free.is_empty() {
                     queue.finished(a.ticket, a.rec, Err(failed("no free sequence slot")));
                     continue;
-                };
-                match self.start(a, slot, &mut batch) {
-                    Ok(seq) => seqs[slot] = Some(seq),
+                }
+                match self.start(a, &free, &mut batch) {
+                    Ok((slot, seq)) => seqs[slot] = Some(seq),
                     Err((ticket, rec, e)) => queue.finished(ticket, rec, Err(e)),
                 }
             }
@@ -72,8 +76,11 @@ impl ContinuousBatching for LlamaCppEngine {
                 }
             }
         }
-        // The next batch starts from an empty cache, whatever happened to this one.
-        self.clear_kv();
+        // The next batch starts from an empty cache, unless the prefix cache keeps what
+        // the completed requests left (a failed or stopped one's slot kept nothing).
+        if !self.prefix_cache {
+            self.clear_kv();
+        }
         queue.kv_in_use(0, 0);
     }
 }
@@ -82,30 +89,36 @@ impl ContinuousBatching for LlamaCppEngine {
 type NotStarted<'r> = (usize, Box<dyn Recorder + 'r>, EngineError);
 
 impl LlamaCppEngine {
-    /// Templates, tokenizes and prefills a new request in `slot`, and samples its first
+    /// Templates, tokenizes and prefills a new request in one of the `free` slots (the
+    /// one with the longest common prefix, with a prefix cache), and samples its first
     /// token.
     fn start<'r>(
         &mut self,
         mut a: Admitted<'r>,
-        slot: usize,
+        free: &[usize],
         batch: &mut LlamaBatch,
-    ) -> Result<Seq<'r>, NotStarted<'r>> {
+    ) -> Result<(usize, Seq<'r>), NotStarted<'r>> {
         let _admit = nvtx::range(Span::Admit(a.req.id));
-        let _ = self.ctx.clear_kv_cache_seq(Some(slot as u32), None, None);
         let prompt = match self.prepare(&a.req, &mut *a.rec) {
             Ok(p) => p,
             Err(e) => return Err((a.ticket, a.rec, e)),
         };
+        let Some(slot) = self.pick_slot(free, &prompt) else {
+            return Err((a.ticket, a.rec, failed("no free sequence slot")));
+        };
         let prefill = nvtx::range(Span::Prefill);
+        let reused = self.reuse(slot, &prompt);
+        let rest = &prompt[reused..];
         let n_batch = self.n_batch.max(1);
         let mut logits_at = 0;
-        for (c, chunk) in prompt.chunks(n_batch).enumerate() {
+        for (c, chunk) in rest.chunks(n_batch).enumerate() {
             batch.clear();
-            let last_chunk = (c + 1) * n_batch >= prompt.len();
+            let last_chunk = (c + 1) * n_batch >= rest.len();
             let mut added = Ok(());
             for (j, &t) in chunk.iter().enumerate() {
                 let logits = last_chunk && j + 1 == chunk.len();
-                added = added.and(batch.add(t, (c * n_batch + j) as i32, &[slot as i32], logits));
+                let pos = (reused + c * n_batch + j) as i32;
+                added = added.and(batch.add(t, pos, &[slot as i32], logits));
                 if logits {
                     logits_at = j as i32;
                 }
@@ -126,16 +139,18 @@ impl LlamaCppEngine {
         self.ctx.synchronize();
         drop(prefill);
         a.rec.mark(Mark::Tokens(1));
-        Ok(Seq {
+        let seq = Seq {
             ticket: a.ticket,
             req: a.req,
             rec: a.rec,
             sampler,
             out: vec![token],
             pos: prompt.len() as i32,
-            prompt_tokens: prompt.len() as u32,
+            cached: self.prefix_cache.then_some(reused as u32),
+            prompt,
             logits_at: 0,
-        })
+        };
+        Ok((slot, seq))
     }
 
     /// One joint decode: every sequence marked in `decoding` advances one token.
@@ -179,7 +194,7 @@ impl LlamaCppEngine {
     /// run's Ctrl-C, or a served client that left); the others go on.
     fn retire<'r>(&mut self, seqs: &mut [Option<Seq<'r>>], queue: &mut dyn BatchQueue<'r>) {
         let vocab = self.model.vocab();
-        for slot in seqs.iter_mut() {
+        for (index, slot) in seqs.iter_mut().enumerate() {
             let Some(seq) = slot else { continue };
             let last = *seq.out.last().unwrap_or(&LlamaToken(0));
             let stop = !seq.req.ignore_eos && vocab.is_eog(last);
@@ -197,8 +212,9 @@ impl LlamaCppEngine {
                 vocab.detokenize(&seq.out, false, false)
             };
             seq.rec.mark(Mark::Detokenized);
+            self.keep(index, &seq.prompt, &seq.out);
             let outcome = Outcome {
-                prompt_tokens: seq.prompt_tokens,
+                prompt_tokens: seq.prompt.len() as u32,
                 output_tokens: seq.out.len() as u32,
                 finish_reason: if stop {
                     FinishReason::Stop
@@ -207,7 +223,7 @@ impl LlamaCppEngine {
                 },
                 text: Some(String::from_utf8_lossy(&bytes).into_owned()),
                 engine_timings_ms: BTreeMap::new(),
-                cached_tokens: None,
+                cached_tokens: seq.cached,
             };
             queue.finished(seq.ticket, seq.rec, Ok(outcome));
         }

@@ -58,6 +58,7 @@ impl LlamaCppEngine {
     pub(super) fn clear_kv(&mut self) {
         // Metadata only (as llama-bench does between repetitions): O(1), not a memset.
         let _ = self.ctx.clear_kv_cache_seq(None, None, None);
+        self.kept.iter_mut().for_each(Vec::clear);
     }
 
     /// Template and tokenize, marking both, and check the request fits its sequence's
@@ -89,13 +90,16 @@ impl LlamaCppEngine {
     }
 
     fn run(&mut self, req: &Request, rec: &mut dyn Recorder) -> Result<Outcome, EngineError> {
+        let cached;
         let prompt = self.prepare(req, rec)?;
         self.ctx.reset_timings();
         let mut sampler = self.sampler(req.id);
         let vocab = self.model.vocab();
         let mut token = {
             let _r = nvtx::range(Span::Prefill);
-            self.eval(&prompt)?;
+            let reused = self.reuse(0, &prompt);
+            self.eval(&prompt[reused..])?;
+            cached = self.prefix_cache.then_some(reused as u32);
             let token = sampler.sample(&self.ctx, -1);
             self.ctx.synchronize();
             token
@@ -126,6 +130,7 @@ impl LlamaCppEngine {
             String::from_utf8_lossy(&vocab.detokenize(&out, false, false)).into_owned()
         };
         rec.mark(Mark::Detokenized);
+        self.keep(0, &prompt, &out);
 
         let t = self.ctx.timings();
         let mut timings = BTreeMap::new();
@@ -137,7 +142,7 @@ impl LlamaCppEngine {
             finish_reason: finish,
             text: Some(text),
             engine_timings_ms: timings,
-            cached_tokens: None,
+            cached_tokens: cached,
         })
     }
 }
@@ -200,8 +205,10 @@ impl Engine for LlamaCppEngine {
             self.run(req, rec)
         };
         // After the last mark: the next request starts from an empty cache, whatever
-        // happened to this one.
-        self.clear_kv();
+        // happened to this one, unless the prefix cache keeps what a completed one left.
+        if result.is_err() || !self.prefix_cache {
+            self.clear_kv();
+        }
         result
     }
 

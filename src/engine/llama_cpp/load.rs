@@ -68,6 +68,10 @@ pub struct LlamaCppEngine {
     pub(super) info: EngineInfo,
     /// Bytes of KV cache one token cell takes: K and V of every layer.
     pub(super) kv_bytes_per_cell: u64,
+    /// Reuse the longest common token prefix of a slot's last request (`--prefix-cache`).
+    pub(super) prefix_cache: bool,
+    /// Per slot, the tokens whose KV its sequence holds (empty without a prefix cache).
+    pub(super) kept: Vec<Vec<LlamaToken>>,
 }
 
 /// llama-cpp-2's name for a cache type.
@@ -249,6 +253,8 @@ impl LlamaCppEngine {
             parallel,
             info,
             kv_bytes_per_cell: kv_bytes_per_cell(model, lc.cache_type_k, lc.cache_type_v),
+            prefix_cache: lc.prefix_cache,
+            kept: vec![Vec::new(); parallel],
         })
     }
 }

@@ -10,11 +10,12 @@
 //! pools, the chat template, the engine's info); `generate` runs one request at a time and
 //! implements `Engine` and `TokenBench`, with the greedy trace for `check-agreement`;
 //! `batch` decodes requests together, each in a sequence of its own, with continuous
-//! batching; `threadpool` holds llama-bench's persistent worker pools.
+//! batching; `prefix` keeps each sequence's KV for the next request's common prefix; `threadpool` holds llama-bench's persistent worker pools.
 
 mod batch;
 mod generate;
 mod load;
+mod prefix;
 mod threadpool;
 
 use super::{Engine, EngineConfig, EngineError};
