@@ -466,6 +466,33 @@ fn annotate(
     }
 }
 
+/// The one engine of a command that runs it many times (`what`, for the error when there
+/// are several), and the directory its runs go under: `--out`, else a new
+/// `<results>/<time>-<engine>-<suffix>`.
+pub(super) fn series_of_runs(
+    config: &RunConfig,
+    what: &str,
+    suffix: &str,
+) -> Result<(EngineKind, PathBuf)> {
+    let kind = match config.engines.as_slice() {
+        [kind] => *kind,
+        _ => {
+            return Err(Error::Config(format!(
+                "{what} runs one engine: name one with --engine"
+            )))
+        }
+    };
+    let base = match &config.out {
+        Some(o) => o.clone(),
+        None => unique(&config.results_dir.join(format!(
+            "{}-{}-{suffix}",
+            chrono::Local::now().format("%Y%m%d-%H%M%S"),
+            kind.name()
+        ))),
+    };
+    Ok((kind, base))
+}
+
 /// Runs the one engine once per sweep point, each into `<out>/<point>`, and writes
 /// `sweep_summary.json` beside them.
 fn execute_sweep(
@@ -475,27 +502,15 @@ fn execute_sweep(
     stop: &AtomicBool,
     out: &mut dyn Write,
 ) -> Result<RunResult> {
-    let kind = match config.engines.as_slice() {
-        [kind] => *kind,
-        _ => {
-            return Err(Error::Config(
-                "a sweep (--concurrency-list, --request-rate-list) runs one engine: name one with --engine"
-                    .into(),
-            ))
-        }
-    };
-    let base = match &config.out {
-        Some(o) => o.clone(),
-        None => unique(&config.results_dir.join(format!(
-            "{}-{}-sweep",
-            chrono::Local::now().format("%Y%m%d-%H%M%S"),
-            kind.name()
-        ))),
-    };
+    let (kind, base) = series_of_runs(
+        config,
+        "a sweep (--concurrency-list, --request-rate-list)",
+        "sweep",
+    )?;
     let mut runs = Vec::new();
     let mut points = Vec::new();
     let mut skipped = Vec::new();
-    for (label, runner) in sweep.points(&config.runner) {
+    for (i, (label, runner)) in sweep.points(&config.runner).into_iter().enumerate() {
         if let Some(at) = points
             .iter()
             .find(|p: &&SweepPoint| config.stop_on_saturation && p.saturated == Some(true))
@@ -509,10 +524,13 @@ fn execute_sweep(
             skipped.push(label);
             continue;
         }
+        // Each point its own prompts: a server's prefix cache cannot carry hits from one
+        // point into the next.
         let point = RunConfig {
             out: Some(base.join(&label)),
             runner: runner.clone(),
             sweep: None,
+            seed: config.seed.wrapping_add(i as u64),
             ..config.clone()
         };
         let (dir, metrics) = run_one(&point, kind, false, watched, stop)?;

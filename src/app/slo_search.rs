@@ -12,7 +12,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
 
-use super::run::{run_one, unique, RunConfig, RunResult, Watched};
+use super::run::{run_one, series_of_runs, RunConfig, RunResult, Watched};
 use super::{print_json, OutputFormat};
 
 use crate::engine::EngineKind;
@@ -149,22 +149,7 @@ pub(super) fn run(
     stop: &AtomicBool,
     out: &mut dyn Write,
 ) -> Result<RunResult> {
-    let kind = match config.engines.as_slice() {
-        [kind] => *kind,
-        _ => {
-            return Err(Error::Config(
-                "--slo-search runs one engine: name one with --engine".into(),
-            ))
-        }
-    };
-    let base = match &config.out {
-        Some(o) => o.clone(),
-        None => unique(&config.results_dir.join(format!(
-            "{}-{}-slo-search",
-            chrono::Local::now().format("%Y%m%d-%H%M%S"),
-            kind.name()
-        ))),
-    };
+    let (kind, base) = series_of_runs(config, "--slo-search", "slo-search")?;
     let mut searcher = Searcher {
         config,
         search,
@@ -313,7 +298,12 @@ impl Searcher<'_> {
             } else {
                 format!("probe-{n:02}-{label}")
             };
+            // Every probe run its own prompts (see execute_sweep).
             let point = RunConfig {
+                seed: self
+                    .config
+                    .seed
+                    .wrapping_add((n * self.search.runs + rep) as u64),
                 out: Some(self.base.join(name)),
                 runner: runner.clone(),
                 sweep: None,

@@ -81,9 +81,11 @@ pub struct RunArgs {
     /// Requests offered at once (in-process engines that cannot batch run one at a time).
     #[arg(long, visible_alias = "max-concurrency", allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::CONCURRENCY))]
     pub concurrency: Option<usize>,
-    /// Seed for prompt generation and sampling.
-    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = ranged::int::<u64>(limits::SEED))]
-    pub seed: u64,
+    /// Seed for prompt generation, arrivals and sampling. Default: a fresh one per run
+    /// (recorded in run_config.json), so that no two runs send the same random prompts
+    /// to a server's prefix cache; with --shard, 0, so that the hosts agree.
+    #[arg(long, allow_negative_numbers = true, value_parser = ranged::int::<u64>(limits::SEED))]
+    pub seed: Option<u64>,
     /// Input tokens per prompt for random workloads.
     #[arg(long, visible_alias = "input-len", allow_negative_numbers = true, value_parser = ranged::int::<usize>(limits::TOKENS))]
     pub random_input_len: Option<usize>,
@@ -279,6 +281,11 @@ impl RunArgs {
             ));
         }
         let (repetitions, threads) = (self.repetitions, self.threads);
+        let seed = match (self.seed, self.shard) {
+            (Some(seed), _) => seed,
+            (None, Some(_)) => 0,
+            (None, None) => crate::workload::fresh_seed(),
+        };
 
         let workload = match (&self.prompt, &self.workload) {
             (Some(p), _) => {
@@ -309,7 +316,7 @@ impl RunArgs {
             warmup: self.warmup,
             repetitions,
             concurrency: workload.concurrency,
-            seed: self.seed,
+            seed,
             start_at_unix_ms: self.start_at.map(|s| s * 1e3),
             ..RunnerConfig::default()
         })?;
@@ -347,7 +354,7 @@ impl RunArgs {
                 kind: engines[0],
                 model,
                 threads,
-                seed: self.seed,
+                seed,
                 sampling: self.engine_args.sampling()?,
                 sim: self.sim.config()?,
                 llama: self.engine_args.llama(runner.concurrency)?,
@@ -364,7 +371,7 @@ impl RunArgs {
             workload,
             runner,
             shard: self.shard,
-            seed: self.seed,
+            seed,
             out: self.out.clone(),
             results_dir: self.results_dir.clone(),
             format: self.format,

@@ -125,6 +125,12 @@ pub struct Overrides {
 }
 
 /// The names of the built-in workloads.
+/// A seed of its own for a run that was given none: random prompts then differ from every
+/// earlier run's, so a server's prefix cache cannot flatter a rerun with hits it kept.
+pub fn fresh_seed() -> u64 {
+    rand::random()
+}
+
 pub fn builtin_names() -> Vec<&'static str> {
     builtin::WORKLOADS.iter().map(|(n, ..)| *n).collect()
 }

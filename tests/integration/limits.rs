@@ -304,12 +304,10 @@ fn the_pareto_and_timeline_charts_render_in_chromium_without_console_errors() {
         assert!(!log.contains(bad), "console error:\n{log}");
     }
 
-    let check = tmp.path().join("check.html");
-    std::fs::write(
-        &check,
-        format!(
-            "{page}<script>{}</script>",
-            r#"
+    let verdict = crate::report::chart_check(
+        &chromium,
+        &html,
+        r#"
 const out = [];
 const svgs = [...document.querySelectorAll("svg")];
 const titled = (want) => svgs.filter(s => (s.querySelector("title") || {}).textContent?.startsWith(want));
@@ -326,25 +324,8 @@ const pre = document.createElement("pre");
 pre.id = "chart-check";
 pre.textContent = out.join("\n");
 document.body.appendChild(pre);
-"#
-        ),
-    )
-    .unwrap();
-    let o = crate::report::chromium_run(
-        &chromium,
-        &[
-            "--window-size=1280,2000".into(),
-            "--virtual-time-budget=5000".into(),
-            "--dump-dom".into(),
-            format!("file://{}", check.display()),
-        ],
+"#,
     );
-    let dom = stdout(&o);
-    let verdict = dom
-        .split("<pre id=\"chart-check\">")
-        .nth(1)
-        .and_then(|s| s.split("</pre>").next())
-        .unwrap_or_else(|| panic!("no verdict: {}", stderr(&o)));
     let lines: Vec<&str> = verdict.lines().collect();
     // One Pareto chart: the frontier through the three points, and the three points
     // (each its own legend entry; the frontier's vertices are drawn as markers too).

@@ -494,7 +494,17 @@ source:
 fn a_multi_turn_run_reuses_each_turns_history_served_and_in_process() {
     let tmp = tempdir();
     let chat = write(tmp.path(), "chat.yaml", CHAT);
-    let common = ["-w", path_str(&chat), "--warmup", "0", "--concurrency", "1"];
+    // One seed for both runs: the same generated conversations.
+    let common = [
+        "-w",
+        path_str(&chat),
+        "--warmup",
+        "0",
+        "--concurrency",
+        "1",
+        "--seed",
+        "3",
+    ];
     let server = crate::serve::serve(&["--engine", "llama-cpp", "-m", TINY]);
     let served = tmp.path().join("served");
     http_run(&server.url, &served, &common);

@@ -554,6 +554,30 @@ pub(crate) fn chromium_run(chromium: &Path, args: &[String]) -> std::process::Ou
     o
 }
 
+/// Runs `script` in headless Chromium (1280 px wide) after the page `html`, in a copy
+/// beside it, and returns the text the script left in the `<pre id="chart-check">` it
+/// appends: one line per finding.
+pub(crate) fn chart_check(chromium: &Path, html: &Path, script: &str) -> String {
+    let page = std::fs::read_to_string(html).unwrap();
+    let check = html.with_file_name("chart-check.html");
+    std::fs::write(&check, format!("{page}<script>{script}</script>")).unwrap();
+    let o = chromium_run(
+        chromium,
+        &[
+            "--window-size=1280,2000".into(),
+            "--virtual-time-budget=5000".into(),
+            "--dump-dom".into(),
+            format!("file://{}", check.display()),
+        ],
+    );
+    stdout(&o)
+        .split("<pre id=\"chart-check\">")
+        .nth(1)
+        .and_then(|s| s.split("</pre>").next())
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no verdict: {}", stderr(&o)))
+}
+
 /// The HTML report in headless Chromium, at a desktop width (1280 px) and a phone's
 /// (390 px, a frame inside a page, since a headless window is at least 500 px wide): it
 /// renders, logs no console error, and its layout holds. tests/fixtures/layout-check.js

@@ -146,13 +146,10 @@ fn html_report_draws_the_roofline_and_the_resource_series_in_chromium() {
     );
     let html = tmp.path().join("report.html");
     ok_run(&["report", path_str(&results), "--html", path_str(&html)]);
-    let page = std::fs::read_to_string(&html).unwrap();
-    let check = tmp.path().join("check.html");
-    std::fs::write(
-        &check,
-        format!(
-            "{page}<script>{}</script>",
-            r#"
+    let verdict = crate::report::chart_check(
+        &chromium,
+        &html,
+        r#"
 const out = [];
 for (const want of ["roofline", "resident memory", "CPU"]) {
   const svg = [...document.querySelectorAll("svg")].find(s =>
@@ -168,25 +165,8 @@ const pre = document.createElement("pre");
 pre.id = "chart-check";
 pre.textContent = out.join("\n");
 document.body.appendChild(pre);
-"#
-        ),
-    )
-    .unwrap();
-    let o = crate::report::chromium_run(
-        &chromium,
-        &[
-            "--window-size=1280,2000".into(),
-            "--virtual-time-budget=5000".into(),
-            "--dump-dom".into(),
-            format!("file://{}", check.display()),
-        ],
+"#,
     );
-    let dom = stdout(&o);
-    let verdict = dom
-        .split("<pre id=\"chart-check\">")
-        .nth(1)
-        .and_then(|s| s.split("</pre>").next())
-        .unwrap_or_else(|| panic!("no verdict: {}", stderr(&o)));
     let lines: Vec<&str> = verdict.lines().collect();
     assert_eq!(lines.len(), 3, "{verdict}");
     // The roofline: the ceiling as a line, the run's decode and prefill as points.

@@ -886,3 +886,51 @@ fn m_warns_of_repeats(dir: &std::path::Path) -> bool {
         .to_string()
         .contains("repeat")
 }
+
+/// Without --seed every run draws its own, so its random prompts differ from the last
+/// run's (a server's prefix cache cannot carry hits over); the seed drawn is recorded,
+/// and giving it back repeats the prompts exactly.
+#[test]
+fn runs_without_a_seed_send_new_random_prompts_and_record_the_seed_to_repeat_them() {
+    let tmp = tempdir();
+    let go = |name: &str, extra: &[&str]| -> (Vec<Value>, u64) {
+        let dir = tmp.path().join(name);
+        let args = [
+            &[
+                "run",
+                "-e",
+                "sim",
+                "-q",
+                "-w",
+                "random",
+                "--num-prompts",
+                "3",
+                "--random-input-len",
+                "16",
+                "--output-len",
+                "2",
+                "--warmup",
+                "0",
+                "-o",
+            ][..],
+            &[path_str(&dir)],
+            extra,
+        ]
+        .concat();
+        ok_run(&args);
+        let prompts = samples(&dir)
+            .iter()
+            .map(|r| r["prompt_preview"].clone())
+            .collect();
+        let seed = json(&dir.join("run_config.json"))["seed"].as_u64().unwrap();
+        (prompts, seed)
+    };
+    let (a, seed_a) = go("a", &[]);
+    let (b, seed_b) = go("b", &[]);
+    assert_ne!(seed_a, seed_b);
+    assert_ne!(a, b, "two runs without --seed sent the same prompts");
+    let seed = seed_a.to_string();
+    let (again, recorded) = go("again", &["--seed", &seed]);
+    assert_eq!(recorded, seed_a);
+    assert_eq!(again, a);
+}

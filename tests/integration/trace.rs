@@ -217,54 +217,45 @@ fn bad_traces_and_trace_flags_are_one_line_errors() {
     let trace = |name: &str, text: &str| write(tmp.path(), name, text);
     let sim =
         |extra: &[&str]| run(&[&["run", "-e", "sim", "-q", "--warmup", "0"][..], extra].concat());
-    let unsorted = trace(
-        "unsorted.jsonl",
-        "{\"timestamp\": 10, \"input_length\": 8, \"output_length\": 2}\n{\"timestamp\": 5, \"input_length\": 8, \"output_length\": 2}\n",
-    );
-    assert_one_line_error_naming(
-        &sim(&["--trace", path_str(&unsorted)]),
-        Some(2),
-        &["line 2", "sorted"],
-    );
-    let negative = trace(
-        "negative.csv",
-        "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n-1,m,8,2,10,x\n",
-    );
-    assert_one_line_error_naming(
-        &sim(&["--trace", path_str(&negative)]),
-        Some(2),
-        &["line 2", "negative"],
-    );
-    let unknown = trace(
-        "unknown.csv",
-        "TIMESTAMP,ContextTokens,GeneratedTokens,Region\n",
-    );
-    assert_one_line_error_naming(
-        &sim(&["--trace", path_str(&unknown)]),
-        Some(2),
-        &["line 1", "unknown column `Region`"],
-    );
+    // Each file's error names its line and what is wrong there.
+    for (name, text, needles) in [
+        (
+            "unsorted.jsonl",
+            "{\"timestamp\": 10, \"input_length\": 8, \"output_length\": 2}\n{\"timestamp\": 5, \"input_length\": 8, \"output_length\": 2}\n",
+            ["line 2", "sorted"],
+        ),
+        (
+            "negative.csv",
+            "Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n-1,m,8,2,10,x\n",
+            ["line 2", "negative"],
+        ),
+        (
+            "unknown.csv",
+            "TIMESTAMP,ContextTokens,GeneratedTokens,Region\n",
+            ["line 1", "unknown column `Region`"],
+        ),
+    ] {
+        let file = trace(name, text);
+        assert_one_line_error_naming(&sim(&["--trace", path_str(&file)]), Some(2), &needles);
+    }
     let mooncake = fixture("trace-mooncake.jsonl");
     let m = path_str(&mooncake);
-    assert_one_line_error(
-        &sim(&["--trace", m, "--request-rate", "5"]),
-        2,
-        "--request-rate does not apply",
-    );
-    assert_one_line_error(
-        &sim(&["--trace", m, "--trace-window", "5,1"]),
-        2,
-        "--trace-window",
-    );
-    assert_one_line_error(
-        &sim(&["--trace", m, "--trace-window", "10,20"]),
-        2,
-        "no request",
-    );
-    assert_one_line_error(&sim(&["--trace-window", "0,1"]), 2, "--trace");
-    assert_one_line_error(
-        &sim(&["--trace", m, "--trace-speedup", "0"]),
-        2,
-        "--trace-speedup",
-    );
+    for (flags, needle) in [
+        (
+            vec!["--trace", m, "--request-rate", "5"],
+            "--request-rate does not apply",
+        ),
+        (
+            vec!["--trace", m, "--trace-window", "5,1"],
+            "--trace-window",
+        ),
+        (vec!["--trace", m, "--trace-window", "10,20"], "no request"),
+        (vec!["--trace-window", "0,1"], "--trace"),
+        (
+            vec!["--trace", m, "--trace-speedup", "0"],
+            "--trace-speedup",
+        ),
+    ] {
+        assert_one_line_error(&sim(&flags), 2, needle);
+    }
 }
