@@ -423,23 +423,7 @@ fn llama_cpp_prefix_cache_reuses_the_common_prefix_in_process_and_served() {
         "1",
     ];
     let in_process = tmp.path().join("in-process");
-    ok_run(
-        &[
-            &[
-                "run",
-                "-q",
-                "-e",
-                "llama-cpp",
-                "-m",
-                TINY,
-                "--prefix-cache",
-                "-o",
-            ][..],
-            &[path_str(&in_process)],
-            &common,
-        ]
-        .concat(),
-    );
+    prefix_cached_run(&in_process, &common);
     let counts = cached_counts(&in_process);
     // The first request finds an empty cache; each of the next two reuses the whole
     // prompt before it (and the first output tokens only if they happen to match), so
@@ -526,6 +510,12 @@ fn a_multi_turn_run_reuses_each_turns_history_served_and_in_process() {
 
     // In-process with --prefix-cache: the very same counts.
     let in_process = tmp.path().join("in-process");
+    prefix_cached_run(&in_process, &common);
+    assert_eq!(cached_counts(&in_process), counts);
+}
+
+/// `run -q -e llama-cpp -m TINY --prefix-cache -o OUT ARGS...`, which must succeed.
+fn prefix_cached_run(out: &std::path::Path, args: &[&str]) {
     ok_run(
         &[
             &[
@@ -538,10 +528,9 @@ fn a_multi_turn_run_reuses_each_turns_history_served_and_in_process() {
                 "--prefix-cache",
                 "-o",
             ][..],
-            &[path_str(&in_process)],
-            &common,
+            &[path_str(out)],
+            args,
         ]
         .concat(),
     );
-    assert_eq!(cached_counts(&in_process), counts);
 }

@@ -16,6 +16,31 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Replays `trace` on the sim (QUICK_SIM, no warmup) into `out` with `extra` flags, and
+/// returns its samples.
+fn replay(trace: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> Vec<Value> {
+    let args = [
+        &[
+            "run",
+            "-e",
+            "sim",
+            "--trace",
+            path_str(trace),
+            "--warmup",
+            "0",
+            "-q",
+            "-o",
+        ][..],
+        &[path_str(out)],
+        extra,
+        &QUICK_SIM,
+    ]
+    .concat();
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    samples(out)
+}
+
 /// The sim with short, fixed delays: every request ends before the next arrives.
 const QUICK_SIM: [&str; 8] = [
     "--sim-prefill-ms",
@@ -82,23 +107,11 @@ fn a_mooncake_trace_replays_in_process_at_its_times_lengths_and_prefix_blocks() 
     let trace = mooncake_lines();
     let trace_file = fixture("trace-mooncake.jsonl");
     let rs = replay_within_a_ms(|attempt| {
-        let out = tmp.path().join(format!("moon-{attempt}"));
-        let mut args = vec![
-            "run",
-            "-e",
-            "sim",
-            "--trace",
-            path_str(&trace_file),
-            "--warmup",
-            "0",
-            "-q",
-            "-o",
-            path_str(&out),
-        ];
-        args.extend(QUICK_SIM);
-        let o = run(&args);
-        assert!(o.status.success(), "{}", stderr(&o));
-        samples(&out)
+        replay(
+            &trace_file,
+            &tmp.path().join(format!("moon-{attempt}")),
+            &[],
+        )
     });
     for (r, t) in rs.iter().zip(&trace) {
         assert_eq!(r["prompt_tokens"], t["input_length"], "{r}");
@@ -142,26 +155,11 @@ fn a_window_and_a_speedup_select_and_compress_a_burstgpt_trace() {
     let tmp = tempdir();
     let out = tmp.path().join("burst");
     let trace_file = fixture("trace-burstgpt.csv");
-    let mut args = vec![
-        "run",
-        "-e",
-        "sim",
-        "--trace",
-        path_str(&trace_file),
-        "--trace-window",
-        "0.1,0.4",
-        "--trace-speedup",
-        "2",
-        "--warmup",
-        "0",
-        "-q",
-        "-o",
-        path_str(&out),
-    ];
-    args.extend(QUICK_SIM);
-    let o = run(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let rs = by_id(samples(&out));
+    let rs = by_id(replay(
+        &trace_file,
+        &out,
+        &["--trace-window", "0.1,0.4", "--trace-speedup", "2"],
+    ));
     // Arrivals 0.135, 0.142, 0.298 and 0.377 s, from 0.1 s, twice as fast.
     let at: Vec<f64> = rs.iter().map(|r| num(r, "scheduled_ms")).collect();
     assert_eq!(at, vec![17.5, 21.0, 99.0, 138.5]);
@@ -185,22 +183,7 @@ fn an_azure_trace_replays_with_its_lengths() {
     let tmp = tempdir();
     let out = tmp.path().join("azure");
     let trace_file = fixture("trace-azure.csv");
-    let mut args = vec![
-        "run",
-        "-e",
-        "sim",
-        "--trace",
-        path_str(&trace_file),
-        "--warmup",
-        "0",
-        "-q",
-        "-o",
-        path_str(&out),
-    ];
-    args.extend(QUICK_SIM);
-    let o = run(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let rs = by_id(samples(&out));
+    let rs = by_id(replay(&trace_file, &out, &[]));
     assert_eq!(rs.len(), 6);
     assert_eq!(rs[2]["prompt_tokens"], 879);
     assert_eq!(rs[2]["output_tokens"], 14);
