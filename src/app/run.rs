@@ -511,9 +511,10 @@ fn execute_sweep(
     let mut points = Vec::new();
     let mut skipped = Vec::new();
     for (i, (label, runner)) in sweep.points(&config.runner).into_iter().enumerate() {
+        // Once a point saturates no later one runs, so it stays the last point run.
         if let Some(at) = points
-            .iter()
-            .find(|p: &&SweepPoint| config.stop_on_saturation && p.saturated == Some(true))
+            .last()
+            .filter(|p: &&SweepPoint| config.stop_on_saturation && p.saturated == Some(true))
         {
             if !config.quiet {
                 eprintln!(
