@@ -24,7 +24,8 @@ pub struct Limits {
     pub read_gb_s: f64,
     /// Peak FLOP rate for the engine's data type, GFLOP/s.
     pub peak_gflop_s: f64,
-    /// The thread count the limits were probed at.
+    /// The thread count the limits were probed at (a GPU run: the run's own threads;
+    /// its limits are its device's).
     pub threads: usize,
 }
 

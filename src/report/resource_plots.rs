@@ -137,7 +137,11 @@ pub fn roofline(runs: &[Plotted]) -> Option<String> {
             })
             .collect();
         series.push(Series {
-            label: format!("ceiling ({} threads)", limits.threads),
+            // A GPU run is placed against its device's probe, not a thread count's.
+            label: match p.flat.device.as_deref().filter(|d| d.starts_with("cuda")) {
+                Some(device) => format!("ceiling ({device})"),
+                None => format!("ceiling ({} threads)", limits.threads),
+            },
             points: ceiling,
             link: None,
         });
